@@ -1,0 +1,41 @@
+# Sentinel: the two contract commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export SENTINEL_HOME ?= $(CURDIR)/.sentinel
+export DBT_PROFILES_DIR := $(CURDIR)
+export DBT_PROJECT_DIR := $(CURDIR)
+
+.PHONY: setup run test lint pytest dbt-build evaluate bench clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed  ## create the virtual environment with pinned dependencies
+
+run: setup  ## generate the reference extract, load it, dbt build, evaluate, print the answer
+	$(BIN)/python -m ml run
+
+lint: setup  ## ruff for Python, sqlfluff (dbt templater) for SQL
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/dbt parse --quiet
+	$(BIN)/sqlfluff lint models macros analyses tests/generic tests/singular
+
+pytest: setup  ## the pytest suite; exit code 5 (no tests collected) is a failure like any other
+	$(BIN)/python -m pytest
+
+test: lint pytest  ## everything CI runs
+
+evaluate: setup  ## detector comparison on the generator's ground truth and the real benchmarks
+	$(BIN)/python -m ml evaluate
+
+bench: setup  ## detection-mart throughput vs pandas at 1M/10M/30M series-days, incremental-run cost
+	$(BIN)/python -m ml bench
+
+clean:  ## remove all runtime state (warehouse, landing files, reports)
+	rm -rf $(SENTINEL_HOME) target logs

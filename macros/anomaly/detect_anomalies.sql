@@ -1,0 +1,358 @@
+{#-
+    The anomaly detector macro family. One entry point, three methods, one output shape:
+
+        {{ detect_anomalies(relation, series_cols=['level', 'series_key'], time_col='period_ts',
+                            value_col='request_count', method='robust_seasonal', options={...}) }}
+
+    `relation` is any relation (or CTE name) with a regular grain: one row per series and period (build it on a
+    date spine so a missing period is a row with a null value, not an absent row). Options default to the
+    `anomaly_*` dbt vars (see dbt_project.yml); pass `options` to override per call (e.g. hourly data).
+
+    Methods (all trailing windows exclude the period under test):
+    * iqr             the user's hint: [Q1 - k*IQR, Q3 + k*IQR] of the raw values over the last N periods.
+    * zscore          Elementary-like: mean +- threshold * sd over the last N periods.
+    * robust_seasonal the default (docs/anomaly_detection.md): log space; level = median of the last season;
+                      seasonal factor = median same-bucket residual over the last seasons; IQR of the
+                      residuals over the window; two passes so flagged periods leave the baseline; Poisson and
+                      relative floors on the spread, a minimum absolute change; wider k on holidays; cold start.
+    Every method shares the output columns and the rule that a missing period of a live series is an alert.
+-#}
+
+{% macro anomaly_option(options, key) -%}
+    {%- if options is not none and key in options -%}{{ return(options[key]) }}
+    {%- else -%}{{ return(var('anomaly_' ~ key)) }}{%- endif -%}
+{%- endmacro %}
+
+{% macro detect_anomalies(relation, series_cols, time_col, value_col, method=none, holiday_col=none,
+                          passthrough_cols=[], options=none) -%}
+    {%- set method = method or anomaly_option(options, 'method') -%}
+    {%- set o = {
+        'season_length': anomaly_option(options, 'season_length') | int,
+        'window': anomaly_option(options, 'window') | int,
+        'level_window': anomaly_option(options, 'level_window') | int,
+        'season_window': anomaly_option(options, 'season_window') | int,
+        'min_seasons': anomaly_option(options, 'min_seasons') | int,
+        'k': anomaly_option(options, 'k') | float,
+        'iqr_k': anomaly_option(options, 'iqr_k') | float,
+        'iqr_window': anomaly_option(options, 'iqr_window') | int,
+        'zscore_window': anomaly_option(options, 'zscore_window') | int,
+        'zscore_threshold': anomaly_option(options, 'zscore_threshold') | float,
+        'min_iqr_log': anomaly_option(options, 'min_iqr_log') | float,
+        'poisson_floor': anomaly_option(options, 'poisson_floor'),
+        'min_abs_change': anomaly_option(options, 'min_abs_change') | float,
+        'holiday_k_factor': anomaly_option(options, 'holiday_k_factor') | float,
+    } -%}
+    {%- if method not in ['iqr', 'zscore', 'robust_seasonal'] -%}
+        {{ exceptions.raise_compiler_error("anomaly method must be iqr, zscore or robust_seasonal, got " ~ method) }}
+    {%- endif -%}
+    {%- set partition = series_cols | join(', ') -%}
+    {%- set carry = (series_cols + passthrough_cols) | join(', ') -%}
+    {%- set holiday = ('coalesce(' ~ holiday_col ~ ', false)') if holiday_col else 'false' -%}
+
+    with anomaly_input as (
+        select
+            {{ carry }},
+            {{ time_col }} as period_ts,
+            cast({{ value_col }} as double) as value,
+            {{ season_bucket(time_col, o.season_length) }} as season_bucket,
+            {{ holiday }} as is_holiday,
+            row_number() over (partition by {{ partition }} order by {{ time_col }}) as period_index
+        from {{ relation }}
+    ),
+
+    {% if method == 'iqr' %}
+        {{ anomaly_iqr_scored(partition, o) }}
+    {% elif method == 'zscore' %}
+        {{ anomaly_zscore_scored(partition, o) }}
+    {% else %}
+        {{ anomaly_robust_seasonal_scored(partition, o) }}
+    {% endif %}
+
+    {{ anomaly_finalize(carry, method, o) }}
+{%- endmacro %}
+
+
+{#- Plain rolling IQR of the raw values: the user's hint, no seasonality, no floors. -#}
+{% macro anomaly_iqr_scored(partition, o) -%}
+    scored as (
+        select
+            *,
+            value as y,
+            {{ rolling_quantile('value', 0.5, partition, 'period_ts', o.iqr_window) }} as center_s,
+            {{ rolling_quantile('value', 0.25, partition, 'period_ts', o.iqr_window) }} as q1_s,
+            {{ rolling_quantile('value', 0.75, partition, 'period_ts', o.iqr_window) }} as q3_s,
+            count(value) over (
+                partition by {{ partition }} order by period_ts
+                rows between {{ o.iqr_window }} preceding and 1 preceding
+            ) as n_window,
+            {{ o.iqr_k }} as k_eff
+        from anomaly_input
+    ),
+
+    spread as (
+        select
+            *,
+            q3_s - q1_s as spread_s,
+            n_window >= {{ [o.iqr_window // 2, 2] | max }} as is_judged
+        from scored
+    ),
+{%- endmacro %}
+
+
+{#- Elementary-like z-score: mean +- threshold * sd over the trailing window. -#}
+{% macro anomaly_zscore_scored(partition, o) -%}
+    {%- set w -%}
+        over (partition by {{ partition }} order by period_ts
+              rows between {{ o.zscore_window }} preceding and 1 preceding)
+    {%- endset -%}
+    scored as (
+        select
+            *,
+            value as y,
+            avg(value) {{ w }} as center_s,
+            stddev_samp(value) {{ w }} as sd_s,
+            count(value) {{ w }} as n_window,
+            {{ o.zscore_threshold }} as k_eff
+        from anomaly_input
+    ),
+
+    spread as (
+        select
+            *,
+            center_s as q1_s,
+            center_s as q3_s,
+            sd_s as spread_s,
+            n_window >= {{ [o.zscore_window // 2, 2] | max }} as is_judged
+        from scored
+    ),
+{%- endmacro %}
+
+
+{#- The default detector. See docs/anomaly_detection.md for the reasoning behind each step. -#}
+{% macro anomaly_robust_seasonal_scored(partition, o) -%}
+    {%- set wl -%}
+        over (partition by {{ partition }} order by period_ts
+              rows between {{ o.level_window }} preceding and 1 preceding)
+    {%- endset -%}
+    {%- set ws -%}
+        over (partition by {{ partition }}, season_bucket order by period_ts
+              rows between {{ o.season_window }} preceding and 1 preceding)
+    {%- endset -%}
+    {%- set ww -%}
+        over (partition by {{ partition }} order by period_ts
+              rows between {{ o.window }} preceding and 1 preceding)
+    {%- endset -%}
+    logged as (
+        -- log space: multiplicative moves and steady growth become additive and symmetric.
+        -- Holidays are expected behaviour: judged (with a wider k) but kept out of every baseline.
+        select
+            *,
+            case when value >= 0 then ln(value + 1) end as y,
+            case when value >= 0 and not is_holiday then ln(value + 1) end as y_base
+        from anomaly_input
+    ),
+
+    leveled as (
+        -- a rough level: median of the last season of raw values (robust to 1-3 odd periods).
+        select
+            *,
+            {{ rolling_quantile('y_base', 0.5, partition, 'period_ts', o.level_window) }} as level0_y
+        from logged
+    ),
+
+    factor_pass1 as (
+        -- seasonal factor: median of the same bucket's offsets from the level over the last seasons.
+        select
+            *,
+            {{ rolling_quantile('y_base - level0_y', 0.5, partition ~ ', season_bucket', 'period_ts',
+                                o.season_window) }} as factor1_y
+        from leveled
+    ),
+
+    level_pass1 as (
+        -- level of the de-seasonalised values, so losing a day from the window does not bias it.
+        select
+            *,
+            {{ rolling_quantile('y_base - factor1_y', 0.5, partition, 'period_ts', o.level_window) }} as level1_y
+        from factor_pass1
+    ),
+
+    quart_pass1 as (
+        select
+            *,
+            y - (level1_y + factor1_y) as e1,
+            {{ rolling_quantile('y_base - (level1_y + factor1_y)', 0.25, partition, 'period_ts', o.window) }}
+                as q1_1,
+            {{ rolling_quantile('y_base - (level1_y + factor1_y)', 0.75, partition, 'period_ts', o.window) }}
+                as q3_1
+        from level_pass1
+    ),
+
+    flag_pass1 as (
+        -- first pass: which periods are clearly abnormal, so that they leave the baseline in pass two.
+        select
+            *,
+            case
+                when e1 < q1_1 - {{ o.k }} * greatest(q3_1 - q1_1, {{ o.min_iqr_log }})
+                    or e1 > q3_1 + {{ o.k }} * greatest(q3_1 - q1_1, {{ o.min_iqr_log }})
+                    then null
+                else y_base
+            end as y_clean
+        from quart_pass1
+    ),
+
+    factor_pass2 as (
+        select
+            *,
+            {{ rolling_quantile('y_clean - level0_y', 0.5, partition ~ ', season_bucket', 'period_ts',
+                                o.season_window) }} as factor_y,
+            count(y_clean - level0_y) {{ ws }} as n_factor
+        from flag_pass1
+    ),
+
+    level_pass2 as (
+        -- a persistent shift is flagged in pass one until the rough level catches up (about half a
+        -- season), then it enters the clean level: detected once, then re-learnt.
+        select
+            *,
+            coalesce(
+                case when count(y_clean - factor_y) {{ wl }} >= {{ (o.level_window + 1) // 2 }} then
+                    {{ rolling_quantile('y_clean - factor_y', 0.5, partition, 'period_ts', o.level_window) }}
+                end,
+                -- after a holiday week or a long incident: look back twice as far for clean periods
+                {{ rolling_quantile('y_clean - factor_y', 0.5, partition, 'period_ts', 2 * o.level_window) }}
+            ) as level_y,
+            count(y_clean - factor_y) over (
+                partition by {{ partition }} order by period_ts
+                rows between {{ 2 * o.level_window }} preceding and 1 preceding
+            ) as n_level
+        from factor_pass2
+    ),
+
+    resid_pass2 as (
+        select
+            *,
+            level_y + factor_y as center_s,
+            y_clean - (level_y + factor_y) as e_clean
+        from level_pass2
+    ),
+
+    scored as (
+        select
+            *,
+            {{ rolling_quantile('e_clean', 0.25, partition, 'period_ts', o.window) }} as q1_e,
+            {{ rolling_quantile('e_clean', 0.75, partition, 'period_ts', o.window) }} as q3_e,
+            count(e_clean) {{ ww }} as n_window
+        from resid_pass2
+    ),
+
+    spread as (
+        select
+            *,
+            center_s + q1_e as q1_s,
+            center_s + q3_e as q3_s,
+            greatest(
+                q3_e - q1_e,
+                {{ o.min_iqr_log }}
+                {%- if o.poisson_floor %},
+                -- Poisson: sd of ln(X + 1) is about 1 / sqrt(lambda); an IQR is 1.349 sd.
+                1.349 / sqrt(greatest(exp(center_s) - 1, 1.0))
+                {%- endif %}
+            ) as spread_s,
+            {{ o.k }} * case when is_holiday then {{ o.holiday_k_factor }} else 1.0 end as k_eff,
+            coalesce(
+                n_level >= {{ (o.level_window + 1) // 2 }}
+                and n_factor >= {{ o.min_seasons }}
+                and n_window >= {{ o.season_length }},
+                false
+            ) as is_judged
+        from scored
+    ),
+{%- endmacro %}
+
+
+{#- Back from the detector's space to value space (log1p for robust_seasonal). -#}
+{% macro anomaly_inv(x, log_space) -%}
+    {%- if log_space %}(exp({{ x }}) - 1){% else %}({{ x }}){% endif -%}
+{%- endmacro %}
+
+
+{#- Shared tail: bounds, flags, direction, deviation and explanation, in value space. -#}
+{% macro anomaly_finalize(carry, method, o) -%}
+    {%- set log_space = method == 'robust_seasonal' -%}
+    {%- set min_abs = o.min_abs_change if method == 'robust_seasonal' else 0 -%}
+    {%- set window = o.window if method == 'robust_seasonal' else (o.iqr_window if method == 'iqr' else o.zscore_window) -%}
+    bounded as (
+        select
+            *,
+            q1_s - k_eff * spread_s as lower_s,
+            q3_s + k_eff * spread_s as upper_s
+        from spread
+    ),
+
+    judged as (
+        select
+            *,
+            {{ anomaly_inv('center_s', log_space) }} as expected_value,
+            case
+                when value is null then 'missing'
+                when is_judged and y > upper_s and abs(value - {{ anomaly_inv('center_s', log_space) }}) >= {{ min_abs }} then 'up'
+                when is_judged and y < lower_s and abs(value - {{ anomaly_inv('center_s', log_space) }}) >= {{ min_abs }} then 'down'
+            end as direction
+        from bounded
+    ),
+
+    final as (
+        select
+            {{ carry }},
+            period_ts,
+            period_index,
+            '{{ method }}' as detector,
+            value,
+            expected_value,
+            {% if method == 'zscore' -%}
+            cast(null as double) as q1,
+            cast(null as double) as q3,
+            cast(null as double) as iqr,
+            {%- else -%}
+            {{ anomaly_inv('q1_s', log_space) }} as q1,
+            {{ anomaly_inv('q3_s', log_space) }} as q3,
+            {{ anomaly_inv('q3_s', log_space) }} - {{ anomaly_inv('q1_s', log_space) }} as iqr,
+            {%- endif %}
+            k_eff as k,
+            greatest({{ anomaly_inv('lower_s', log_space) }}, 0) as lower_bound,
+            {{ anomaly_inv('upper_s', log_space) }} as upper_bound,
+            case
+                when y > q3_s then (y - q3_s) / nullif(spread_s, 0)
+                when y < q1_s then (y - q1_s) / nullif(spread_s, 0)
+                else 0
+            end as deviation_iqr,
+            (y - center_s) / nullif(spread_s, 0) as score,
+            (value - expected_value) / nullif(expected_value, 0) as deviation_pct,
+            coalesce(value, 0) - expected_value as deviation_value,
+            direction,
+            direction is not null as is_anomaly,
+            is_judged,
+            n_window as window_size,
+            season_bucket,
+            is_holiday,
+            case
+                when direction = 'missing' then 'no data for this period: a missing row is not a zero'
+                when direction is not null then
+                    'value ' || cast(round(value, 1) as varchar)
+                    || ' is ' || case when direction = 'up' then 'above' else 'below' end
+                    || ' the ' || case when direction = 'up' then 'upper' else 'lower' end || ' bound '
+                    || cast(round(case when direction = 'up' then {{ anomaly_inv('upper_s', log_space) }}
+                                       else greatest({{ anomaly_inv('lower_s', log_space) }}, 0) end, 1) as varchar)
+                    || ' (expected ' || cast(round(expected_value, 1) as varchar) || ', '
+                    || cast(round(100 * (value - expected_value) / nullif(expected_value, 0), 1) as varchar)
+                    || ' %, k=' || cast(k_eff as varchar)
+                    || case when is_holiday then ', holiday' else '' end || ')'
+                when not is_judged then 'cold start: not enough history to judge'
+            end as explanation,
+            {{ window }} as window_periods
+        from judged
+    )
+
+    select * from final
+{%- endmacro %}

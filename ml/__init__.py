@@ -1,0 +1,1 @@
+"""Sentinel's plain-Python layer: generators, ingestion, evaluation, benchmarks (no Dagster imports)."""

@@ -1,0 +1,142 @@
+"""Command line: `python -m ml <command>`; `make run` calls `python -m ml run`.
+
+Commands
+  generate   write the reference extract (2024-02-01..2024-04-14) into the landing folder (+ ground truth)
+  ingest     load new landing files into the raw schema
+  build      dbt build (seeds, models, tests)
+  evaluate   load the real benchmarks, build the evaluation models, print the comparison table
+  answer     print the detection-period answer from the marts
+  run        all of the above in order (generates only when the landing folder is empty)
+  bench      detection-mart throughput vs pandas, and the daily incremental-run cost
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+
+import duckdb
+
+from ml.logs import log_event, timed
+from ml.settings import PROJECT_DIR, paths
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(paths().ensure().warehouse))
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from ml.api_logs.generator import GeneratorConfig, generate
+
+    p = paths().ensure()
+    cfg = GeneratorConfig(
+        seed=args.seed, start=date.fromisoformat(args.start), end=date.fromisoformat(args.end)
+    )
+    summary = generate(cfg, p.landing_api_logs, p.ground_truth)
+    print(
+        f"generated {summary['rows']} rows, {summary['series']} series, {summary['incidents']} incidents, "
+        f"{summary['defects']} defects into {p.landing_api_logs}"
+    )
+
+
+def cmd_ingest(_: argparse.Namespace) -> None:
+    from ml.ingest import ingest_api_logs, load_ground_truth
+
+    p = paths().ensure()
+    with _connect() as con:
+        res = ingest_api_logs(con, p.landing_api_logs)
+        n_gt = load_ground_truth(con, p.ground_truth)
+    print(
+        f"loaded {res.files_loaded} files ({res.rows_appended} rows), skipped {res.files_skipped} "
+        f"re-delivered files; {n_gt} ground-truth incidents"
+    )
+
+
+def dbt(args: list[str]) -> None:
+    """Run dbt in process; raise with dbt's own message if any node fails."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ.setdefault("SENTINEL_HOME", str(paths().home))
+    full = [*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    with timed("dbt", command=" ".join(args)) as facts:
+        res = dbtRunner().invoke(full)
+        if not res.success:
+            raise SystemExit(f"dbt {' '.join(args)} failed: {res.exception or 'see the dbt log above'}")
+        facts["nodes"] = len(getattr(res.result, "results", []) or [])
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    dbt(["build", *(["--vars", args.vars] if args.vars else []), "--exclude", "tag:evaluation"])
+
+
+def cmd_evaluate(_: argparse.Namespace) -> None:
+    from ml.anomaly.benchmarks import load_benchmarks
+    from ml.anomaly.report import print_evaluation
+
+    with _connect() as con:
+        load_benchmarks(con)
+    dbt(["build", "--select", "tag:evaluation"])
+    with _connect() as con:
+        print_evaluation(con)
+
+
+def cmd_answer(_: argparse.Namespace) -> None:
+    from ml.anomaly.report import print_answer
+
+    with _connect() as con:
+        print_answer(con, paths())
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from ml.ingest import landing_files
+
+    p = paths().ensure()
+    if landing_files(p.landing_api_logs):
+        log_event(
+            "run.landing_not_empty",
+            landing=str(p.landing_api_logs),
+            note="using the files already there; `make clean` to start from the reference extract",
+        )
+    else:
+        cmd_generate(args)
+    cmd_ingest(args)
+    cmd_build(args)
+    cmd_evaluate(args)
+    cmd_answer(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from ml.anomaly.bench import run_bench
+
+    run_bench(sizes=[int(s) for s in args.sizes.split(",")], incremental_histories=[60, 365])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m ml", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn in [
+        ("generate", cmd_generate),
+        ("ingest", cmd_ingest),
+        ("build", cmd_build),
+        ("evaluate", cmd_evaluate),
+        ("answer", cmd_answer),
+        ("run", cmd_run),
+        ("bench", cmd_bench),
+    ]:
+        sp = sub.add_parser(name)
+        sp.set_defaults(fn=fn)
+        sp.add_argument("--seed", type=int, default=42)
+        sp.add_argument("--start", default="2024-02-01")
+        sp.add_argument("--end", default="2024-04-14")
+        sp.add_argument("--vars", default=None, help="dbt --vars for the build, e.g. '{anomaly_method: iqr}'")
+        sp.add_argument("--sizes", default="1000000,10000000,30000000")
+    args = parser.parse_args(argv)
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

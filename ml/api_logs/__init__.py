@@ -1,0 +1,1 @@
+"""Daily API-request KPIs: the synthetic extract generator."""
