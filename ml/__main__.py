@@ -31,9 +31,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from ml.api_logs.generator import GeneratorConfig, generate
 
     p = paths().ensure()
-    cfg = GeneratorConfig(
-        seed=args.seed, start=date.fromisoformat(args.start), end=date.fromisoformat(args.end)
-    )
+    cfg = GeneratorConfig(seed=args.seed, start=date.fromisoformat(args.start), end=date.fromisoformat(args.end))
     summary = generate(cfg, p.landing_api_logs, p.ground_truth)
     print(
         f"generated {summary['rows']} rows, {summary['series']} series, {summary['incidents']} incidents, "

@@ -76,9 +76,7 @@ def read_api_log_csv(path: Path) -> pd.DataFrame:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
-                raise IngestError(
-                    f"{path.name}: line 1: empty file, expected header {','.join(API_LOG_COLUMNS)}"
-                )
+                raise IngestError(f"{path.name}: line 1: empty file, expected header {','.join(API_LOG_COLUMNS)}")
             got = tuple(h.strip().lower() for h in header)
             if got != API_LOG_COLUMNS:
                 raise IngestError(
@@ -114,12 +112,8 @@ def ingest_api_logs(con: duckdb.DuckDBPyConnection, landing: Path) -> LoadResult
     files = landing_files(landing)
     result = LoadResult()
     with timed("ingest_api_logs", landing=str(landing), files=len(files)) as facts:
-        known = dict(
-            con.execute("select file_sha256, load_id from raw.loads where status = 'loaded'").fetchall()
-        )
-        seen_names = {
-            r[0] for r in con.execute("select file_name || ':' || file_sha256 from raw.loads").fetchall()
-        }
+        known = dict(con.execute("select file_sha256, load_id from raw.loads where status = 'loaded'").fetchall())
+        seen_names = {r[0] for r in con.execute("select file_name || ':' || file_sha256 from raw.loads").fetchall()}
         con.execute("begin transaction")
         try:
             for path in files:
@@ -157,9 +151,7 @@ def ingest_api_logs(con: duckdb.DuckDBPyConnection, landing: Path) -> LoadResult
         except Exception:
             con.execute("rollback")
             raise
-        facts.update(
-            files_loaded=result.files_loaded, files_skipped=result.files_skipped, rows=result.rows_appended
-        )
+        facts.update(files_loaded=result.files_loaded, files_skipped=result.files_skipped, rows=result.rows_appended)
     return result
 
 

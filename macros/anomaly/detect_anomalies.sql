@@ -41,6 +41,7 @@
         'poisson_floor': anomaly_option(options, 'poisson_floor'),
         'min_abs_change': anomaly_option(options, 'min_abs_change') | float,
         'holiday_k_factor': anomaly_option(options, 'holiday_k_factor') | float,
+        'log_transform': anomaly_option(options, 'log_transform'),
     } -%}
     {%- if method not in ['iqr', 'zscore', 'robust_seasonal'] -%}
         {{ exceptions.raise_compiler_error("anomaly method must be iqr, zscore or robust_seasonal, got " ~ method) }}
@@ -147,8 +148,13 @@
         -- Holidays are expected behaviour: judged (with a wider k) but kept out of every baseline.
         select
             *,
+            {%- if o.log_transform %}
             case when value >= 0 then ln(value + 1) end as y,
             case when value >= 0 and not is_holiday then ln(value + 1) end as y_base
+            {%- else %}
+            value as y,
+            case when not is_holiday then value end as y_base
+            {%- endif %}
         from anomaly_input
     ),
 
@@ -254,7 +260,7 @@
             greatest(
                 q3_e - q1_e,
                 {{ o.min_iqr_log }}
-                {%- if o.poisson_floor %},
+                {%- if o.poisson_floor and o.log_transform %},
                 -- Poisson: sd of ln(X + 1) is about 1 / sqrt(lambda); an IQR is 1.349 sd.
                 1.349 / sqrt(greatest(exp(center_s) - 1, 1.0))
                 {%- endif %}
@@ -279,7 +285,7 @@
 
 {#- Shared tail: bounds, flags, direction, deviation and explanation, in value space. -#}
 {% macro anomaly_finalize(carry, method, o) -%}
-    {%- set log_space = method == 'robust_seasonal' -%}
+    {%- set log_space = method == 'robust_seasonal' and o.log_transform -%}
     {%- set min_abs = o.min_abs_change if method == 'robust_seasonal' else 0 -%}
     {%- set window = o.window if method == 'robust_seasonal' else (o.iqr_window if method == 'iqr' else o.zscore_window) -%}
     bounded as (

@@ -24,7 +24,70 @@ from ml.logs import log_event, timed
 from ml.settings import PROJECT_DIR
 
 # Markets of a caller-ID app, roughly by size (rank drives the heavy-tailed volume).
-DEFAULT_COUNTRIES = ["IN", "ID", "BR", "NG", "EG", "SA", "PK", "BD", "US", "MX", "KE", "CO", "ZA", "AE", "MY", "TR", "IQ", "PH", "VN", "RU", "UA", "KZ", "GB", "DE", "FR", "IT", "ES", "JO", "KW", "QA", "OM", "BH", "MA", "DZ", "TN", "UZ", "AZ", "KG", "TJ", "IR", "AF", "CL", "AR", "PE", "SE", "NO", "DK", "NL", "BE", "PL", "PT", "IE", "CA", "AU", "NZ", "CN", "TW", "HK", "SG", "KR"]
+DEFAULT_COUNTRIES = tuple(
+    [
+        "IN",
+        "ID",
+        "BR",
+        "NG",
+        "EG",
+        "SA",
+        "PK",
+        "BD",
+        "US",
+        "MX",
+        "KE",
+        "CO",
+        "ZA",
+        "AE",
+        "MY",
+        "TR",
+        "IQ",
+        "PH",
+        "VN",
+        "RU",
+        "UA",
+        "KZ",
+        "GB",
+        "DE",
+        "FR",
+        "IT",
+        "ES",
+        "JO",
+        "KW",
+        "QA",
+        "OM",
+        "BH",
+        "MA",
+        "DZ",
+        "TN",
+        "UZ",
+        "AZ",
+        "KG",
+        "TJ",
+        "IR",
+        "AF",
+        "CL",
+        "AR",
+        "PE",
+        "SE",
+        "NO",
+        "DK",
+        "NL",
+        "BE",
+        "PL",
+        "PT",
+        "IE",
+        "CA",
+        "AU",
+        "NZ",
+        "CN",
+        "TW",
+        "HK",
+        "SG",
+        "KR",
+    ]
+)
 DEFAULT_OS = ("Android", "iOS", "Web", "KaiOS")
 # KaiOS (feature phones) only exists in a few markets: the low-volume OS.
 KAIOS_COUNTRIES = {"IN", "NG", "KE", "PK", "BD", "ID", "EG", "ZA", "TZ", "GH"}
@@ -327,9 +390,7 @@ def generate(cfg: GeneratorConfig, landing: Path, ground_truth: Path, progress_e
                 )
             if progress_every and (j + 1) % progress_every == 0:
                 log_event("generate_api_logs.progress", days_written=j + 1, of_days=n_d, rows=n_rows)
-        inc_df = pd.DataFrame(
-            [{**inc.__dict__, "level": inc.level, "series_key": inc.series_key} for inc in incidents]
-        )
+        inc_df = pd.DataFrame([{**inc.__dict__, "level": inc.level, "series_key": inc.series_key} for inc in incidents])
         inc_df.to_csv(ground_truth / "api_incidents.csv", index=False)
         defects_df = pd.DataFrame(
             defects, columns=["defect_type", "file_name", "line_number", "detail", "expected_outcome"]

@@ -1,0 +1,67 @@
+"""Console output of `make run`: the evaluation table and the answer for the detection period."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from ml.settings import Paths
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_string(index=False, float_format=lambda x: f"{x:.3f}")
+
+
+def evaluation_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute(
+        """
+        select dataset, event_type, detector, n_events, events_detected as detected, false_alarms,
+               event_precision as ev_p, event_recall as ev_r, event_f1 as ev_f1,
+               point_precision as pt_p, point_recall as pt_r, point_f1 as pt_f1
+        from evaluation.fct_detector_evaluation
+        order by dataset = 'synthetic' desc, dataset, event_type = 'all' desc, event_type,
+                 case detector when 'iqr' then 1 when 'zscore' then 2 else 3 end
+        """
+    ).df()
+
+
+def print_evaluation(con: duckdb.DuckDBPyConnection) -> None:
+    df = evaluation_table(con)
+    print("\n=== Detector evaluation (evaluation.fct_detector_evaluation) ===")
+    print(_table(df))
+
+
+def answer(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute(
+        """
+        select start_date, end_date, level, country, os, direction,
+               round(100 * peak_deviation_pct, 1) as deviation_pct,
+               round(peak_value) as value, round(peak_expected_value) as expected,
+               case when on_holiday then coalesce(calendar_label, 'holiday') else '' end as holiday,
+               coalesce(contributors, '') as contributors, peak_explanation as why
+        from marts.fct_api_anomaly_detection_summary
+        order by start_date, level, series_key
+        """
+    ).df()
+
+
+def print_answer(con: duckdb.DuckDBPyConnection, paths: Paths) -> None:
+    period = con.execute(
+        "select min(detection_start), max(detection_end) from marts.fct_api_anomaly_detection_summary"
+    ).fetchone()
+    df = answer(con)
+    print(
+        f"\n=== Anomalies in the detection period {period[0]} .. {period[1]} (highest level explaining each move) ==="
+    )
+    with pd.option_context("display.max_colwidth", 90, "display.width", 250):
+        print(_table(df) if len(df) else "no anomalies")
+    print(
+        f"\nFull tables in {paths.warehouse}:\n"
+        "  marts.fct_api_request_anomalies            every day x level x series: value, expected, Q1, Q3, IQR, k,\n"
+        "                                             bounds, deviation, direction, flag, explanation\n"
+        "  marts.fct_api_anomaly_incidents            incidents (highest explaining level) over the whole extract\n"
+        "  marts.fct_api_anomaly_detection_summary    the incidents of the detection period (above)\n"
+        "  marts.fct_api_requests_quarantined         every rejected raw row with its reason\n"
+        "  marts.fct_api_request_load_reconciliation  raw = staged + quarantined + duplicates, per load\n"
+        "  evaluation.fct_detector_evaluation         the detector comparison table"
+    )

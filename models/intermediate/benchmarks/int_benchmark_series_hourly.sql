@@ -1,0 +1,81 @@
+-- Benchmark series aggregated to a regular hourly grain on a spine per series (a missing hour is a null),
+-- scaled to a median of 1000 (scale-free for every detector), labelled when any raw point in the hour is
+-- labelled (AIOps) or the hour overlaps a labelled window (NAB).
+with
+
+points as (
+    select * from {{ source('benchmarks', 'benchmark_points') }}
+),
+
+windows as (
+    select * from {{ source('benchmarks', 'benchmark_windows') }}
+),
+
+hourly as (
+    select
+        dataset,
+        series_id,
+        {{ dbt.date_trunc('hour', 'ts') }} as period_ts,
+        avg(value) as value,
+        max(coalesce(label, 0)) as point_label
+    from points
+    group by dataset, series_id, {{ dbt.date_trunc('hour', 'ts') }}
+),
+
+series as (
+    select
+        dataset,
+        series_id,
+        min(period_ts) as first_ts,
+        max(period_ts) as last_ts,
+        {{ dbt.safe_cast("percentile_cont(0.5) within group (order by value)", "double") }} as median_value,
+        min(value) as min_value
+    from hourly
+    group by dataset, series_id
+),
+
+spine as (
+    {{ period_spine('(select min(first_ts) from series)', '(select max(last_ts) from series)', 'hour') }}
+),
+
+gridded as (
+    select
+        series.dataset,
+        series.series_id,
+        spine.period_ts,
+        -- shift non-positive series to start at 0, then scale to a median of 1000
+        1000 * (hourly.value - least(series.min_value, 0))
+        / nullif(series.median_value - least(series.min_value, 0), 0) as value,
+        coalesce(hourly.point_label, 0) as point_label
+    from series
+    inner join spine
+        on spine.period_ts between series.first_ts and series.last_ts
+    left join hourly
+        on series.dataset = hourly.dataset
+        and series.series_id = hourly.series_id
+        and spine.period_ts = hourly.period_ts
+),
+
+final as (
+    select
+        gridded.dataset,
+        gridded.series_id,
+        gridded.period_ts,
+        gridded.value,
+        max(
+            case
+                when gridded.point_label = 1 then 1
+                when windows.series_id is not null then 1
+                else 0
+            end
+        ) as is_labelled
+    from gridded
+    left join windows
+        on gridded.dataset = windows.dataset
+        and gridded.series_id = windows.series_id
+        and windows.window_start < {{ dbt.dateadd('hour', 1, 'gridded.period_ts') }}
+        and windows.window_end >= gridded.period_ts
+    group by gridded.dataset, gridded.series_id, gridded.period_ts, gridded.value
+)
+
+select * from final
