@@ -43,11 +43,11 @@ leaf as (
         on cast(spine.period_ts as date) >= leaf_series.series_start_date
     left join staged
         on cast(spine.period_ts as date) = staged.request_date
-        and leaf_series.country_code = staged.country_code
-        and leaf_series.os = staged.os
+            and leaf_series.country_code = staged.country_code
+            and leaf_series.os = staged.os
     left join holidays
         on cast(spine.period_ts as date) = holidays.calendar_date
-        and leaf_series.country_code = holidays.country_code
+            and leaf_series.country_code = holidays.country_code
 ),
 
 {% set rollups = [
@@ -62,8 +62,8 @@ rolled as (
         select
             series_date,
             '{{ level }}' as level,
-            {{ 'country' if 'country' in dims else "'*'" }} as country,
-            {{ 'os' if 'os' in dims else "'*'" }} as os,
+            {{ 'country' if 'country' in dims else "'*'" }},
+            {{ 'os' if 'os' in dims else "'*'" }},
             min(series_start_date) as series_start_date,
             sum(request_count) as request_count,
             count(*) as n_children,

@@ -40,12 +40,16 @@ judged as (
             when coalesce(trim(raw_date), '') = '' then 'missing_date'
             when request_date is null then 'invalid_date'
             when file_date is not null
-                and (request_date > file_date
-                     or request_date < {{ dbt.dateadd('day', -1 * var('api_logs_late_days'), 'file_date') }})
+                and (
+                    request_date > file_date
+                    or request_date < {{ dbt.dateadd('day', -1 * var('api_logs_late_days'), 'file_date') }}
+                )
                 then 'date_out_of_range'
             when file_date is null
-                and (request_date < cast('{{ var("api_logs_min_date") }}' as date)
-                     or request_date > cast(loaded_at as date))
+                and (
+                    request_date < cast('{{ var("api_logs_min_date") }}' as date)
+                    or request_date > cast(loaded_at as date)
+                )
                 then 'date_out_of_range'
             when coalesce(country_input, '') = '' then 'missing_country'
             when country_code is null then 'unknown_country'
@@ -65,7 +69,7 @@ ranked as (
         *,
         row_number() over (
             partition by case when rejection_reason is null then 1 end, request_date, country_code, os
-            order by loaded_at desc, load_id desc, line_number
+            order by loaded_at desc, load_id desc, line_number asc
         ) as key_rank
     from judged
 ),
@@ -119,9 +123,9 @@ final as (
     from ranked
     left join kept
         on ranked.rejection_reason is null
-        and ranked.request_date = kept.request_date
-        and ranked.country_code = kept.country_code
-        and ranked.os = kept.os
+            and ranked.request_date = kept.request_date
+            and ranked.country_code = kept.country_code
+            and ranked.os = kept.os
 )
 
 select * from final

@@ -52,8 +52,8 @@ gridded as (
         on spine.period_ts between series.first_ts and series.last_ts
     left join hourly
         on series.dataset = hourly.dataset
-        and series.series_id = hourly.series_id
-        and spine.period_ts = hourly.period_ts
+            and series.series_id = hourly.series_id
+            and spine.period_ts = hourly.period_ts
 ),
 
 final as (
@@ -72,9 +72,9 @@ final as (
     from gridded
     left join windows
         on gridded.dataset = windows.dataset
-        and gridded.series_id = windows.series_id
-        and windows.window_start < {{ dbt.dateadd('hour', 1, 'gridded.period_ts') }}
-        and windows.window_end >= gridded.period_ts
+            and gridded.series_id = windows.series_id
+            and windows.window_start < {{ dbt.dateadd('hour', 1, 'gridded.period_ts') }}
+            and gridded.period_ts <= windows.window_end
     group by gridded.dataset, gridded.series_id, gridded.period_ts, gridded.value
 )
 

@@ -2,10 +2,6 @@
 -- The detector is chosen by the dbt var anomaly_method (default robust_seasonal).
 with
 
-series as (
-    select * from {{ ref('int_api_request_series_daily') }}
-),
-
 period as (
     {{ detection_period(ref('int_api_request_series_daily'), 'series_date') }}
 ),

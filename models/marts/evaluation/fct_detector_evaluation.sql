@@ -31,10 +31,10 @@ pairs as (
     from predicted
     inner join truth
         on predicted.dataset = truth.dataset
-        and predicted.level = truth.level
-        and predicted.series_key = truth.series_key
-        and predicted.start_ts <= truth.end_ts
-        and predicted.end_ts >= truth.start_ts
+            and predicted.level = truth.level
+            and predicted.series_key = truth.series_key
+            and predicted.start_ts <= truth.end_ts
+            and predicted.end_ts >= truth.start_ts
 ),
 
 truth_scored as (
@@ -44,16 +44,17 @@ truth_scored as (
         truth.event_type,
         truth.level,
         truth.event_id,
-        {{ dbt.datediff("truth.start_ts", "truth.end_ts", "hour") }} / truth.period_hours + 1 as n_periods,
+        {{ dbt.datediff("truth.start_ts", "truth.end_ts", "hour") }} / truth.period_hours + 1 as n_periods,  -- noqa: LT05
         count(pairs.event_id) > 0 as is_detected,
         coalesce(sum(pairs.overlap_periods), 0) as detected_periods
     from truth
     cross join detectors
     left join pairs
         on truth.dataset = pairs.dataset
-        and detectors.detector = pairs.detector
-        and truth.event_id = pairs.event_id
-    group by truth.dataset, detectors.detector, truth.event_type, truth.level, truth.event_id, truth.start_ts,
+            and detectors.detector = pairs.detector
+            and truth.event_id = pairs.event_id
+    group by
+        truth.dataset, detectors.detector, truth.event_type, truth.level, truth.event_id, truth.start_ts,
         truth.end_ts, truth.period_hours
 ),
 
@@ -68,10 +69,11 @@ predicted_scored as (
     from predicted
     left join pairs
         on predicted.dataset = pairs.dataset
-        and predicted.detector = pairs.detector
-        and predicted.series_key = pairs.series_key
-        and predicted.start_ts = pairs.p_start
-    group by predicted.dataset, predicted.detector, predicted.level, predicted.series_key, predicted.start_ts,
+            and predicted.detector = pairs.detector
+            and predicted.series_key = pairs.series_key
+            and predicted.start_ts = pairs.p_start
+    group by
+        predicted.dataset, predicted.detector, predicted.level, predicted.series_key, predicted.start_ts,
         predicted.n_periods
 ),
 
@@ -87,28 +89,44 @@ counts as (
         types.dataset,
         detectors.detector,
         types.event_type,
-        (select count(*) from truth_scored as t
+        (
+            select count(*) from truth_scored as t
             where t.dataset = types.dataset and t.detector = detectors.detector
-            and (types.event_type = 'all' or t.event_type = types.event_type)) as n_events,
-        (select count(*) from truth_scored as t
+                and (types.event_type = 'all' or t.event_type = types.event_type)
+        ) as n_events,
+        (
+            select count(*) from truth_scored as t
             where t.dataset = types.dataset and t.detector = detectors.detector and t.is_detected
-            and (types.event_type = 'all' or t.event_type = types.event_type)) as events_detected,
-        (select count(*) from predicted_scored as p
+                and (types.event_type = 'all' or t.event_type = types.event_type)
+        ) as events_detected,
+        (
+            select count(*) from predicted_scored as p
             where p.dataset = types.dataset and p.detector = detectors.detector and p.matched_type is not null
-            and (types.event_type = 'all' or p.matched_type = types.event_type)) as predictions_matched,
-        (select count(*) from predicted_scored as p
+                and (types.event_type = 'all' or p.matched_type = types.event_type)
+        ) as predictions_matched,
+        (
+            select count(*) from predicted_scored as p
             where p.dataset = types.dataset and p.detector = detectors.detector and p.matched_type is null
-            and (types.event_type = 'all' or p.level = types.level)) as false_alarms,
-        (select coalesce(sum(t.n_periods), 0) from truth_scored as t
+                and (types.event_type = 'all' or p.level = types.level)
+        ) as false_alarms,
+        (
+            select coalesce(sum(t.n_periods), 0) from truth_scored as t
             where t.dataset = types.dataset and t.detector = detectors.detector
-            and (types.event_type = 'all' or t.event_type = types.event_type)) as truth_periods,
-        (select coalesce(sum(t.detected_periods), 0) from truth_scored as t
+                and (types.event_type = 'all' or t.event_type = types.event_type)
+        ) as truth_periods,
+        (
+            select coalesce(sum(t.detected_periods), 0) from truth_scored as t
             where t.dataset = types.dataset and t.detector = detectors.detector
-            and (types.event_type = 'all' or t.event_type = types.event_type)) as periods_detected,
-        (select coalesce(sum(p.n_periods - least(p.matched_periods, p.n_periods)), 0) from predicted_scored as p
+                and (types.event_type = 'all' or t.event_type = types.event_type)
+        ) as periods_detected,
+        (
+            select coalesce(sum(p.n_periods - least(p.matched_periods, p.n_periods)), 0) from predicted_scored as p
             where p.dataset = types.dataset and p.detector = detectors.detector
-            and (types.event_type = 'all' or (p.level = types.level
-                 and (p.matched_type is null or p.matched_type = types.event_type)))) as false_alarm_periods
+                and (types.event_type = 'all' or (
+                    p.level = types.level
+                    and (p.matched_type is null or p.matched_type = types.event_type)
+                ))
+        ) as false_alarm_periods
     from types
     cross join detectors
 ),
