@@ -267,9 +267,12 @@
             ) as spread_s,
             {{ o.k }} * case when is_holiday then {{ o.holiday_k_factor }} else 1.0 end as k_eff,
             coalesce(
-                n_level >= {{ (o.level_window + 1) // 2 }}
-                and n_factor >= {{ o.min_seasons }}
-                and n_window >= {{ o.season_length }},
+                -- cold start: at least min_seasons full seasons of history, a level, a seasonal factor and
+                -- a few clean residuals for the quartiles
+                period_index > {{ o.min_seasons * o.season_length }}
+                and n_level >= {{ (o.level_window + 1) // 2 }}
+                and n_factor >= 1
+                and n_window >= {{ [o.season_length, o.window // 2] | min }},
                 false
             ) as is_judged
         from scored

@@ -5,12 +5,11 @@
         {{ dbt.dateadd('day', -1 * (var('anomaly_detection_days') | int - 1), 'detection_end') }} as detection_start,
         detection_end
     from (
-        select
-            {%- if var('anomaly_detection_end') %}
-            cast('{{ var("anomaly_detection_end") }}' as date) as detection_end
-            {%- else %}
-            max({{ date_col }}) as detection_end
-            {%- endif %}
+        {%- if var('anomaly_detection_end') %}
+        select cast('{{ var("anomaly_detection_end") }}' as date) as detection_end
+        {%- else %}
+        select max({{ date_col }}) as detection_end
         from {{ relation }}
+        {%- endif %}
     ) as period_end
 {%- endmacro %}
