@@ -2,7 +2,8 @@
     `anomaly_detection_end` (default: the last date in `relation`). -#}
 {% macro detection_period(relation, date_col) -%}
     select
-        {{ dbt.dateadd('day', -1 * (var('anomaly_detection_days') | int - 1), 'detection_end') }} as detection_start,
+        cast({{ dbt.dateadd('day', -1 * (var('anomaly_detection_days') | int - 1), 'detection_end') }} as date)
+            as detection_start,
         detection_end
     from (
         {%- if var('anomaly_detection_end') %}

@@ -1,0 +1,38 @@
+"""Shared fixtures: a generated reference extract and a fully built warehouse in a temporary state dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ml.settings import PROJECT_DIR
+
+
+def run_ml(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SENTINEL_HOME": str(home)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ml", *args], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, f"python -m ml {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="session")
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`python -m ml run` end to end (generate, ingest, dbt build, evaluate, answer) in a fresh state dir."""
+    home = tmp_path_factory.mktemp("sentinel_home")
+    proc = run_ml(home, "run")
+    (home / "run_stdout.txt").write_text(proc.stdout)
+    return home
+
+
+@pytest.fixture()
+def warehouse(built_home: Path):
+    con = duckdb.connect(str(built_home / "warehouse.duckdb"), read_only=True)
+    yield con
+    con.close()

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ml.ingest import IngestError, ingest_api_logs
+
+HEADER = "date,country,os,count\n"
+
+
+def _write(folder: Path, name: str, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / name
+    p.write_text(body)
+    return p
+
+
+def test_rows_are_traceable_and_redelivery_is_not_counted_twice(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    _write(landing, "api_requests_2024-04-01.csv", HEADER + "2024-04-01,IN,Android,100\n2024-04-01,in ,ios,n/a\n")
+    con = duckdb.connect()
+    first = ingest_api_logs(con, landing)
+    assert (first.files_loaded, first.rows_appended) == (1, 2)
+    shutil.copy(landing / "api_requests_2024-04-01.csv", landing / "api_requests_2024-04-01_redelivery.csv")
+    second = ingest_api_logs(con, landing)
+    assert (second.files_loaded, second.files_skipped, second.rows_appended) == (0, 1, 0)
+    assert ingest_api_logs(con, landing).files_skipped == 0  # already recorded, nothing new
+    rows = con.execute("select country, count, _file_name, _line_number from raw.api_requests order by 4").fetchall()
+    assert rows == [("IN", "100", "api_requests_2024-04-01.csv", 2), ("in ", "n/a", "api_requests_2024-04-01.csv", 3)]
+    statuses = con.execute("select status, file_rows, rows_appended from raw.loads order by loaded_at").fetchall()
+    assert sorted(statuses) == [("loaded", 2, 2), ("skipped_redelivery", 2, 0)]
+
+
+def test_wrong_header_names_file_and_line_and_loads_nothing(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    _write(landing, "a_good.csv", HEADER + "2024-04-01,IN,Android,100\n")
+    _write(landing, "b_bad.csv", "day,country,os,requests\n2024-04-01,IN,Android,100\n")
+    con = duckdb.connect()
+    with pytest.raises(IngestError, match=r"b_bad\.csv: line 1: wrong header"):
+        ingest_api_logs(con, landing)
+    assert con.execute("select count(*) from raw.api_requests").fetchone()[0] == 0
+    assert con.execute("select count(*) from raw.loads").fetchone()[0] == 0
+
+
+def test_unreadable_line_names_file_and_line_and_loads_nothing(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    _write(landing, "a_good.csv", HEADER + "2024-04-01,IN,Android,100\n")
+    _write(landing, "b_bad.csv", HEADER + "2024-04-01,IN,Android,100\n2024-04-01,IN,iOS\n")
+    con = duckdb.connect()
+    with pytest.raises(IngestError, match=r"b_bad\.csv: line 3: unreadable line"):
+        ingest_api_logs(con, landing)
+    assert con.execute("select count(*) from raw.api_requests").fetchone()[0] == 0
+
+
+def test_non_utf8_file_is_a_clear_error(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "latin1.csv").write_bytes(
+        HEADER.encode() + "2024-04-01,CI,Android,1\n2024-04-01,Côte,iOS,2\n".encode("latin-1")
+    )
+    with pytest.raises(IngestError, match=r"latin1\.csv: not UTF-8"):
+        ingest_api_logs(duckdb.connect(), landing)
