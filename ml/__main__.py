@@ -108,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from ml.anomaly.bench import run_bench
 
-    run_bench(sizes=[int(s) for s in args.sizes.split(",")], incremental_histories=[60, 365])
+    run_bench(sizes=[int(s) for s in args.sizes.split(",")], incremental_histories=[60, 365, 730])
 
 
 def main(argv: list[str] | None = None) -> None:

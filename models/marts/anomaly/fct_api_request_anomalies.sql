@@ -1,6 +1,25 @@
 -- One row per day, level and series with the detector's statistics, bounds, flag and explanation.
 -- The detector is chosen by the dbt var anomaly_method (default robust_seasonal).
+-- Incremental: a daily run reads only the last anomaly_lookback_days of the series (enough history for every
+-- window of the detector) and writes only the new days, so its cost does not grow with the history.
+-- Late corrections of old days need `dbt build --full-refresh`.
+{{ config(
+    materialized='incremental',
+    unique_key=['series_date', 'series_key'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
 with
+
+series as (
+    select * from {{ ref('int_api_request_series_daily') }}
+    {% if is_incremental() %}
+        where series_date > (
+            select {{ dbt.dateadd('day', -1 * var('anomaly_lookback_days'), 'max(series_date)') }} from {{ this }}
+        )
+    {% endif %}
+),
 
 period as (
     {{ detection_period(ref('int_api_request_series_daily'), 'series_date') }}
@@ -8,7 +27,7 @@ period as (
 
 detected as (
     {{ detect_anomalies(
-        ref('int_api_request_series_daily'),
+        'series',
         series_cols=['level', 'country', 'os', 'series_key'],
         time_col='series_date',
         value_col='request_count',
@@ -54,6 +73,9 @@ final as (
             as in_detection_period
     from detected
     cross join period
+    {% if is_incremental() %}
+        where cast(detected.period_ts as date) > (select max(series_date) from {{ this }})
+    {% endif %}
 )
 
 select * from final

@@ -1,0 +1,166 @@
+"""`make bench`: throughput and peak memory of the detection mart vs pandas, and the daily incremental cost.
+
+Every measurement runs in its own subprocess so its peak RSS is its own. The DuckDB figures are real `dbt run`s
+of `fct_api_request_anomalies` (the production model and macros) over a synthetic
+`intermediate.int_api_request_series_daily` of S series x D days in a scratch warehouse; the pandas figure is
+the fastest pandas form of the same plain rolling IQR (one wide frame, column-wise `rolling().quantile`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ml.logs import log_event
+from ml.settings import PROJECT_DIR, paths
+
+DAYS = 365
+
+
+def _make_series(db: Path, n_series: int, days: int) -> int:
+    """Synthetic series table with the production schema: lognormal volumes, weekly pattern, noise."""
+    con = duckdb.connect(str(db))
+    con.execute("create schema if not exists intermediate")
+    con.execute(
+        f"""
+        create or replace table intermediate.int_api_request_series_daily as
+        with s as (select range as sid, exp(3 + 9 * random()) as base from range({n_series})),
+             d as (select range as di, date '2023-01-01' + cast(range as integer) as series_date from range({days}))
+        select d.series_date, 'country_os' as level, 'C' || cast(s.sid % 1000 as varchar) as country,
+               'OS' || cast(s.sid // 1000 as varchar) as os,
+               'C' || cast(s.sid % 1000 as varchar) || '/OS' || cast(s.sid // 1000 as varchar) as series_key,
+               date '2023-01-01' as series_start_date,
+               cast(round(s.base * (case when isodow(d.series_date) >= 6 then 0.8 else 1.0 end)
+                    * exp(0.05 * (random() + random() + random() - 1.5))) as bigint) as request_count,
+               1 as n_children, 1 as n_children_present, 0.0 as holiday_share, false as is_holiday,
+               cast(null as varchar) as calendar_label
+        from s cross join d
+        order by d.series_date, s.sid
+        """
+    )
+    n = con.execute("select count(*) from intermediate.int_api_request_series_daily").fetchone()[0]
+    con.close()
+    return n
+
+
+def _dbt_run(home: Path, extra: list[str]) -> float:
+    """`dbt run -s fct_api_request_anomalies` in process; returns the model's execution seconds."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ["SENTINEL_HOME"] = str(home)
+    res = dbtRunner().invoke(
+        [
+            "run",
+            "-s",
+            "fct_api_request_anomalies",
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--profiles-dir",
+            str(PROJECT_DIR),
+            "--quiet",
+            *extra,
+        ]
+    )
+    if not res.success:
+        raise SystemExit(f"dbt run failed: {res.exception}")
+    return float(res.result.results[0].execution_time)
+
+
+def worker(kind: str, home: Path, n_series: int, days: int, method: str) -> dict:
+    home.mkdir(parents=True, exist_ok=True)
+    db = home / "warehouse.duckdb"
+    if kind == "prepare":
+        return {"rows": _make_series(db, n_series, days)}
+    if kind == "duckdb":
+        secs = _dbt_run(home, ["--full-refresh", "--vars", json.dumps({"anomaly_method": method})])
+        return {"seconds": secs}
+    if kind == "pandas":
+        con = duckdb.connect(str(db), read_only=True)
+        df = con.execute(
+            "select series_date, series_key, request_count from intermediate.int_api_request_series_daily"
+        ).df()
+        con.close()
+        t0 = time.perf_counter()
+        wide = df.pivot(index="series_date", columns="series_key", values="request_count").astype("float64")
+        past = wide.shift(1).rolling(14, min_periods=7)
+        q1, q3 = past.quantile(0.25), past.quantile(0.75)
+        iqr = q3 - q1
+        flags = (wide < q1 - 1.5 * iqr) | (wide > q3 + 1.5 * iqr)
+        _ = int(flags.to_numpy().sum())
+        return {"seconds": time.perf_counter() - t0}
+    if kind == "incremental":
+        # history of `days` days, built once; then one more day arrives and the daily run is timed
+        _dbt_run(home, ["--full-refresh"])
+        con = duckdb.connect(str(db))
+        con.execute(
+            "insert into intermediate.int_api_request_series_daily select series_date + 1, level, country, os, "
+            "series_key, series_start_date, request_count, n_children, n_children_present, holiday_share, "
+            "is_holiday, calendar_label from intermediate.int_api_request_series_daily "
+            "where series_date = (select max(series_date) from intermediate.int_api_request_series_daily)"
+        )
+        con.close()
+        return {"seconds": _dbt_run(home, [])}
+    raise ValueError(kind)
+
+
+def _measure(kind: str, home: Path, n_series: int, days: int, method: str = "robust_seasonal") -> dict:
+    code = (
+        "import json, resource, sys; from pathlib import Path; from ml.anomaly.bench import worker; "
+        f"r = worker({kind!r}, Path({str(home)!r}), {n_series}, {days}, {method!r}); "
+        "r['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench step {kind} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_bench(sizes: list[int], incremental_histories: list[int]) -> pd.DataFrame:
+    root = paths().ensure().home / "bench"
+    rows = []
+    for target in sizes:
+        n_series = max(target // DAYS, 1)
+        home = root / f"n{target}"
+        n = _measure("prepare", home, n_series, DAYS)["rows"]
+        log_event("bench.prepared", rows=n, series=n_series, days=DAYS)
+        for engine, method in (("duckdb", "robust_seasonal"), ("duckdb", "iqr"), ("pandas", "iqr")):
+            r = _measure(engine, home, n_series, DAYS, method)
+            rows.append(
+                {
+                    "rows": n,
+                    "engine": engine,
+                    "detector": method,
+                    "seconds": round(r["seconds"], 2),
+                    "rows_per_s": round(n / r["seconds"]),
+                    "peak_rss_mib": round(r["peak_rss_mib"]),
+                }
+            )
+            log_event("bench.measured", **rows[-1])
+    table = pd.DataFrame(rows)
+    print("\n=== Detection mart throughput (dbt run of fct_api_request_anomalies vs pandas rolling IQR) ===")
+    print(table.to_string(index=False))
+    inc = []
+    for hist in incremental_histories:
+        home = root / f"inc{hist}"
+        n_series = 10_000
+        _measure("prepare", home, n_series, hist)
+        r = _measure("incremental", home, n_series, hist)
+        inc.append(
+            {
+                "history_days": hist,
+                "series": n_series,
+                "daily_run_seconds": round(r["seconds"], 2),
+                "peak_rss_mib": round(r["peak_rss_mib"]),
+            }
+        )
+        log_event("bench.incremental", **inc[-1])
+    print("\n=== Daily incremental run of fct_api_request_anomalies (one new day) ===")
+    print(pd.DataFrame(inc).to_string(index=False))
+    return table
