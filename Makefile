@@ -21,6 +21,7 @@ run: setup  ## generate the reference extract, load it, dbt build, evaluate, pri
 	$(BIN)/python -m ml run
 
 lint: setup  ## ruff for Python, sqlfluff (dbt templater) for SQL
+	mkdir -p $(SENTINEL_HOME)/duckdb_tmp
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/dbt parse --quiet
