@@ -15,8 +15,10 @@ final as (
         count(distinct file_name) as n_files,
         min(file_name || ':' || cast(line_number as varchar)) as first_example
     from validated
-    group by 1, 2
+    group by
+        row_status,
+        coalesce(rejection_reason, duplicate_kind, case when was_repaired then 'repaired' end, 'clean')
 )
 
 select * from final
-order by row_status, n_rows desc
+order by row_status asc, n_rows desc
