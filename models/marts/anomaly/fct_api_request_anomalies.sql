@@ -15,9 +15,7 @@ with
 series as (
     select * from {{ ref('int_api_request_series_daily') }}
     {% if is_incremental() %}
-        where series_date > (
-            select {{ dbt.dateadd('day', -1 * var('anomaly_lookback_days'), 'max(series_date)') }} from {{ this }}
-        )
+        where series_date > (select {{ dbt.dateadd('day', -1 * var('anomaly_lookback_days'), 'max(series_date)') }} from {{ this }})  -- noqa
     {% endif %}
 ),
 
@@ -74,7 +72,7 @@ final as (
     from detected
     cross join period
     {% if is_incremental() %}
-        where cast(detected.period_ts as date) > (select max(series_date) from {{ this }})
+        where cast(detected.period_ts as date) > (select max(series_date) from {{ this }})  -- noqa: RF02
     {% endif %}
 )
 
