@@ -66,7 +66,15 @@ def dbt(args: list[str]) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> None:
-    dbt(["build", *(["--vars", args.vars] if args.vars else []), "--exclude", "tag:evaluation"])
+    dbt(
+        [
+            "build",
+            *(["--vars", args.vars] if args.vars else []),
+            *(["--full-refresh"] if args.full_refresh else []),
+            "--exclude",
+            "tag:evaluation",
+        ]
+    )
 
 
 def cmd_evaluate(_: argparse.Namespace) -> None:
@@ -116,22 +124,30 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m ml", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, fn in [
-        ("generate", cmd_generate),
-        ("ingest", cmd_ingest),
-        ("build", cmd_build),
-        ("evaluate", cmd_evaluate),
-        ("answer", cmd_answer),
-        ("run", cmd_run),
-        ("bench", cmd_bench),
-    ]:
-        sp = sub.add_parser(name)
+    extract = argparse.ArgumentParser(add_help=False)
+    extract.add_argument("--seed", type=int, default=42)
+    extract.add_argument("--start", default="2024-02-01")
+    extract.add_argument("--end", default="2024-04-14")
+    build = argparse.ArgumentParser(add_help=False)
+    build.add_argument("--vars", default=None, help="dbt --vars for the build, e.g. '{anomaly_method: iqr}'")
+    build.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental detection mart (after changing the detector or old days)",
+    )
+    commands = {
+        "generate": (cmd_generate, [extract]),
+        "ingest": (cmd_ingest, []),
+        "build": (cmd_build, [build]),
+        "evaluate": (cmd_evaluate, []),
+        "answer": (cmd_answer, []),
+        "run": (cmd_run, [extract, build]),
+        "bench": (cmd_bench, []),
+    }
+    for name, (fn, parents) in commands.items():
+        sp = sub.add_parser(name, parents=parents)
         sp.set_defaults(fn=fn)
-        sp.add_argument("--seed", type=int, default=42)
-        sp.add_argument("--start", default="2024-02-01")
-        sp.add_argument("--end", default="2024-04-14")
-        sp.add_argument("--vars", default=None, help="dbt --vars for the build, e.g. '{anomaly_method: iqr}'")
-        sp.add_argument("--sizes", default="1000000,10000000,30000000")
+    sub.choices["bench"].add_argument("--sizes", default="1000000,10000000,30000000")
     args = parser.parse_args(argv)
     args.fn(args)
 

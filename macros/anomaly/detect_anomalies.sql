@@ -23,6 +23,26 @@
     {%- else -%}{{ return(var('anomaly_' ~ key)) }}{%- endif -%}
 {%- endmacro %}
 
+{#- How many periods back the verdict on the newest period can depend on: the longest chain of trailing
+    windows of the method (robust_seasonal: quartiles <- clean level <- clean seasonal factor <- pass-one flags
+    <- pass-one quartiles <- pass-one level <- pass-one factor <- rough level). An incremental run that reads this
+    much history gives exactly the rows of a full rebuild. -#}
+{% macro anomaly_lookback_periods(options=none) -%}
+    {%- set method = anomaly_option(options, 'method') -%}
+    {%- if method == 'iqr' -%}
+        {%- set n = anomaly_option(options, 'iqr_window') | int -%}
+    {%- elif method == 'zscore' -%}
+        {%- set n = anomaly_option(options, 'zscore_window') | int -%}
+    {%- else -%}
+        {%- set level = anomaly_option(options, 'level_window') | int -%}
+        {%- set season = (anomaly_option(options, 'season_window') | int) * (anomaly_option(options, 'season_length') | int) -%}
+        {#- pass-two quartiles (window) <- clean level (2 x level, its fallback) <- clean factor (season) <-
+            pass-one flags: quartiles (window) <- level (level) <- factor (season) <- rough level (level) -#}
+        {%- set n = 2 * (anomaly_option(options, 'window') | int) + 2 * season + 4 * level -%}
+    {%- endif -%}
+    {{ return(n) }}
+{%- endmacro %}
+
 {% macro detect_anomalies(relation, series_cols, time_col, value_col, method=none, holiday_col=none,
                           passthrough_cols=[], options=none) -%}
     {%- set method = method or anomaly_option(options, 'method') -%}

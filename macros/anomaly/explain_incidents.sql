@@ -2,7 +2,7 @@
     Hierarchy explanation over the country x OS lattice (levels country_os, country, os, total).
 
     Input: the output of detect_anomalies over all four levels (columns detector, level, country, os,
-    series_key, period_ts, period_index, value, expected_value, deviation_value, deviation_pct, direction,
+    series_key, period_ts, value, expected_value, deviation_value, deviation_pct, direction,
     is_anomaly, explanation, calendar_label).
     Output: one row per period and *incident node*: the highest flagged node that explains the move.
 
@@ -168,13 +168,15 @@
 {%- endmacro %}
 
 
-{#- Consecutive incident periods of one node and direction grouped into one incident (gaps and islands). -#}
-{% macro group_incident_periods(relation, partition_cols=['detector']) -%}
+{#- Consecutive incident periods of one node and direction grouped into one incident (gaps and islands).
+    `grain` (day or hour) is the period length: islands are counted in calendar periods, so rows computed by
+    different incremental runs group the same way. -#}
+{% macro group_incident_periods(relation, partition_cols=['detector'], grain='day') -%}
     {%- set pcols = partition_cols | join(', ') -%}
     with islands as (
         select
             *,
-            period_index - row_number() over (
+            {{ dbt.datediff("cast('2000-01-01' as timestamp)", 'period_ts', grain) }} - row_number() over (
                 partition by {{ pcols }}, series_key, direction order by period_ts
             ) as island
         from {{ relation }}

@@ -46,9 +46,7 @@ def answer(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def print_answer(con: duckdb.DuckDBPyConnection, paths: Paths) -> None:
-    period = con.execute(
-        "select min(detection_start), max(detection_end) from marts.fct_api_anomaly_detection_summary"
-    ).fetchone()
+    period = con.execute("select detection_start, detection_end from intermediate.int_api_detection_period").fetchone()
     df = answer(con)
     print(
         f"\n=== Anomalies in the detection period {period[0]} .. {period[1]} (highest level explaining each move) ==="

@@ -7,7 +7,7 @@ incidents as (
 ),
 
 period as (
-    {{ detection_period(ref('int_api_request_series_daily'), 'series_date') }}
+    select * from {{ ref('int_api_detection_period') }}
 ),
 
 final as (

@@ -14,11 +14,11 @@ explained as (
 ),
 
 grouped as (
-    {{ group_incident_periods('explained') }}
+    {{ group_incident_periods('explained', grain='day') }}
 ),
 
 period as (
-    {{ detection_period(ref('int_api_request_series_daily'), 'series_date') }}
+    select * from {{ ref('int_api_detection_period') }}
 ),
 
 final as (

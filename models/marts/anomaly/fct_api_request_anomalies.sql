@@ -1,8 +1,9 @@
 -- One row per day, level and series with the detector's statistics, bounds, flag and explanation.
 -- The detector is chosen by the dbt var anomaly_method (default robust_seasonal).
--- Incremental: a daily run reads only the last anomaly_lookback_days of the series (enough history for every
--- window of the detector) and writes only the new days, so its cost does not grow with the history.
--- Late corrections of old days need `dbt build --full-refresh`.
+-- Incremental: a daily run reads only the history the detector can depend on (anomaly_lookback_periods) and
+-- writes only the new days, so its cost does not grow with the history and its rows equal a full rebuild.
+-- Late corrections of old days, or another detector or setting, need `dbt build --full-refresh`.
+-- Nothing here depends on when the table was built: the detection period lives in int_api_detection_period.
 {{ config(
     materialized='incremental',
     unique_key=['series_date', 'series_key'],
@@ -15,12 +16,8 @@ with
 series as (
     select * from {{ ref('int_api_request_series_daily') }}
     {% if is_incremental() %}
-        where series_date > (select {{ dbt.dateadd('day', -1 * var('anomaly_lookback_days'), 'max(series_date)') }} from {{ this }})  -- noqa
+        where series_date > (select {{ dbt.dateadd('day', -1 * anomaly_lookback_periods(), 'max(series_date)') }} from {{ this }})  -- noqa
     {% endif %}
-),
-
-period as (
-    {{ detection_period(ref('int_api_request_series_daily'), 'series_date') }}
 ),
 
 detected as (
@@ -41,7 +38,6 @@ final as (
         detected.os,
         detected.series_key,
         cast(detected.period_ts as date) as series_date,
-        detected.period_index,
         detected.detector,
         detected.value,
         detected.expected_value,
@@ -66,11 +62,8 @@ final as (
         detected.n_children,
         detected.n_children_present,
         detected.series_start_date,
-        detected.explanation,
-        cast(detected.period_ts as date) between period.detection_start and period.detection_end
-            as in_detection_period
+        detected.explanation
     from detected
-    cross join period
     {% if is_incremental() %}
         where cast(detected.period_ts as date) > (select max(series_date) from {{ this }})  -- noqa: RF02
     {% endif %}

@@ -45,7 +45,7 @@ api_explained as (
 ),
 
 api_incidents as (
-    {{ group_incident_periods('api_explained') }}
+    {{ group_incident_periods('api_explained', grain='day') }}
 ),
 
 bench_flags as (
@@ -68,7 +68,7 @@ bench_flags as (
 ),
 
 bench_incidents as (
-    {{ group_incident_periods('bench_flags', partition_cols=['detector', 'dataset']) }}
+    {{ group_incident_periods('bench_flags', partition_cols=['detector', 'dataset'], grain='hour') }}
 ),
 
 final as (
