@@ -7,7 +7,7 @@ export SENTINEL_HOME ?= $(CURDIR)/.sentinel
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 
-.PHONY: setup run test lint pytest dbt-build evaluate bench clean
+.PHONY: setup run test lint pytest evaluate bench clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ lint: setup  ## ruff for Python, sqlfluff (dbt templater) for SQL
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/dbt parse --quiet
-	$(BIN)/sqlfluff lint models macros analyses tests/generic tests/singular
+	$(BIN)/sqlfluff lint models analyses tests/generic tests/singular
 
 pytest: setup  ## the pytest suite; exit code 5 (no tests collected) is a failure like any other
 	$(BIN)/python -m pytest

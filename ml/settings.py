@@ -25,16 +25,11 @@ class Paths:
     def ground_truth(self) -> Path:
         return self.home / "ground_truth"
 
-    @property
-    def reports(self) -> Path:
-        return self.home / "reports"
-
     def ensure(self) -> Paths:
         for d in (
             self.home,
             self.landing_api_logs,
             self.ground_truth,
-            self.reports,
             self.home / "duckdb_tmp",
         ):
             d.mkdir(parents=True, exist_ok=True)

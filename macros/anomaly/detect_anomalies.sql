@@ -319,16 +319,25 @@
         from spread
     ),
 
-    judged as (
+    valued as (
+        -- the statistics back in value space, once
         select
             *,
             {{ anomaly_inv('center_s', log_space) }} as expected_value,
+            greatest({{ anomaly_inv('lower_s', log_space) }}, 0) as lower_bound,
+            {{ anomaly_inv('upper_s', log_space) }} as upper_bound
+        from bounded
+    ),
+
+    judged as (
+        select
+            *,
             case
                 when value is null then 'missing'
-                when is_judged and y > upper_s and abs(value - {{ anomaly_inv('center_s', log_space) }}) >= {{ min_abs }} then 'up'
-                when is_judged and y < lower_s and abs(value - {{ anomaly_inv('center_s', log_space) }}) >= {{ min_abs }} then 'down'
+                when is_judged and y > upper_s and abs(value - expected_value) >= {{ min_abs }} then 'up'
+                when is_judged and y < lower_s and abs(value - expected_value) >= {{ min_abs }} then 'down'
             end as direction
-        from bounded
+        from valued
     ),
 
     final as (
@@ -349,8 +358,8 @@
             {{ anomaly_inv('q3_s', log_space) }} - {{ anomaly_inv('q1_s', log_space) }} as iqr,
             {%- endif %}
             k_eff as k,
-            greatest({{ anomaly_inv('lower_s', log_space) }}, 0) as lower_bound,
-            {{ anomaly_inv('upper_s', log_space) }} as upper_bound,
+            lower_bound,
+            upper_bound,
             case
                 when y > q3_s then (y - q3_s) / nullif(spread_s, 0)
                 when y < q1_s then (y - q1_s) / nullif(spread_s, 0)
@@ -371,8 +380,7 @@
                     'value ' || cast(round(value, 1) as varchar)
                     || ' is ' || case when direction = 'up' then 'above' else 'below' end
                     || ' the ' || case when direction = 'up' then 'upper' else 'lower' end || ' bound '
-                    || cast(round(case when direction = 'up' then {{ anomaly_inv('upper_s', log_space) }}
-                                       else greatest({{ anomaly_inv('lower_s', log_space) }}, 0) end, 1) as varchar)
+                    || cast(round(case when direction = 'up' then upper_bound else lower_bound end, 1) as varchar)
                     || ' (expected ' || cast(round(expected_value, 1) as varchar) || ', '
                     || cast(round(100 * (value - expected_value) / nullif(expected_value, 0), 1) as varchar)
                     || ' %, k=' || cast(k_eff as varchar)

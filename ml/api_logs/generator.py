@@ -179,14 +179,16 @@ def _series(cfg: GeneratorConfig) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _build_incidents(cfg: GeneratorConfig, series: pd.DataFrame, rng: np.random.Generator) -> list[Incident]:
+def _build_incidents(
+    cfg: GeneratorConfig, series: pd.DataFrame, holidays: np.ndarray, rng: np.random.Generator
+) -> list[Incident]:
     days = cfg.days
     hist = [d for d in days if d < cfg.detection_start and (d - cfg.start).days >= cfg.cold_start_days]
     det = [d for d in days if d >= cfg.detection_start]
     used: set[tuple[str, str, date]] = set()
     incidents: list[Incident] = []
     # Eid / Nowruz etc. would confound a test of the detector: keep incidents off the holidays.
-    hol = _holiday_factors(cfg, list(cfg.countries), days)
+    hol = holidays
     cidx = {c: i for i, c in enumerate(cfg.countries)}
 
     def overlaps(a: tuple[str, str], b: tuple[str, str]) -> bool:
@@ -330,10 +332,11 @@ def generate(cfg: GeneratorConfig, landing: Path, ground_truth: Path, progress_e
             wk = (4, 5) if c in FRI_SAT_WEEKEND else (5, 6)
             weekly[i, np.isin(dow, wk)] = weekend_depth[i]
             weekly[i, dow == 0] *= 1.04  # Monday catch-up
-        season = weekly[ci] * _holiday_factors(cfg, list(cfg.countries), days)[ci]
+        holidays = _holiday_factors(cfg, list(cfg.countries), days)
+        season = weekly[ci] * holidays[ci]
         sigma = 0.03 + 0.25 / np.sqrt(base)
         mean = base[:, None] * trend * season
-        incidents = _build_incidents(cfg, series, rng) if cfg.inject_incidents else []
+        incidents = _build_incidents(cfg, series, holidays, rng) if cfg.inject_incidents else []
         present = np.ones((n_s, n_d), dtype=bool)
         # A new series (a mid-sized market's Web app launches a month in): not an incident, but the
         # spine must not zero-fill before it starts and the detector must wait for its cold start.

@@ -72,29 +72,22 @@ bench_incidents as (
 ),
 
 final as (
-    select
-        'synthetic' as dataset,
-        detector,
-        level,
-        series_key,
-        direction,
-        start_ts,
-        end_ts,
-        n_periods,
-        24 as period_hours
-    from api_incidents
-    union all
-    select
-        dataset,
-        detector,
-        level,
-        series_key,
-        direction,
-        start_ts,
-        end_ts,
-        n_periods,
-        1 as period_hours
-    from bench_incidents
+    {% for incidents, dataset, period_hours in [
+        ('api_incidents', "'synthetic'", 24), ('bench_incidents', 'dataset', 1)
+    ] %}
+        select
+            {{ dataset }} as dataset,
+            detector,
+            level,
+            series_key,
+            direction,
+            start_ts,
+            end_ts,
+            n_periods,
+            {{ period_hours }} as period_hours
+        from {{ incidents }}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 )
 
 select * from final
