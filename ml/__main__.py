@@ -116,7 +116,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from ml.anomaly.bench import run_bench
 
-    run_bench(sizes=[int(s) for s in args.sizes.split(",")], incremental_histories=[60, 365, 730])
+    run_bench(sizes=[int(s) for s in args.sizes.split(",") if s], incremental_histories=[60, 365, 730])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -147,7 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, (fn, parents) in commands.items():
         sp = sub.add_parser(name, parents=parents)
         sp.set_defaults(fn=fn)
-    sub.choices["bench"].add_argument("--sizes", default="1000000,10000000,30000000")
+    sub.choices["bench"].add_argument(
+        "--sizes", default="1000000,10000000,30000000", help="series-days per throughput run ('' to skip)"
+    )
     args = parser.parse_args(argv)
     args.fn(args)
 
