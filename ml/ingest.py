@@ -24,7 +24,7 @@ from ml.logs import log_event, timed
 
 API_LOG_COLUMNS = ("date", "country", "os", "count")
 
-DDL = """
+LOADS_DDL = """
 create schema if not exists raw;
 create table if not exists raw.loads (
     load_id varchar primary key,
@@ -37,6 +37,16 @@ create table if not exists raw.loads (
     duplicate_of_load_id varchar,
     loaded_at timestamp not null
 );
+create table if not exists raw.load_columns (  -- header of each loaded file (ml/calls/ingest.py)
+    load_id varchar not null,
+    column_name varchar not null,
+    ordinal integer not null
+);
+"""
+
+DDL = (
+    LOADS_DDL
+    + """
 create table if not exists raw.api_requests (
     date varchar,
     country varchar,
@@ -48,6 +58,7 @@ create table if not exists raw.api_requests (
     _loaded_at timestamp not null
 );
 """
+)
 
 
 class IngestError(ValueError):

@@ -22,6 +22,18 @@ class Paths:
         return self.home / "landing" / "api_logs"
 
     @property
+    def landing_calls(self) -> Path:
+        return self.home / "landing" / "calls"
+
+    @property
+    def landing_call_labels(self) -> Path:
+        return self.home / "landing" / "call_labels"
+
+    @property
+    def mlflow(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
     def ground_truth(self) -> Path:
         return self.home / "ground_truth"
 
@@ -29,6 +41,9 @@ class Paths:
         for d in (
             self.home,
             self.landing_api_logs,
+            self.landing_calls,
+            self.landing_call_labels,
+            self.mlflow,
             self.ground_truth,
             self.home / "duckdb_tmp",
         ):
