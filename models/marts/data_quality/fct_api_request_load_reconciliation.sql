@@ -3,7 +3,8 @@
 with
 
 loads as (
-    select * from {{ source('api_logs', 'loads') }}
+    select * from {{ source('ingestion', 'loads') }}
+    where source = 'api_logs'
 ),
 
 raw_rows as (

@@ -1,0 +1,79 @@
+-- The champion's performance per week on the labels that have arrived, at its own threshold. Weeks after its
+-- training window are the new evidence the retraining decision looks at (labels arrive 1-4 weeks late, so the
+-- newest weeks fill in over time). Weeks inside the window are in-sample and flagged as such.
+with
+
+champion as (
+    select versions.*
+    from {{ source('ml', 'spam_model_aliases') }} as aliases
+    inner join {{ source('ml', 'spam_model_versions') }} as versions
+        on aliases.model_version = versions.model_version
+    where aliases.alias = 'champion'
+),
+
+scores as (
+    select scores.*
+    from {{ source('ml', 'spam_scores') }} as scores
+    inner join champion
+        on scores.model_version = champion.model_version
+),
+
+labels as (
+    select
+        number_id,
+        week_start,
+        case when label = 'spam' then 1 else 0 end as is_spam
+    from {{ ref('int_call_labels_validated') }}
+    where row_status = 'staged'
+),
+
+joined as (
+    select
+        scores.week_start,
+        scores.model_version,
+        scores.score,
+        scores.is_flagged,
+        labels.is_spam
+    from scores
+    inner join labels
+        on
+            scores.number_id = labels.number_id
+            and scores.week_start = labels.week_start
+),
+
+weekly as (
+    select
+        week_start,
+        model_version,
+        count(*) as labelled_rows,
+        sum(is_spam) as labelled_spam,
+        sum(case when is_flagged and is_spam = 1 then 1 else 0 end) as true_positives,
+        sum(case when is_flagged and is_spam = 0 then 1 else 0 end) as false_positives,
+        sum(case when not is_flagged and is_spam = 1 then 1 else 0 end) as false_negatives,
+        avg((score - is_spam) * (score - is_spam)) as brier_score
+    from joined
+    group by week_start, model_version
+),
+
+final as (
+    select
+        weekly.week_start,
+        weekly.model_version,
+        weekly.labelled_rows,
+        weekly.labelled_spam,
+        weekly.true_positives,
+        weekly.false_positives,
+        weekly.false_negatives,
+        cast(weekly.true_positives as double)
+        / nullif(weekly.true_positives + weekly.false_positives, 0) as precision_at_threshold,
+        cast(weekly.true_positives as double) / nullif(weekly.labelled_spam, 0) as recall_at_threshold,
+        cast(weekly.false_positives as double)
+        / nullif(weekly.labelled_rows - weekly.labelled_spam, 0) as fpr_at_threshold,
+        weekly.brier_score,
+        champion.test_recall as reference_recall,
+        weekly.week_start > champion.train_end as is_after_training_window
+    from weekly
+    cross join champion
+)
+
+select * from final
