@@ -1,13 +1,16 @@
 """Command line: `python -m ml <command>`; `make run` calls `python -m ml run`.
 
 Commands
-  generate   write the reference extract (2024-02-01..2024-04-14) into the landing folder (+ ground truth)
+  generate   write the reference extracts into the landing folders (+ ground truth): daily API logs
+             2024-02-01..2024-04-14 and eight weekly call files ending with the week 2024-04-08
   ingest     load new landing files into the raw schema
   build      dbt build (seeds, models, tests)
+  spam       the spam model lifecycle: train (challenger, gate, register), score, rollback, answer
   evaluate   load the real benchmarks, build the evaluation models, print the comparison table
   answer     print the detection-period answer from the marts
-  run        all of the above in order (generates only when the landing folder is empty)
+  run        all of the above in order (generates only when the landing folders are empty)
   bench      detection-mart throughput vs pandas, and the daily incremental-run cost
+  spam-bench feature mart + scoring at 1M and 10M numbers per week, training time on 1M labelled rows
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 def cmd_generate(args: argparse.Namespace) -> None:
     from ml.api_logs.generator import GeneratorConfig, generate
+    from ml.calls.generator import CallsConfig, generate_calls
 
     p = paths().ensure()
     cfg = GeneratorConfig(seed=args.seed, start=date.fromisoformat(args.start), end=date.fromisoformat(args.end))
@@ -37,19 +41,37 @@ def cmd_generate(args: argparse.Namespace) -> None:
         f"generated {summary['rows']} rows, {summary['series']} series, {summary['incidents']} incidents, "
         f"{summary['defects']} defects into {p.landing_api_logs}"
     )
+    calls = generate_calls(
+        CallsConfig(seed=args.seed, numbers_per_week=args.calls_numbers),
+        p.landing_calls,
+        p.landing_call_labels,
+        p.ground_truth,
+    )
+    print(
+        f"generated {calls['rows']} weekly call rows ({calls['numbers']} numbers, {calls['spam_numbers']} spam), "
+        f"{calls['defects']} defects, {calls['labels_delivered']} labels delivered into {p.landing_calls.parent}"
+    )
 
 
 def cmd_ingest(_: argparse.Namespace) -> None:
+    from ml.calls.ingest import ingest_calls, load_calls_ground_truth
     from ml.ingest import ingest_api_logs, load_ground_truth
+    from ml.spam.store import ensure_tables
 
     p = paths().ensure()
     with _connect() as con:
         res = ingest_api_logs(con, p.landing_api_logs)
         n_gt = load_ground_truth(con, p.ground_truth)
+        calls = ingest_calls(con, p.landing_calls, p.landing_call_labels)
+        n_numbers = load_calls_ground_truth(con, p.ground_truth)
+        ensure_tables(con)
     print(
         f"loaded {res.files_loaded} files ({res.rows_appended} rows), skipped {res.files_skipped} "
         f"re-delivered files; {n_gt} ground-truth incidents"
     )
+    for name, r in calls.items():
+        print(f"loaded {r.files_loaded} {name} files ({r.rows_appended} rows), skipped {r.files_skipped} re-deliveries")
+    print(f"{n_numbers} numbers in the calls ground truth")
 
 
 def dbt(args: list[str]) -> None:
@@ -77,6 +99,33 @@ def cmd_build(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_spam(args: argparse.Namespace) -> None:
+    from ml.spam import lifecycle
+    from ml.spam.report import print_spam_answer
+
+    p = paths().ensure()
+    action = args.action
+    if action == "train":
+        cfg = lifecycle.LifecycleConfig(seed=args.seed, n_boot=args.n_boot)
+        with _connect() as con:
+            for s in lifecycle.run_lifecycle(con, p, cfg, retrain=args.retrain):
+                print(s)
+    elif action == "score":
+        with _connect() as con:
+            n = lifecycle.score(con, p)
+        print(f"scored {n} number-weeks with the champion")
+        dbt(["build", "--select", "fct_spam_scores_latest", "tag:monitoring"])
+    elif action == "rollback":
+        with _connect() as con:
+            old, new = lifecycle.rollback(con, p)
+            n = lifecycle.score(con, p)
+        print(f"rolled back: champion is now version {new} (was {old}); rescored {n} number-weeks")
+        dbt(["build", "--select", "fct_spam_scores_latest", "tag:monitoring"])
+    elif action == "answer":
+        with _connect() as con:
+            print_spam_answer(con)
+
+
 def cmd_evaluate(_: argparse.Namespace) -> None:
     from ml.anomaly.benchmarks import load_benchmarks
     from ml.anomaly.report import print_evaluation
@@ -99,18 +148,21 @@ def cmd_run(args: argparse.Namespace) -> None:
     from ml.ingest import landing_files
 
     p = paths().ensure()
-    if landing_files(p.landing_api_logs):
+    if landing_files(p.landing_api_logs) or landing_files(p.landing_calls):
         log_event(
             "run.landing_not_empty",
-            landing=str(p.landing_api_logs),
+            landing=str(p.landing_api_logs.parent),
             note="using the files already there; `make clean` to start from the reference extract",
         )
     else:
         cmd_generate(args)
     cmd_ingest(args)
     cmd_build(args)
+    for action in ("train", "score"):
+        cmd_spam(argparse.Namespace(**{**vars(args), "action": action}))
     cmd_evaluate(args)
     cmd_answer(args)
+    cmd_spam(argparse.Namespace(**{**vars(args), "action": "answer"}))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -128,6 +180,10 @@ def main(argv: list[str] | None = None) -> None:
     extract.add_argument("--seed", type=int, default=42)
     extract.add_argument("--start", default="2024-02-01")
     extract.add_argument("--end", default="2024-04-14")
+    extract.add_argument("--calls-numbers", type=int, default=200_000, help="active numbers per week (calls)")
+    train = argparse.ArgumentParser(add_help=False)
+    train.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the confidence intervals")
+    train.add_argument("--retrain", action="store_true", help="train a challenger even without a new feature version")
     build = argparse.ArgumentParser(add_help=False)
     build.add_argument("--vars", default=None, help="dbt --vars for the build, e.g. '{anomaly_method: iqr}'")
     build.add_argument(
@@ -141,12 +197,14 @@ def main(argv: list[str] | None = None) -> None:
         "build": (cmd_build, [build]),
         "evaluate": (cmd_evaluate, []),
         "answer": (cmd_answer, []),
-        "run": (cmd_run, [extract, build]),
+        "spam": (cmd_spam, [extract, train]),
+        "run": (cmd_run, [extract, build, train]),
         "bench": (cmd_bench, []),
     }
     for name, (fn, parents) in commands.items():
         sp = sub.add_parser(name, parents=parents)
         sp.set_defaults(fn=fn)
+    sub.choices["spam"].add_argument("action", choices=["train", "score", "rollback", "answer"])
     sub.choices["bench"].add_argument(
         "--sizes", default="1000000,10000000,30000000", help="series-days per throughput run ('' to skip)"
     )

@@ -1,0 +1,216 @@
+"""Evaluation of spam scores: the metrics, paired bootstrap confidence intervals, and the promotion gate.
+
+Metrics (y = 1 for spam): PR-AUC (average precision, the primary metric), ROC-AUC, recall at a fixed
+false-positive rate on legitimate numbers, precision / recall / FPR at the model's threshold, Brier score and
+expected calibration error (10 equal-width bins). Intervals come from a paired bootstrap over numbers (all
+rows of a number are drawn together), so champion and challenger are compared on the same resamples.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+FPR_POINTS = (1e-3, 1e-4)
+
+
+def recall_at_fpr(y: np.ndarray, s: np.ndarray, fpr: float, w: np.ndarray | None = None) -> float:
+    """Recall at the strictest threshold whose false-positive rate on legitimate rows is at most `fpr`."""
+    w = np.ones_like(s, dtype=float) if w is None else w
+    neg, pos = y == 0, y == 1
+    if w[pos].sum() == 0 or w[neg].sum() == 0:
+        return float("nan")
+    order = np.argsort(-s[neg], kind="stable")
+    sn, wn = s[neg][order], w[neg][order]
+    cum_fp = np.cumsum(wn) / wn.sum()
+    # the threshold just above the first legit score that would push FPR over the target
+    over = np.nonzero(cum_fp > fpr)[0]
+    thr = sn[over[0]] if over.size else -np.inf
+    return float((w[pos] * (s[pos] > thr)).sum() / w[pos].sum())
+
+
+def threshold_for_fpr(y: np.ndarray, s: np.ndarray, fpr: float) -> float:
+    """Lowest score threshold (flag if score >= threshold) with FPR <= `fpr` on the legitimate rows given."""
+    neg = np.sort(s[y == 0])[::-1]
+    k = int(np.floor(fpr * neg.size))  # at most k legit rows may score at or above the threshold
+    if k >= neg.size:
+        return float(neg.min())
+    return float(np.nextafter(neg[k], np.inf))
+
+
+def calibration(y: np.ndarray, s: np.ndarray, bins: int = 10) -> dict:
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(s, edges[1:-1]), 0, bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            mean_s, rate = float(s[m].mean()), float(y[m].mean())
+            ece += m.mean() * abs(mean_s - rate)
+            rows.append({"bin": b, "n": int(m.sum()), "mean_score": mean_s, "spam_rate": rate})
+    return {"ece": float(ece), "bins": rows}
+
+
+def point_metrics(y: np.ndarray, s: np.ndarray, threshold: float, w: np.ndarray | None = None) -> dict[str, float]:
+    w = np.ones_like(s, dtype=float) if w is None else w
+    if len(np.unique(y[w > 0])) < 2:
+        return {}
+    flag = s >= threshold
+    tp = float((w * (flag & (y == 1))).sum())
+    fp = float((w * (flag & (y == 0))).sum())
+    pos, neg = float((w * (y == 1)).sum()), float((w * (y == 0)).sum())
+    out = {
+        "pr_auc": float(average_precision_score(y, s, sample_weight=w)),
+        "roc_auc": float(roc_auc_score(y, s, sample_weight=w)),
+        "precision": tp / (tp + fp) if tp + fp else float("nan"),
+        "recall": tp / pos,
+        "fpr": fp / neg,
+        "brier": float((w * (s - y) ** 2).sum() / w.sum()),
+    }
+    for f in FPR_POINTS:
+        out[f"recall_at_fpr_{f:g}"] = recall_at_fpr(y, s, f, w)
+    return out
+
+
+@dataclass
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.4f} [{self.low:.4f}, {self.high:.4f}]"
+
+
+def _group_index(groups: np.ndarray) -> tuple[np.ndarray, int]:
+    _, inv = np.unique(groups, return_inverse=True)
+    return inv, int(inv.max()) + 1 if inv.size else 0
+
+
+def paired_bootstrap(
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    thresholds: dict[str, float],
+    groups: np.ndarray,
+    n_boot: int = 200,
+    seed: int = 42,
+    level: float = 0.95,
+) -> dict[str, dict[str, Interval]]:
+    """Intervals for every metric of every model and for `delta` = last model minus first, same resamples."""
+    inv, n_groups = _group_index(groups)
+    rng = np.random.default_rng(seed)
+    names = list(scores)
+    samples: dict[str, dict[str, list[float]]] = {n: {} for n in [*names, "delta"]}
+    base = {n: point_metrics(y, scores[n], thresholds[n]) for n in names}
+    for _ in range(n_boot):
+        counts = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups)) if n_groups else np.array([])
+        w = counts[inv].astype(float)
+        got = {n: point_metrics(y, scores[n], thresholds[n], w) for n in names}
+        if any(not g for g in got.values()):
+            continue
+        for n in names:
+            for k, v in got[n].items():
+                samples[n].setdefault(k, []).append(v)
+        for k in got[names[0]]:
+            samples["delta"].setdefault(k, []).append(got[names[-1]][k] - got[names[0]][k])
+    alpha = (1 - level) / 2
+    out: dict[str, dict[str, Interval]] = {}
+    for n, per_metric in samples.items():
+        est = base[n] if n != "delta" else {k: base[names[-1]][k] - base[names[0]][k] for k in base[names[0]]}
+        out[n] = {
+            k: Interval(est[k], float(np.nanquantile(v, alpha)), float(np.nanquantile(v, 1 - alpha)))
+            for k, v in per_metric.items()
+        }
+    return out
+
+
+@dataclass
+class GateRules:
+    """Promote only if PR-AUC improves by more than `min_uplift` at the lower end of the interval, and the
+    operating point (recall at the target FPR) and the zero-report slice do not regress by more than allowed."""
+
+    min_uplift: float = 0.0
+    max_recall_drop: float = 0.01
+    max_zero_slice_drop: float = 0.01
+    fpr_target: float = 1e-3
+
+
+@dataclass
+class GateDecision:
+    promoted: bool
+    reason: str
+    evidence: dict = field(default_factory=dict)
+
+    def evidence_json(self) -> str:
+        return json.dumps(self.evidence, default=lambda o: asdict(o) if hasattr(o, "__dataclass_fields__") else str(o))
+
+
+def gate(
+    overall: dict[str, dict[str, Interval]],
+    zero_slice: dict[str, dict[str, Interval]] | None,
+    rules: GateRules,
+) -> GateDecision:
+    """Decide on the paired intervals (`delta` = challenger - champion)."""
+    d = overall["delta"]
+    recall_key = f"recall_at_fpr_{rules.fpr_target:g}"
+    checks = []
+    pr = d["pr_auc"]
+    checks.append(
+        (
+            pr.low > rules.min_uplift,
+            f"PR-AUC uplift {pr.estimate:+.4f} [95% CI {pr.low:+.4f}, {pr.high:+.4f}] "
+            f"{'clears' if pr.low > rules.min_uplift else 'does not clear'} the margin {rules.min_uplift:+.4f}",
+        )
+    )
+    rec = d[recall_key]
+    checks.append(
+        (
+            rec.estimate >= -rules.max_recall_drop,
+            f"recall at FPR {rules.fpr_target:g} {rec.estimate:+.4f} "
+            f"({'within' if rec.estimate >= -rules.max_recall_drop else 'beyond'} the allowed drop "
+            f"{rules.max_recall_drop:.2f})",
+        )
+    )
+    if zero_slice is not None and "delta" in zero_slice and "pr_auc" in zero_slice["delta"]:
+        z = zero_slice["delta"]["pr_auc"]
+        checks.append(
+            (
+                z.estimate >= -rules.max_zero_slice_drop,
+                f"PR-AUC on numbers with no report {z.estimate:+.4f} "
+                f"({'within' if z.estimate >= -rules.max_zero_slice_drop else 'beyond'} the allowed drop "
+                f"{rules.max_zero_slice_drop:.2f})",
+            )
+        )
+    promoted = all(ok for ok, _ in checks)
+    failed = [msg for ok, msg in checks if not ok]
+    reason = ("promoted: " + "; ".join(m for _, m in checks)) if promoted else ("refused: " + "; ".join(failed))
+    return GateDecision(
+        promoted=promoted,
+        reason=reason,
+        evidence={
+            "rules": asdict(rules),
+            "checks": [{"passed": ok, "detail": msg} for ok, msg in checks],
+            "overall": {m: {k: asdict(v) for k, v in per.items()} for m, per in overall.items()},
+            "zero_report_slice": (
+                {m: {k: asdict(v) for k, v in per.items()} for m, per in zero_slice.items()} if zero_slice else None
+            ),
+        },
+    )
+
+
+def slice_metrics(
+    y: np.ndarray, s: np.ndarray, threshold: float, keys: np.ndarray, min_positives: int = 5
+) -> list[dict]:
+    """Point metrics per slice value (e.g. country), with row and positive counts."""
+    out = []
+    for k in np.unique(keys):
+        m = keys == k
+        pos = int(y[m].sum())
+        row: dict = {"slice": str(k), "rows": int(m.sum()), "positives": pos}
+        if pos >= min_positives and pos < m.sum():
+            row.update(point_metrics(y[m], s[m], threshold))
+        out.append(row)
+    return out

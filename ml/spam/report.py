@@ -1,0 +1,126 @@
+"""Print the spam classifier's answer from the warehouse: the comparison, the decision, the champion, the top
+numbers of the latest week, and the monitoring verdict."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+
+METRICS = (
+    ("pr_auc", "PR-AUC"),
+    ("roc_auc", "ROC-AUC"),
+    ("recall_at_fpr_0.001", "recall@FPR1e-3"),
+    ("recall_at_fpr_0.0001", "recall@FPR1e-4"),
+    ("precision", "precision@thr"),
+    ("recall", "recall@thr"),
+    ("fpr", "FPR@thr"),
+    ("brier", "Brier"),
+)
+
+
+def _fmt(iv: dict | None) -> str:
+    if not iv:
+        return "-"
+    return f"{iv['estimate']:.4f} [{iv['low']:.4f}, {iv['high']:.4f}]"
+
+
+def print_comparison(evidence: dict, champion_label: str, challenger_label: str) -> None:
+    overall = evidence.get("overall", {})
+    zero = evidence.get("zero_report_slice") or {}
+    rep = evidence.get("report", {})
+    print(
+        f"  test split: weeks {rep.get('test_start')}..{rep.get('test_end')}, {rep.get('test_rows')} labelled "
+        f"number-weeks ({rep.get('test_positives')} spam); 95% CI from a paired bootstrap over numbers"
+    )
+    head = f"  {'metric':<16}{champion_label:>30}{challenger_label:>30}{'difference':>30}"
+    print(head)
+    for key, label in METRICS:
+        print(
+            f"  {label:<16}{_fmt(overall.get('champion', {}).get(key)):>30}"
+            f"{_fmt(overall.get('challenger', {}).get(key)):>30}{_fmt(overall.get('delta', {}).get(key)):>30}"
+        )
+    if zero:
+        print(f"  numbers with no report (manual_spam_count = 0, {rep.get('zero_report_rows')} rows):")
+        for key, label in METRICS[:3]:
+            print(
+                f"  {label:<16}{_fmt(zero.get('champion', {}).get(key)):>30}"
+                f"{_fmt(zero.get('challenger', {}).get(key)):>30}{_fmt(zero.get('delta', {}).get(key)):>30}"
+            )
+    countries = rep.get("countries", {})
+    if countries.get("challenger"):
+        champ = {r["slice"]: r for r in countries.get("champion", [])}
+        rows = sorted(countries["challenger"], key=lambda r: -r["rows"])
+        print("  per country (PR-AUC at the test rows of the country; countries with >= 5 spam labels):")
+        print(f"  {'country':<9}{'rows':>7}{'spam':>6}{champion_label:>16}{challenger_label:>16}")
+        for r in rows:
+            if "pr_auc" in r:
+                c = champ.get(r["slice"], {}).get("pr_auc")
+                print(
+                    f"  {r['slice']:<9}{r['rows']:>7}{r['positives']:>6}{'-' if c is None else f'{c:.4f}':>16}"
+                    f"{r['pr_auc']:>16.4f}"
+                )
+    cal = rep.get("calibration", {})
+    if cal:
+        print("  calibration (expected calibration error): " + ", ".join(f"{k} {v['ece']:.4f}" for k, v in cal.items()))
+
+
+def print_spam_answer(con: duckdb.DuckDBPyConnection, top: int = 10) -> None:
+    versions = {
+        r[0]: r
+        for r in con.execute(
+            "select model_version, feature_version, model_family, train_start, train_end, threshold, test_pr_auc, "
+            "test_roc_auc, test_precision, test_recall from ml.spam_model_versions"
+        ).fetchall()
+    }
+    decisions = con.execute(
+        "select decided_at, challenger_version, champion_version, promoted, reason, evidence "
+        "from ml.spam_gate_decisions order by decided_at"
+    ).fetchall()
+    print("\n=== Spam classifier: champion / challenger ===")
+    for _, chal, champ, promoted, reason, evidence in decisions:
+        ev = json.loads(evidence) if evidence else {}
+        cv = versions.get(chal)
+        label = f"v{chal} (features v{cv[1]}, {cv[2]})" if cv else f"v{chal}"
+        if champ is None:
+            print(f"\n{label}: {reason}")
+        else:
+            pv = versions.get(champ)
+            print(f"\n{label} against champion v{champ} (features v{pv[1] if pv else '?'}):")
+            if ev.get("overall"):
+                print_comparison(ev, f"champion v{champ}", f"challenger v{chal}")
+            print(f"  decision: {'PROMOTED' if promoted else 'NOT PROMOTED'} - {reason}")
+    champ = con.execute("select model_version from ml.spam_model_aliases where alias = 'champion'").fetchall()
+    if not champ:
+        print("no champion registered")
+        return
+    v = versions[champ[0][0]]
+    print(
+        f"\nChampion: model v{v[0]} ({v[2]}, feature mart v{v[1]}, trained on weeks {v[3]}..{v[4]}), "
+        f"threshold {v[5]:.4f}; test PR-AUC {v[6]:.4f}, ROC-AUC {v[7]:.4f}, precision {v[8]:.3f}, recall {v[9]:.3f}"
+    )
+    rows = con.execute(
+        "select score_rank, number_id, country_code, score, call_count, answer_rate, manual_spam_count, week_start "
+        "from marts.fct_spam_scores_latest order by score_rank limit ?",
+        [top],
+    ).fetchall()
+    flagged = con.execute(
+        "select count(*), sum(case when is_flagged then 1 else 0 end) from marts.fct_spam_scores_latest"
+    )
+    n, n_flag = flagged.fetchall()[0]
+    if rows:
+        print(f"\nTop {top} spam numbers of the week {rows[0][7]} ({n} numbers scored, {n_flag} flagged):")
+        print(f"  {'rank':>4}  {'number':<12}{'country':<8}{'score':>8}{'calls':>8}{'answered':>10}{'reports':>9}")
+        for r in rows:
+            print(
+                f"  {r[0]:>4}  {r[1]:<12}{r[2]:<8}{r[3]:>8.4f}{r[4]:>8}{r[5]:>10.2f}{'-' if r[6] is None else r[6]:>9}"
+            )
+    dec = con.execute("select retrain_trigger, reason from marts.fct_spam_retrain_decision").fetchall()
+    if dec:
+        print(f"\nRetraining decision: {dec[0][0]} - {dec[0][1]}")
+    changes = con.execute(
+        "select file_name, column_name, change_type from marts.fct_source_schema_changes "
+        "where source_name = 'calls' order by loaded_at"
+    ).fetchall()
+    for f, c, t in changes:
+        print(f"Schema change in the weekly call feed: {t} {c} in {f}")
