@@ -42,7 +42,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
         f"{summary['defects']} defects into {p.landing_api_logs}"
     )
     calls = generate_calls(
-        CallsConfig(seed=args.seed, numbers_per_week=args.calls_numbers),
+        CallsConfig(seed=args.seed, numbers_per_week=args.calls_numbers, drift_weeks=args.calls_drift_weeks),
         p.landing_calls,
         p.landing_call_labels,
         p.ground_truth,
@@ -108,8 +108,11 @@ def cmd_spam(args: argparse.Namespace) -> None:
     if action == "train":
         cfg = lifecycle.LifecycleConfig(seed=args.seed, n_boot=args.n_boot)
         with _connect() as con:
-            for s in lifecycle.run_lifecycle(con, p, cfg, retrain=args.retrain):
-                print(s)
+            done = lifecycle.run_lifecycle(con, p, cfg, retrain=args.retrain)
+        for s in done:
+            print(s)
+        if not done:
+            print("nothing to train: the champion uses the latest feature version (--retrain to train anyway)")
     elif action == "score":
         with _connect() as con:
             n = lifecycle.score(con, p)
@@ -158,11 +161,17 @@ def cmd_run(args: argparse.Namespace) -> None:
         cmd_generate(args)
     cmd_ingest(args)
     cmd_build(args)
-    for action in ("train", "score"):
-        cmd_spam(argparse.Namespace(**{**vars(args), "action": action}))
+    with _connect() as con:
+        has_calls = con.execute("select count(*) from raw.calls_weekly").fetchall()[0][0] > 0
+    if has_calls:
+        for action in ("train", "score"):
+            cmd_spam(argparse.Namespace(**{**vars(args), "action": action}))
+    else:
+        log_event("run.spam_skipped", reason=f"no weekly call files in {p.landing_calls}")
     cmd_evaluate(args)
     cmd_answer(args)
-    cmd_spam(argparse.Namespace(**{**vars(args), "action": "answer"}))
+    if has_calls:
+        cmd_spam(argparse.Namespace(**{**vars(args), "action": "answer"}))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -181,6 +190,9 @@ def main(argv: list[str] | None = None) -> None:
     extract.add_argument("--start", default="2024-02-01")
     extract.add_argument("--end", default="2024-04-14")
     extract.add_argument("--calls-numbers", type=int, default=200_000, help="active numbers per week (calls)")
+    extract.add_argument(
+        "--calls-drift-weeks", type=int, default=0, help="shift caller behaviour in the last N weeks (drift demo)"
+    )
     train = argparse.ArgumentParser(add_help=False)
     train.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the confidence intervals")
     train.add_argument("--retrain", action="store_true", help="train a challenger even without a new feature version")

@@ -129,6 +129,16 @@ REPORT_PROPENSITY = {
     "low_volume_scammer": 0.6,
     "wangiri": 0.5,
 }
+# defect -> what staging must do with the damaged row (tests/python/test_spam_pipeline.py checks it)
+EXPECTED_OUTCOME = {
+    "null_count": "quarantined: missing_count",
+    "negative_count": "quarantined: negative_count",
+    "broken_answer_identity": "quarantined: broken_answer_identity",
+    "unique_above_calls": "quarantined: unique_above_calls",
+    "unknown_country": "quarantined: unknown_country",
+    "duplicate_exact": "deduplicated",
+    "duplicate_conflicting": "quarantined: conflicting_duplicate",
+}
 DEFECT_KINDS = (
     "null_count",
     "negative_count",
@@ -293,7 +303,7 @@ def _inject_defects(
     n_def = int(round(len(df) * cfg.defect_rate))
     out = df.drop(columns="_spam").astype({c: "string" for c in df.columns if c != "_spam"})
     if n_def == 0:
-        return out, pd.DataFrame(columns=["file_name", "line_number", "id", "defect"])
+        return out, pd.DataFrame(columns=["file_name", "line_number", "id", "defect", "expected_outcome"])
     rows = rng.choice(len(out), size=n_def, replace=False)
     kinds = np.array(DEFECT_KINDS)[np.arange(n_def) % len(DEFECT_KINDS)]
     dup_rows = []
@@ -310,8 +320,8 @@ def _inject_defects(
             out.iat[r, out.columns.get_loc("country")] = "XX"
         else:
             dup = out.iloc[[r]].copy()
-            if kind == "duplicate_conflicting":
-                dup["call_count"] = str(int(df.iat[r, 2]) + 7)
+            if kind == "duplicate_conflicting":  # same key, still a valid row, different content
+                dup["total_duration"] = str(int(df.iat[r, 4]) + 60)
             dup_rows.append(dup)
     log = pd.DataFrame({"file_name": file_name, "row": rows, "id": out["id"].to_numpy()[rows], "defect": kinds})
     if dup_rows:
@@ -320,7 +330,8 @@ def _inject_defects(
     dup_mask = log["defect"].str.startswith("duplicate")
     log.loc[dup_mask, "row"] = len(df) + np.arange(dup_mask.sum())
     log["line_number"] = log["row"] + 2  # header is line 1
-    return out, log.drop(columns="row")[["file_name", "line_number", "id", "defect"]]
+    log["expected_outcome"] = log["defect"].map(EXPECTED_OUTCOME)
+    return out, log.drop(columns="row")[["file_name", "line_number", "id", "defect", "expected_outcome"]]
 
 
 def _labels(cfg: CallsConfig, week_rows: pd.DataFrame, week_start: date, rng: np.random.Generator) -> pd.DataFrame:

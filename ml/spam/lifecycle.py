@@ -350,6 +350,7 @@ def score(
     version, fs, model, threshold = champ
     expected = json.loads(reg.tags(version)["features"])
     all_weeks = [r[0] for r in con.execute(f"select distinct week_start from {fs.relation} order by 1").fetchall()]
+    strict = weeks is not None  # weeks asked for by name must all be scorable
     if weeks is None:
         done = {
             r[0]
@@ -364,7 +365,7 @@ def score(
             t0 = time.perf_counter()
             frame = load_week(con, fs, week)
             unobserved = ~frame[list(fs.flags)].all(axis=1) if fs.flags else pd.Series(False, index=frame.index)
-            if unobserved.all() and week != all_weeks[-1]:
+            if unobserved.all() and week != all_weeks[-1] and not strict:
                 log_event("spam_score.skipped_week", week=str(week), reason="feature not delivered that week")
                 continue
             if unobserved.any():

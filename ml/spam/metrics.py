@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-FPR_POINTS = (1e-3, 1e-4)
+FPR_POINTS = (1e-2, 1e-3, 1e-4)
 
 
 def recall_at_fpr(y: np.ndarray, s: np.ndarray, fpr: float, w: np.ndarray | None = None) -> float:

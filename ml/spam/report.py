@@ -10,6 +10,7 @@ import duckdb
 METRICS = (
     ("pr_auc", "PR-AUC"),
     ("roc_auc", "ROC-AUC"),
+    ("recall_at_fpr_0.01", "recall@FPR1e-2"),
     ("recall_at_fpr_0.001", "recall@FPR1e-3"),
     ("recall_at_fpr_0.0001", "recall@FPR1e-4"),
     ("precision", "precision@thr"),
@@ -42,7 +43,7 @@ def print_comparison(evidence: dict, champion_label: str, challenger_label: str)
         )
     if zero:
         print(f"  numbers with no report (manual_spam_count = 0, {rep.get('zero_report_rows')} rows):")
-        for key, label in METRICS[:3]:
+        for key, label in METRICS[:4]:
             print(
                 f"  {label:<16}{_fmt(zero.get('champion', {}).get(key)):>30}"
                 f"{_fmt(zero.get('challenger', {}).get(key)):>30}{_fmt(zero.get('delta', {}).get(key)):>30}"

@@ -46,7 +46,7 @@ weekly as (
         week_start,
         model_version,
         count(*) as labelled_rows,
-        sum(is_spam) as labelled_spam,
+        cast(sum(is_spam) as bigint) as labelled_spam,
         sum(case when is_flagged and is_spam = 1 then 1 else 0 end) as true_positives,
         sum(case when is_flagged and is_spam = 0 then 1 else 0 end) as false_positives,
         sum(case when not is_flagged and is_spam = 1 then 1 else 0 end) as false_negatives,

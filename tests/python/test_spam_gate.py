@@ -1,0 +1,102 @@
+"""The champion/challenger gate and the metrics it relies on, on controlled scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.spam.features import FeatureSchemaError, check_batch
+from ml.spam.metrics import GateRules, gate, paired_bootstrap, recall_at_fpr, threshold_for_fpr
+
+
+def _scores(n: int = 5_000, seed: int = 0, separation: float = 1.5):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.1).astype(int)
+    latent = rng.normal(0, 1, n) + separation * y
+    return y, 1 / (1 + np.exp(-latent)), rng
+
+
+def _decide(y, champion, challenger, zero_mask=None, n_boot=100):
+    groups = np.arange(len(y))
+    scores = {"champion": champion, "challenger": challenger}
+    thr = {k: threshold_for_fpr(y, s, 1e-2) for k, s in scores.items()}
+    overall = paired_bootstrap(y, scores, thr, groups, n_boot=n_boot)
+    zero = None
+    if zero_mask is not None:
+        zero = paired_bootstrap(
+            y[zero_mask], {k: s[zero_mask] for k, s in scores.items()}, thr, groups[zero_mask], n_boot=n_boot
+        )
+    return gate(overall, zero, GateRules(fpr_target=1e-2))
+
+
+def test_gate_refuses_a_challenger_that_is_the_same_model() -> None:
+    y, s, _ = _scores()
+    d = _decide(y, s, s.copy())
+    assert not d.promoted
+    assert "does not clear the margin" in d.reason
+
+
+def test_gate_refuses_a_challenger_that_is_worse() -> None:
+    y, s, rng = _scores()
+    worse = 1 / (1 + np.exp(-(np.log(s / (1 - s)) + rng.normal(0, 1.5, len(s)))))  # the champion plus noise
+    d = _decide(y, s, worse)
+    assert not d.promoted
+    pr = d.evidence["overall"]["delta"]["pr_auc"]
+    assert pr["estimate"] < 0 and pr["low"] < 0
+
+
+def test_gate_refuses_a_challenger_that_differs_only_by_noise() -> None:
+    y, s, rng = _scores(n=1_000, seed=3)
+    jittered = 1 / (1 + np.exp(-(np.log(s / (1 - s)) + rng.normal(0, 0.3, len(s)))))
+    d = _decide(y, s, jittered)
+    assert d.evidence["overall"]["delta"]["pr_auc"]["low"] <= 0
+    assert not d.promoted
+
+
+def test_gate_promotes_a_clearly_better_challenger() -> None:
+    y, s, rng = _scores()
+    better = 1 / (1 + np.exp(-(np.log(s / (1 - s)) + 1.5 * y)))
+    d = _decide(y, s, better)
+    assert d.promoted, d.reason
+    assert d.reason.startswith("promoted: PR-AUC uplift +")
+
+
+def test_gate_refuses_a_better_challenger_that_regresses_on_numbers_with_no_report() -> None:
+    y, s, rng = _scores()
+    zero = rng.random(len(y)) < 0.5  # half of the rows: numbers nobody reported
+    logit = np.log(s / (1 - s))
+    challenger = 1 / (
+        1 + np.exp(-(logit + np.where(zero, -0.0, 3.0 * y) + np.where(zero, rng.normal(0, 2, len(y)), 0)))
+    )
+    d = _decide(y, s, challenger, zero_mask=zero)
+    assert not d.promoted
+    assert "PR-AUC on numbers with no report" in d.reason and "beyond the allowed drop" in d.reason
+
+
+def test_recall_at_fpr_and_threshold_agree() -> None:
+    y, s, _ = _scores()
+    thr = threshold_for_fpr(y, s, 1e-2)
+    fpr = ((s >= thr) & (y == 0)).sum() / (y == 0).sum()
+    assert fpr <= 1e-2
+    assert recall_at_fpr(y, s, 1e-2) == pytest.approx(((s >= thr) & (y == 1)).sum() / y.sum(), abs=0.01)
+    assert recall_at_fpr(y, np.where(y == 1, 1.0, 0.0), 1e-4) == 1.0  # perfect separation
+
+
+def test_a_scoring_batch_with_a_missing_or_extra_column_is_refused_by_name() -> None:
+    expected = ["country_code", "log_call_count", "manual_spam_count"]
+    ok = pd.DataFrame(
+        {
+            "number_id": ["1"],
+            "week_start": ["2024-04-08"],
+            "country_code": ["IN"],
+            "log_call_count": [1.0],
+            "manual_spam_count": [0],
+            "manual_spam_observed": [True],
+        }
+    )
+    assert list(check_batch(ok, expected).columns) == expected
+    with pytest.raises(FeatureSchemaError, match="missing column\\(s\\) manual_spam_count"):
+        check_batch(ok.drop(columns="manual_spam_count"), expected)
+    with pytest.raises(FeatureSchemaError, match="unexpected column\\(s\\) reports_last_month"):
+        check_batch(ok.assign(reports_last_month=1), expected)
