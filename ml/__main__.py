@@ -180,6 +180,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
     run_bench(sizes=[int(s) for s in args.sizes.split(",") if s], incremental_histories=[60, 365, 730])
 
 
+def cmd_spam_bench(args: argparse.Namespace) -> None:
+    from ml.spam.bench import run_bench
+
+    run_bench(sizes=[int(s) for s in args.sizes.split(",") if s], keep=args.keep)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m ml", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -212,11 +218,14 @@ def main(argv: list[str] | None = None) -> None:
         "spam": (cmd_spam, [extract, train]),
         "run": (cmd_run, [extract, build, train]),
         "bench": (cmd_bench, []),
+        "spam-bench": (cmd_spam_bench, []),
     }
     for name, (fn, parents) in commands.items():
         sp = sub.add_parser(name, parents=parents)
         sp.set_defaults(fn=fn)
     sub.choices["spam"].add_argument("action", choices=["train", "score", "rollback", "answer"])
+    sub.choices["spam-bench"].add_argument("--sizes", default="1000000,10000000", help="numbers per week")
+    sub.choices["spam-bench"].add_argument("--keep", action="store_true", help="keep the scratch state dirs")
     sub.choices["bench"].add_argument(
         "--sizes", default="1000000,10000000,30000000", help="series-days per throughput run ('' to skip)"
     )

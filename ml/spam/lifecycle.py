@@ -224,13 +224,20 @@ def _sync_aliases(con: duckdb.DuckDBPyConnection, reg: Registry) -> None:
 
 
 def run_lifecycle(
-    con: duckdb.DuckDBPyConnection, p: Paths, cfg: LifecycleConfig | None = None, retrain: bool = False
+    con: duckdb.DuckDBPyConnection,
+    p: Paths,
+    cfg: LifecycleConfig | None = None,
+    retrain: bool = False,
+    only_versions: list[int] | None = None,
 ) -> list[dict]:
-    """Train, evaluate, gate and register what is due (see the module doc); return one summary per candidate."""
+    """Train, evaluate, gate and register what is due (see the module doc); return one summary per candidate.
+    `only_versions` restricts the feature-mart versions considered (the benchmark trains only the latest)."""
     cfg = cfg or LifecycleConfig()
     store.ensure_tables(con)
     reg = Registry(p)
     sets = feature_sets(con)
+    if only_versions is not None:
+        sets = {v: fs for v, fs in sets.items() if v in only_versions}
     if not sets:
         raise TrainingError("no feature mart is built (marts.fct_spam_features_v*); run the dbt build first")
     champ = _champion(reg, sets)

@@ -1,0 +1,134 @@
+"""`make bench-spam`: the spam feature mart, training and scoring at about 1M and 10M numbers per week.
+
+For each size, a scratch state directory gets three weekly files (all carrying manual_spam_count, labels for
+the older weeks) from the generator, then each stage runs in its own process so its wall time and peak RSS
+are its own (the process's own ru_maxrss):
+  ingest    load the weekly and label files into raw (DuckDB CSV reader)
+  features  `dbt build --select +fct_spam_features` (staging, validation with quarantine, derivations, both
+            versions of the mart, their tests)
+  train     one challenger on the latest feature version: both families fitted, the best kept, evaluated
+            with a 50-resample bootstrap, registered in MLflow (this is the training-time figure)
+  score     the champion scores every number of the latest week back into ml.spam_scores
+Generation is reported too but is not part of the targets (10M numbers: features + scoring < 5 min, < 12 GiB).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ml.logs import log_event
+from ml.settings import PROJECT_DIR, paths
+
+WEEKS = 3
+
+
+def _stage(home: Path, code: str) -> dict:
+    """Run `code` in a fresh interpreter with SENTINEL_HOME=home; wall seconds, peak RSS, its JSON result."""
+    env = {**os.environ, "SENTINEL_HOME": str(home), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench stage failed:\n{err.decode()[-3000:]}")
+    lines = [ln for ln in out.decode().splitlines() if ln.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {}
+    return {"seconds": round(seconds, 1), "peak_rss_gib": round(result.pop("_maxrss_kib", 0) / 2**20, 2), **result}
+
+
+_PRELUDE = "import json, resource\n"
+_EPILOGUE = "\nr['_maxrss_kib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\nprint(json.dumps(r))\n"
+
+GENERATE = """
+from ml.calls.generator import CallsConfig, generate_calls
+from ml.settings import paths
+p = paths().ensure()
+r = generate_calls(CallsConfig(numbers_per_week={n}, weeks={weeks}, feature_start_week=1, label_rate_legit=0.15),
+                   p.landing_calls, p.landing_call_labels, p.ground_truth)
+"""
+INGEST = """
+import duckdb
+from ml.calls.ingest import ingest_calls
+from ml.spam.store import ensure_tables
+from ml.settings import paths
+p = paths().ensure()
+con = duckdb.connect(str(p.warehouse))
+res = ingest_calls(con, p.landing_calls, p.landing_call_labels)
+ensure_tables(con)
+r = {{'rows': res['calls'].rows_appended + res['labels'].rows_appended}}
+"""
+FEATURES = """
+from ml.__main__ import dbt
+dbt(['build', '--select', '+fct_spam_features', '+fct_spam_training_examples', '--indirect-selection', 'cautious',
+     '--vars', '{{spam_test_weeks: 1}}'])
+import duckdb
+from ml.settings import paths
+con = duckdb.connect(str(paths().warehouse))
+r = {{'feature_rows': con.execute('select count(*) from marts.fct_spam_features_v2').fetchall()[0][0],
+      'latest_week_rows': con.execute('select count(*) from marts.fct_spam_features_v2 where week_start = '
+                                      '(select max(week_start) from marts.fct_spam_features_v2)').fetchall()[0][0]}}
+"""
+TRAIN = """
+import duckdb
+from ml.spam import lifecycle
+from ml.settings import paths
+con = duckdb.connect(str(paths().warehouse))
+res = lifecycle.run_lifecycle(con, paths(), lifecycle.LifecycleConfig(n_boot=50), only_versions=[2])
+v = con.execute('select train_rows, test_rows, model_family from ml.spam_model_versions').fetchall()[0]
+r = {{'train_rows': v[0], 'test_rows': v[1], 'family': v[2], 'promoted': res[0]['promoted']}}
+"""
+SCORE = """
+import duckdb
+from ml.spam import lifecycle
+from ml.settings import paths
+con = duckdb.connect(str(paths().warehouse))
+week = con.execute('select max(week_start) from marts.fct_spam_features_v2').fetchall()[0][0]
+r = {{'scored_rows': lifecycle.score(con, paths(), weeks=[week])}}
+"""
+
+
+def run_bench(sizes: list[int], keep: bool = False) -> list[dict]:
+    root = paths().home / "bench" / "spam"
+    results = []
+    for n in sizes:
+        home = root / f"n{n}"
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        row: dict = {"numbers_per_week": n, "weeks": WEEKS}
+        for name, code in (
+            ("generate", GENERATE),
+            ("ingest", INGEST),
+            ("features", FEATURES),
+            ("train", TRAIN),
+            ("score", SCORE),
+        ):
+            log_event("bench_spam.stage.start", numbers_per_week=n, stage=name)
+            got = _stage(home, _PRELUDE + code.format(n=n, weeks=WEEKS) + _EPILOGUE)
+            log_event("bench_spam.stage.done", numbers_per_week=n, stage=name, **got)
+            row[name] = got
+        results.append(row)
+        if not keep:
+            shutil.rmtree(home, ignore_errors=True)
+    print("\nSpam feature mart, training and scoring (each stage in its own process; 2 cores)")
+    print(
+        f"{'numbers/week':>13} {'stage':<9} {'wall s':>8} {'peak GiB':>9}  details"
+        f"\n{'-' * 13} {'-' * 9} {'-' * 8} {'-' * 9}  {'-' * 40}"
+    )
+    for row in results:
+        for stage in ("generate", "ingest", "features", "train", "score"):
+            s = dict(row[stage])
+            wall, rss = s.pop("seconds"), s.pop("peak_rss_gib")
+            print(f"{row['numbers_per_week']:>13,} {stage:<9} {wall:>8.1f} {rss:>9.2f}  {json.dumps(s)}")
+        target = row["features"]["seconds"] + row["score"]["seconds"]
+        peak = max(row["features"]["peak_rss_gib"], row["score"]["peak_rss_gib"])
+        label = "(10M target: < 300 s, < 12 GiB)"
+        print(f"{row['numbers_per_week']:>13,} {'feat+score':<9} {target:>8.1f} {peak:>9.2f}  {label}")
+    return results
