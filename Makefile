@@ -7,7 +7,7 @@ export SENTINEL_HOME ?= $(CURDIR)/.sentinel
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 
-.PHONY: setup run test lint pytest evaluate bench clean
+.PHONY: setup run test lint pytest evaluate bench bench-spam mlflow-ui rollback clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ run: setup  ## generate the reference extract, load it, dbt build, evaluate, pri
 	$(BIN)/python -m ml run
 
 lint: setup  ## ruff for Python, sqlfluff (dbt templater) for SQL
-	mkdir -p $(SENTINEL_HOME)/duckdb_tmp
+	mkdir -p $(SENTINEL_HOME)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/dbt parse --quiet
@@ -37,6 +37,15 @@ evaluate: setup  ## detector comparison on the generator's ground truth and the 
 
 bench: setup  ## detection-mart throughput vs pandas at 1M/10M/30M series-days, incremental-run cost
 	$(BIN)/python -m ml bench
+
+bench-spam: setup  ## spam feature mart + training + scoring at 1M and 10M numbers per week: wall time, peak memory
+	$(BIN)/python -m ml spam-bench
+
+mlflow-ui: setup  ## browse runs, model versions, aliases and metrics at http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(SENTINEL_HOME)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
+rollback: setup  ## make the previous spam model champion again and rescore the latest week
+	$(BIN)/python -m ml spam rollback
 
 clean:  ## remove all runtime state (warehouse, landing files, reports)
 	rm -rf $(SENTINEL_HOME) target logs

@@ -93,6 +93,7 @@ def cmd_build(args: argparse.Namespace) -> None:
             "build",
             *(["--vars", args.vars] if args.vars else []),
             *(["--full-refresh"] if args.full_refresh else []),
+            *(["--select", args.select] if getattr(args, "select", None) else []),
             "--exclude",
             "tag:evaluation",
         ]
@@ -209,10 +210,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="rebuild the incremental detection mart (after changing the detector or old days)",
     )
+    select = argparse.ArgumentParser(add_help=False)
+    select.add_argument("--select", default=None, help="dbt selector, e.g. '+fct_spam_features' (default: all)")
     commands = {
         "generate": (cmd_generate, [extract]),
         "ingest": (cmd_ingest, []),
-        "build": (cmd_build, [build]),
+        "build": (cmd_build, [build, select]),
         "evaluate": (cmd_evaluate, []),
         "answer": (cmd_answer, []),
         "spam": (cmd_spam, [extract, train]),

@@ -45,7 +45,6 @@ class Paths:
             self.landing_call_labels,
             self.mlflow,
             self.ground_truth,
-            self.home / "duckdb_tmp",
         ):
             d.mkdir(parents=True, exist_ok=True)
         return self

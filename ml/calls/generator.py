@@ -156,7 +156,7 @@ class CallsConfig:
     numbers_per_week: int = 200_000  # active numbers per week (about)
     weeks: int = 8
     last_week: date = REFERENCE_WEEK  # Monday of the last week written
-    feature_start_week: int = 4  # 1-based week in which manual_spam_count first appears (default: last 5 weeks)
+    feature_start_week: int = 3  # 1-based week in which manual_spam_count first appears (default: last 6 weeks)
     spam_rate: float = 0.02
     label_rate_spam: float = 0.5  # share of spam number-weeks that an independent source labels
     label_rate_legit: float = 0.06  # reviews go mostly to suspicious numbers: spam is over-represented in labels
@@ -199,18 +199,21 @@ def _population(cfg: CallsConfig, rng: np.random.Generator) -> pd.DataFrame:
     n_spam = int(round(spam_start.size * min(1.0, cfg.numbers_per_week * cfg.spam_rate / max(keep_mean, 1))))
     spam_start, spam_life = spam_start[:n_spam], spam_life[:n_spam]
     n = n_legit + n_spam
-    cls = np.array(["legit"] * n_legit + ["spam"] * n_spam)
-    arche = np.empty(n, dtype=object)
+    # archetypes and countries as integer codes (string work on tens of millions of rows is the slow part)
+    names = list(ARCHETYPES)
+    arche = np.empty(n, dtype=np.int8)
     for c, size, offset in (("legit", n_legit, 0), ("spam", n_spam, n_legit)):
-        names = [a for a, v in ARCHETYPES.items() if v[0] == c]
-        shares = np.array([ARCHETYPES[a][1] for a in names])
-        arche[offset : offset + size] = rng.choice(names, size=size, p=shares / shares.sum())
+        idx = [i for i, a in enumerate(names) if ARCHETYPES[a][0] == c]
+        shares = np.array([ARCHETYPES[names[i]][1] for i in idx])
+        arche[offset : offset + size] = np.array(idx, dtype=np.int8)[
+            rng.choice(len(idx), size=size, p=shares / shares.sum())
+        ]
     codes = list(COUNTRIES)
     share = np.array([COUNTRIES[c][0] for c in codes])
     spam_share = share * np.array([COUNTRIES[c][1] for c in codes])
-    country = np.empty(n, dtype=object)
-    country[:n_legit] = rng.choice(codes, size=n_legit, p=share / share.sum())
-    country[n_legit:] = rng.choice(codes, size=n_spam, p=spam_share / spam_share.sum())
+    country = np.empty(n, dtype=np.int8)
+    country[:n_legit] = rng.choice(len(codes), size=n_legit, p=share / share.sum())
+    country[n_legit:] = rng.choice(len(codes), size=n_spam, p=spam_share / spam_share.sum())
     # active weeks as a bit mask (weeks <= 62)
     legit_active = rng.random((n_legit, w)) < 0.85
     weeks = np.arange(w)
@@ -218,25 +221,25 @@ def _population(cfg: CallsConfig, rng: np.random.Generator) -> pd.DataFrame:
     active = np.vstack([legit_active, spam_active])
     mask = (active * (1 << weeks)).sum(axis=1).astype(np.int64)
     order = rng.permutation(n)  # ids do not reveal the class
+    table = lambda values: np.array(values)[arche]  # noqa: E731  per-archetype constant -> per number
     pop = pd.DataFrame(
         {
             "id": _number_ids(order),
-            "true_class": cls,
-            "archetype": arche.astype(str),
-            "country": country.astype(str),
+            "arch": arche,
+            "is_spam": np.arange(n) >= n_legit,
+            "country_code": country,
             "active_mask": mask,
         }
     )
     pop["median_calls"] = np.exp(
-        np.log(pop["archetype"].map({a: v[2] for a, v in ARCHETYPES.items()}).to_numpy())
-        + rng.normal(0, 1, n) * pop["archetype"].map({a: v[3] for a, v in ARCHETYPES.items()}).to_numpy()
+        np.log(table([ARCHETYPES[a][2] for a in names]))
+        + rng.normal(0, 1, n) * table([ARCHETYPES[a][3] for a in names])
     )
     for key in ("uniq", "ans", "rej", "wkend", "work"):
-        lo = pop["archetype"].map({a: b[key][0] for a, b in BEHAVIOUR.items()}).to_numpy()
-        hi = pop["archetype"].map({a: b[key][1] for a, b in BEHAVIOUR.items()}).to_numpy()
+        lo, hi = table([BEHAVIOUR[a][key][0] for a in names]), table([BEHAVIOUR[a][key][1] for a in names])
         pop[key] = lo + (hi - lo) * rng.random(n)
-    pop["sec_per_answer"] = pop["archetype"].map(SECONDS_PER_ANSWERED).to_numpy() * np.exp(rng.normal(0, 0.4, n))
-    pop["reported"] = rng.random(n) < pop["archetype"].map(REPORT_PROPENSITY).to_numpy()
+    pop["sec_per_answer"] = table([SECONDS_PER_ANSWERED[a] for a in names]) * np.exp(rng.normal(0, 0.4, n))
+    pop["reported"] = rng.random(n) < table([REPORT_PROPENSITY[a] for a in names])
     return pop[pop["active_mask"] > 0].reset_index(drop=True)
 
 
@@ -249,8 +252,8 @@ def _week_rows(cfg: CallsConfig, pop: pd.DataFrame, week: int, rng: np.random.Ge
     act = pop[(pop["active_mask"].to_numpy() >> week) & 1 == 1]
     n = len(act)
     drift = week >= cfg.weeks - cfg.drift_weeks
-    arche = act["archetype"].to_numpy()
-    spam = act["true_class"].to_numpy() == "spam"
+    wangiri = act["arch"].to_numpy() == list(ARCHETYPES).index("wangiri")
+    spam = act["is_spam"].to_numpy()
     mean = act["median_calls"].to_numpy() * np.exp(rng.normal(0, 0.3, n))
     if drift:  # a campaign: spam calls less and talks longer, consumers call more (e.g. a holiday)
         mean = np.where(spam, mean * 0.5, mean * 1.6)
@@ -267,7 +270,7 @@ def _week_rows(cfg: CallsConfig, pop: pd.DataFrame, week: int, rng: np.random.Ge
     in_hours = _binomial(rng, calls, jitter("work", 0.03))
     sec = act["sec_per_answer"].to_numpy() * np.where(spam & drift, 1.8, 1.0)
     duration = np.round(answered * sec * np.exp(rng.normal(0, 0.2, n))).astype(np.int64)
-    duration = np.where(arche == "wangiri", np.round(answered * rng.uniform(0, 3, n)).astype(np.int64), duration)
+    duration = np.where(wangiri, np.round(answered * rng.uniform(0, 3, n)).astype(np.int64), duration)
     # manual_spam_count: reported numbers get 1 report most weeks, a heavy tail scaled by volume (FTC shape)
     reported = act["reported"].to_numpy() & (rng.random(n) < np.where(spam, 0.85, 0.5))
     extra = np.where(
@@ -279,7 +282,7 @@ def _week_rows(cfg: CallsConfig, pop: pd.DataFrame, week: int, rng: np.random.Ge
     return pd.DataFrame(
         {
             "id": act["id"].to_numpy(),
-            "country": act["country"].to_numpy(),
+            "country": np.array(list(COUNTRIES), dtype=object)[act["country_code"].to_numpy()],
             "call_count": calls,
             "unique_call_count": uniq,
             "total_duration": duration,
@@ -299,39 +302,39 @@ def _week_rows(cfg: CallsConfig, pop: pd.DataFrame, week: int, rng: np.random.Ge
 def _inject_defects(
     df: pd.DataFrame, cfg: CallsConfig, rng: np.random.Generator, file_name: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Damage a few rows the way real exports do; return the frame (as text) and the defect log."""
+    """Damage a few rows the way real exports do (vectorised per kind); return the frame and the defect log."""
     n_def = int(round(len(df) * cfg.defect_rate))
-    out = df.drop(columns="_spam").astype({c: "string" for c in df.columns if c != "_spam"})
+    out = df.drop(columns="_spam")
+    columns = ["file_name", "line_number", "id", "defect", "expected_outcome"]
     if n_def == 0:
-        return out, pd.DataFrame(columns=["file_name", "line_number", "id", "defect", "expected_outcome"])
+        return out, pd.DataFrame(columns=columns)
     rows = rng.choice(len(out), size=n_def, replace=False)
     kinds = np.array(DEFECT_KINDS)[np.arange(n_def) % len(DEFECT_KINDS)]
-    dup_rows = []
-    for r, kind in zip(rows, kinds, strict=True):
-        if kind == "null_count":
-            out.iat[r, out.columns.get_loc(rng.choice(["call_count", "answered_call_count", "total_duration"]))] = ""
-        elif kind == "negative_count":
-            out.iat[r, out.columns.get_loc("missed_call_count")] = "-" + str(max(1, int(df.iat[r, 7])))
-        elif kind == "broken_answer_identity":
-            out.iat[r, out.columns.get_loc("answered_call_count")] = str(int(df.iat[r, 5]) + 3)
-        elif kind == "unique_above_calls":
-            out.iat[r, out.columns.get_loc("unique_call_count")] = str(int(df.iat[r, 2]) + 5)
-        elif kind == "unknown_country":
-            out.iat[r, out.columns.get_loc("country")] = "XX"
-        else:
-            dup = out.iloc[[r]].copy()
-            if kind == "duplicate_conflicting":  # same key, still a valid row, different content
-                dup["total_duration"] = str(int(df.iat[r, 4]) + 60)
-            dup_rows.append(dup)
-    log = pd.DataFrame({"file_name": file_name, "row": rows, "id": out["id"].to_numpy()[rows], "defect": kinds})
-    if dup_rows:
-        out = pd.concat([out, *dup_rows], ignore_index=True)
-    # duplicates are appended at the end of the file; their line is where they land
-    dup_mask = log["defect"].str.startswith("duplicate")
-    log.loc[dup_mask, "row"] = len(df) + np.arange(dup_mask.sum())
-    log["line_number"] = log["row"] + 2  # header is line 1
+    null_cols = rng.choice(["call_count", "answered_call_count", "total_duration"], size=n_def)
+    for col in ("call_count", "answered_call_count", "total_duration"):
+        hit = rows[(kinds == "null_count") & (null_cols == col)]
+        if hit.size:
+            out[col] = out[col].astype("Int64")  # nullable: the CSV gets an empty field
+            out.loc[hit, col] = pd.NA
+    hit = rows[kinds == "negative_count"]
+    out.loc[hit, "missed_call_count"] = -np.maximum(1, df["missed_call_count"].to_numpy()[hit])
+    hit = rows[kinds == "broken_answer_identity"]
+    out.loc[hit, "answered_call_count"] = df["answered_call_count"].to_numpy()[hit] + 3
+    hit = rows[kinds == "unique_above_calls"]
+    out.loc[hit, "unique_call_count"] = df["call_count"].to_numpy()[hit] + 5
+    out.loc[rows[kinds == "unknown_country"], "country"] = "XX"
+    dup_idx = rows[np.char.startswith(kinds.astype(str), "duplicate")]
+    dups = out.iloc[dup_idx].copy()
+    conflicting = kinds[np.char.startswith(kinds.astype(str), "duplicate")] == "duplicate_conflicting"
+    dups.loc[dups.index[conflicting], "total_duration"] = dups["total_duration"].to_numpy()[conflicting] + 60
+    out = pd.concat([out, dups], ignore_index=True)  # duplicates land at the end of the file
+    line_of = {int(r): i for i, r in enumerate(rows)}
+    line = rows + 2  # header is line 1
+    for j, r in enumerate(dup_idx):
+        line[line_of[int(r)]] = len(df) + j + 2
+    log = pd.DataFrame({"file_name": file_name, "line_number": line, "id": df["id"].to_numpy()[rows], "defect": kinds})
     log["expected_outcome"] = log["defect"].map(EXPECTED_OUTCOME)
-    return out, log.drop(columns="row")[["file_name", "line_number", "id", "defect", "expected_outcome"]]
+    return out, log[columns]
 
 
 def _labels(cfg: CallsConfig, week_rows: pd.DataFrame, week_start: date, rng: np.random.Generator) -> pd.DataFrame:
@@ -378,7 +381,16 @@ def generate_calls(cfg: CallsConfig, landing: Path, labels_landing: Path, ground
     summary = {"files": cfg.weeks, "rows": 0, "defects": 0, "labels_delivered": 0, "labels_pending": 0}
     with timed("generate_calls", numbers_per_week=cfg.numbers_per_week, weeks=cfg.weeks, seed=cfg.seed) as facts:
         pop = _population(cfg, rng)
-        pop[["id", "country", "true_class", "archetype"]].to_csv(ground_truth / "calls_numbers.csv", index=False)
+        truth = pd.DataFrame(
+            {
+                "id": pop["id"].to_numpy(),
+                "country": np.array(list(COUNTRIES), dtype=object)[pop["country_code"].to_numpy()],
+                "true_class": np.where(pop["is_spam"].to_numpy(), "spam", "legit"),
+                "archetype": np.array(list(ARCHETYPES), dtype=object)[pop["arch"].to_numpy()],
+            }
+        )
+        _write_csv(con, truth, ground_truth / "calls_numbers.csv")
+        del truth
         defects, labels = [], []
         for week, week_start in enumerate(cfg.week_starts):
             t0 = time.perf_counter()
@@ -411,7 +423,7 @@ def generate_calls(cfg: CallsConfig, landing: Path, labels_landing: Path, ground
             labels_delivered=len(delivered),
             labels_pending=len(all_labels) - len(delivered),
             numbers=len(pop),
-            spam_numbers=int((pop["true_class"] == "spam").sum()),
+            spam_numbers=int(pop["is_spam"].sum()),
         )
         facts.update(summary)
     con.close()

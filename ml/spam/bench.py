@@ -32,13 +32,12 @@ def _stage(home: Path, code: str) -> dict:
     """Run `code` in a fresh interpreter with SENTINEL_HOME=home; wall seconds, peak RSS, its JSON result."""
     env = {**os.environ, "SENTINEL_HOME": str(home), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    out, err = proc.communicate()
+    # the stage's own structured logs (progress per week, per file, per dbt node) stream to our stderr
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE)
+    out, _ = proc.communicate()
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"bench stage failed:\n{err.decode()[-3000:]}")
+        raise RuntimeError(f"bench stage failed with exit code {proc.returncode} (its log is above)")
     lines = [ln for ln in out.decode().splitlines() if ln.startswith("{")]
     result = json.loads(lines[-1]) if lines else {}
     return {"seconds": round(seconds, 1), "peak_rss_gib": round(result.pop("_maxrss_kib", 0) / 2**20, 2), **result}
@@ -67,8 +66,10 @@ r = {{'rows': res['calls'].rows_appended + res['labels'].rows_appended}}
 """
 FEATURES = """
 from ml.__main__ import dbt
+from ml.settings import paths
+home = str(paths().home)
 dbt(['build', '--select', '+fct_spam_features', '+fct_spam_training_examples', '--indirect-selection', 'cautious',
-     '--vars', '{{spam_test_weeks: 1}}'])
+     '--vars', '{{spam_test_weeks: 1}}', '--target-path', home + '/target', '--log-path', home + '/logs'])
 import duckdb
 from ml.settings import paths
 con = duckdb.connect(str(paths().warehouse))

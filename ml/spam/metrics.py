@@ -129,8 +129,9 @@ def paired_bootstrap(
 
 @dataclass
 class GateRules:
-    """Promote only if PR-AUC improves by more than `min_uplift` at the lower end of the interval, and the
-    operating point (recall at the target FPR) and the zero-report slice do not regress by more than allowed."""
+    """Promote only if PR-AUC improves by more than `min_uplift` at the lower end of the interval, and neither
+    the operating point (recall at the target FPR) nor the zero-report slice (PR-AUC) shows a confirmed drop:
+    a drop larger than allowed whose interval lies entirely below zero."""
 
     min_uplift: float = 0.0
     max_recall_drop: float = 0.01
@@ -165,24 +166,20 @@ def gate(
             f"{'clears' if pr.low > rules.min_uplift else 'does not clear'} the margin {rules.min_uplift:+.4f}",
         )
     )
-    rec = d[recall_key]
-    checks.append(
-        (
-            rec.estimate >= -rules.max_recall_drop,
-            f"recall at FPR {rules.fpr_target:g} {rec.estimate:+.4f} "
-            f"({'within' if rec.estimate >= -rules.max_recall_drop else 'beyond'} the allowed drop "
-            f"{rules.max_recall_drop:.2f})",
+
+    def no_regression(iv: Interval, allowed: float, what: str) -> tuple[bool, str]:
+        # a regression is a drop larger than allowed that the interval confirms (its upper end below 0)
+        regressed = iv.estimate < -allowed and iv.high < 0
+        return (
+            not regressed,
+            f"{what} {iv.estimate:+.4f} [95% CI {iv.low:+.4f}, {iv.high:+.4f}] "
+            f"({'a confirmed drop beyond' if regressed else 'no confirmed drop beyond'} {allowed:.2f})",
         )
-    )
+
+    checks.append(no_regression(d[recall_key], rules.max_recall_drop, f"recall at FPR {rules.fpr_target:g}"))
     if zero_slice is not None and "delta" in zero_slice and "pr_auc" in zero_slice["delta"]:
-        z = zero_slice["delta"]["pr_auc"]
         checks.append(
-            (
-                z.estimate >= -rules.max_zero_slice_drop,
-                f"PR-AUC on numbers with no report {z.estimate:+.4f} "
-                f"({'within' if z.estimate >= -rules.max_zero_slice_drop else 'beyond'} the allowed drop "
-                f"{rules.max_zero_slice_drop:.2f})",
-            )
+            no_regression(zero_slice["delta"]["pr_auc"], rules.max_zero_slice_drop, "PR-AUC on numbers with no report")
         )
     promoted = all(ok for ok, _ in checks)
     failed = [msg for ok, msg in checks if not ok]

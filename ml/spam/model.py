@@ -47,10 +47,11 @@ def make_pipeline(family: str, fs: FeatureSet, seed: int = 42) -> Pipeline:
                 ("numeric", "passthrough", list(fs.numeric)),
             ]
         )
-        clf = HistGradientBoostingClassifier(
-            max_iter=250,
-            learning_rate=0.08,
-            max_leaf_nodes=31,
+        clf = HistGradientBoostingClassifier(  # regularised: a new feature version starts with few weeks of data
+            max_iter=150,
+            learning_rate=0.05,
+            max_leaf_nodes=15,
+            min_samples_leaf=100,
             l2_regularization=1.0,
             categorical_features=list(range(len(fs.categorical))),
             early_stopping=False,

@@ -13,8 +13,8 @@ import pytest
 from ml.settings import PROJECT_DIR
 
 
-def run_ml(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SENTINEL_HOME": str(home)}
+def run_ml(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SENTINEL_HOME": str(home), **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "ml", *args], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=900
     )

@@ -71,7 +71,7 @@ def test_gate_refuses_a_better_challenger_that_regresses_on_numbers_with_no_repo
     )
     d = _decide(y, s, challenger, zero_mask=zero)
     assert not d.promoted
-    assert "PR-AUC on numbers with no report" in d.reason and "beyond the allowed drop" in d.reason
+    assert "PR-AUC on numbers with no report" in d.reason and "a confirmed drop beyond" in d.reason
 
 
 def test_recall_at_fpr_and_threshold_agree() -> None:

@@ -2,19 +2,8 @@
 -- first. Read by BI and by the API's score look-up.
 with
 
-champion as (
-    select versions.*
-    from {{ source('ml', 'spam_model_aliases') }} as aliases
-    inner join {{ source('ml', 'spam_model_versions') }} as versions
-        on aliases.model_version = versions.model_version
-    where aliases.alias = 'champion'
-),
-
 champion_scores as (
-    select spam_scores.*
-    from {{ source('ml', 'spam_scores') }} as spam_scores
-    inner join champion
-        on spam_scores.model_version = champion.model_version
+    select * from {{ ref('int_spam_champion_scores') }}
 ),
 
 latest_week as (

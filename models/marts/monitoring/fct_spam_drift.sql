@@ -14,11 +14,7 @@ features as (
 ),
 
 champion as (
-    select versions.*
-    from {{ source('ml', 'spam_model_aliases') }} as aliases
-    inner join {{ source('ml', 'spam_model_versions') }} as versions
-        on aliases.model_version = versions.model_version
-    where aliases.alias = 'champion'
+    select * from {{ ref('int_spam_champion') }}
 ),
 
 bounds as (
@@ -30,11 +26,9 @@ bounds as (
 
 scores as (
     select
-        scores.week_start,
-        scores.score
-    from {{ source('ml', 'spam_scores') }} as scores
-    inner join champion
-        on scores.model_version = champion.model_version
+        week_start,
+        score
+    from {{ ref('int_spam_champion_scores') }}
 ),
 
 values_long as (

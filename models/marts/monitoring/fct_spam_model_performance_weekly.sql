@@ -4,18 +4,11 @@
 with
 
 champion as (
-    select versions.*
-    from {{ source('ml', 'spam_model_aliases') }} as aliases
-    inner join {{ source('ml', 'spam_model_versions') }} as versions
-        on aliases.model_version = versions.model_version
-    where aliases.alias = 'champion'
+    select * from {{ ref('int_spam_champion') }}
 ),
 
 scores as (
-    select scores.*
-    from {{ source('ml', 'spam_scores') }} as scores
-    inner join champion
-        on scores.model_version = champion.model_version
+    select * from {{ ref('int_spam_champion_scores') }}
 ),
 
 labels as (

@@ -18,11 +18,7 @@
 with
 
 champion as (
-    select versions.*
-    from {{ source('ml', 'spam_model_aliases') }} as aliases
-    inner join {{ source('ml', 'spam_model_versions') }} as versions
-        on aliases.model_version = versions.model_version
-    where aliases.alias = 'champion'
+    select * from {{ ref('int_spam_champion') }}
 ),
 
 drift as (
