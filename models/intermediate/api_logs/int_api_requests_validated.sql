@@ -62,70 +62,31 @@ judged as (
     from mapped
 ),
 
-ranked as (
-    -- among valid rows of one key, the latest load wins (a corrected re-delivery supersedes), then the
-    -- first line of that load.
-    select
-        *,
-        row_number() over (
-            partition by case when rejection_reason is null then 1 end, request_date, country_code, os
-            order by loaded_at desc, load_id desc, line_number asc
-        ) as key_rank
-    from judged
-),
-
-kept as (
-    select
-        request_date,
-        country_code,
-        os,
-        load_id as kept_load_id,
-        request_count as kept_count
-    from ranked
-    where rejection_reason is null and key_rank = 1
+verdicts as (
+    {{ row_verdicts('judged', ['request_date', 'country_code', 'os'], 'request_count') }}
 ),
 
 final as (
     select
-        ranked.load_id,
-        ranked.file_name,
-        ranked.line_number,
-        ranked.loaded_at,
-        ranked.raw_date,
-        ranked.raw_country,
-        ranked.raw_os,
-        ranked.raw_count,
-        ranked.request_date,
-        ranked.country_code,
-        ranked.os,
-        ranked.request_count,
-        case
-            when ranked.rejection_reason is not null then ranked.rejection_reason
-            when ranked.key_rank > 1
-                and ranked.load_id = kept.kept_load_id
-                and ranked.request_count != kept.kept_count then 'conflicting_duplicate'
-        end as rejection_reason,
-        case
-            when ranked.rejection_reason is null and ranked.key_rank > 1 and ranked.load_id != kept.kept_load_id
-                then 'superseded_by_later_load'
-            when ranked.rejection_reason is null and ranked.key_rank > 1
-                and ranked.request_count = kept.kept_count then 'exact_duplicate'
-        end as duplicate_kind,
-        case
-            when ranked.rejection_reason is not null then 'quarantined'
-            when ranked.key_rank = 1 then 'staged'
-            when ranked.load_id != kept.kept_load_id or ranked.request_count = kept.kept_count then 'duplicate'
-            else 'quarantined'
-        end as row_status,
-        ranked.country_input != coalesce(ranked.raw_country, '')
-        or ranked.country_code != ranked.country_input
-        or ranked.os != coalesce(ranked.raw_os, '') as was_repaired
-    from ranked
-    left join kept
-        on ranked.rejection_reason is null
-            and ranked.request_date = kept.request_date
-            and ranked.country_code = kept.country_code
-            and ranked.os = kept.os
+        load_id,
+        file_name,
+        line_number,
+        loaded_at,
+        raw_date,
+        raw_country,
+        raw_os,
+        raw_count,
+        request_date,
+        country_code,
+        os,
+        request_count,
+        verdict_reason as rejection_reason,
+        duplicate_kind,
+        row_status,
+        country_input != coalesce(raw_country, '')
+        or country_code != country_input
+        or os != coalesce(raw_os, '') as was_repaired
+    from verdicts
 )
 
 select * from final

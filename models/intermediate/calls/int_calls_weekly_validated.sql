@@ -53,71 +53,36 @@ judged as (
     from mapped
 ),
 
-ranked as (
-    select
-        *,
-        row_number() over (
-            partition by case when rejection_reason is null then 1 end, number_id, week_start
-            order by loaded_at desc, load_id desc, line_number asc
-        ) as key_rank
-    from judged
-),
-
-kept as (
-    select
-        number_id,
-        week_start,
-        load_id as kept_load_id,
-        raw_record as kept_record
-    from ranked
-    where rejection_reason is null and key_rank = 1
+verdicts as (
+    {{ row_verdicts('judged', ['number_id', 'week_start'], 'raw_record') }}
 ),
 
 final as (
     select
-        ranked.load_id,
-        ranked.file_name,
-        ranked.line_number,
-        ranked.loaded_at,
-        ranked.week_start,
-        ranked.number_id,
-        ranked.country_code,
-        ranked.call_count,
-        ranked.unique_call_count,
-        ranked.total_duration,
-        ranked.answered_call_count,
-        ranked.rejected_call_count,
-        ranked.missed_call_count,
-        ranked.weekdays_call_count,
-        ranked.weekend_call_count,
-        ranked.overtime_call_count,
-        ranked.out_of_work_call_count,
-        ranked.manual_spam_count,
-        ranked.has_manual_spam_count,
-        ranked.raw_record,
-        case
-            when ranked.rejection_reason is not null then ranked.rejection_reason
-            when ranked.key_rank > 1
-                and ranked.load_id = kept.kept_load_id
-                and ranked.raw_record != kept.kept_record then 'conflicting_duplicate'
-        end as rejection_reason,
-        case
-            when ranked.rejection_reason is null and ranked.key_rank > 1 and ranked.load_id != kept.kept_load_id
-                then 'superseded_by_later_load'
-            when ranked.rejection_reason is null and ranked.key_rank > 1
-                and ranked.raw_record = kept.kept_record then 'exact_duplicate'
-        end as duplicate_kind,
-        case
-            when ranked.rejection_reason is not null then 'quarantined'
-            when ranked.key_rank = 1 then 'staged'
-            when ranked.load_id != kept.kept_load_id or ranked.raw_record = kept.kept_record then 'duplicate'
-            else 'quarantined'
-        end as row_status
-    from ranked
-    left join kept
-        on ranked.rejection_reason is null
-            and ranked.number_id = kept.number_id
-            and ranked.week_start = kept.week_start
+        load_id,
+        file_name,
+        line_number,
+        loaded_at,
+        week_start,
+        number_id,
+        country_code,
+        call_count,
+        unique_call_count,
+        total_duration,
+        answered_call_count,
+        rejected_call_count,
+        missed_call_count,
+        weekdays_call_count,
+        weekend_call_count,
+        overtime_call_count,
+        out_of_work_call_count,
+        manual_spam_count,
+        has_manual_spam_count,
+        raw_record,
+        verdict_reason as rejection_reason,
+        duplicate_kind,
+        row_status
+    from verdicts
 )
 
 select * from final
