@@ -18,11 +18,21 @@ country_aliases as (
     select * from {{ ref('country_aliases') }}
 ),
 
+loads_with_reports as (
+    -- loads whose file header carried manual_spam_count (absent is not zero)
+    select distinct load_id
+    from {{ source('ingestion', 'load_columns') }}
+    where column_name = 'manual_spam_count'
+),
+
 mapped as (
     select
         calls.*,
-        countries.alpha2 as country_code
+        countries.alpha2 as country_code,
+        loads_with_reports.load_id is not null as has_manual_spam_count
     from calls
+    left join loads_with_reports
+        on calls.load_id = loads_with_reports.load_id
     left join country_aliases
         on calls.country_input = country_aliases.alias
     left join countries
@@ -36,7 +46,7 @@ judged as (
             when number_id is null then 'missing_id'
             when coalesce(country_input, '') = '' then 'missing_country'
             when country_code is null then 'unknown_country'
-            when n_missing_counts > 0 then 'missing_count'
+            when n_missing_counts > 0 or (has_manual_spam_count and manual_spam_count_is_empty) then 'missing_count'
             when n_malformed_counts > 0 then 'non_numeric_count'
             when least(
                     call_count, unique_call_count, total_duration, answered_call_count, rejected_call_count,

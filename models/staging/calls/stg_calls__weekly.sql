@@ -1,6 +1,7 @@
 -- Raw weekly call rows renamed and parsed, nothing filtered: every raw row is here with its lineage.
 -- manual_spam_count exists only in files delivered after the app started collecting it: the column is read
--- when the raw table has it, and `has_manual_spam_count` says whether the row's own file carried it.
+-- when the raw table has it (null otherwise); whether the row's own file carried it is decided downstream
+-- from raw.load_columns (int_calls_weekly_validated).
 {%- set count_columns = [
     'call_count', 'unique_call_count', 'total_duration', 'answered_call_count', 'rejected_call_count',
     'missed_call_count', 'weekdays_call_count', 'weekend_call_count', 'overtime_call_count',
@@ -21,12 +22,6 @@ source as (
     select * from {{ source('calls', 'calls_weekly') }}
 ),
 
-delivered_with_reports as (
-    select distinct load_id
-    from {{ source('ingestion', 'load_columns') }}
-    where column_name = 'manual_spam_count'
-),
-
 renamed as (
     select
         source._load_id as load_id,
@@ -44,19 +39,16 @@ renamed as (
         {%- else %}
             cast(null as bigint) as manual_spam_count,
         {%- endif %}
-        delivered_with_reports.load_id is not null as has_manual_spam_count,
+        {%- if has_new_column %}
+            coalesce(trim(source.manual_spam_count), '') = '' as manual_spam_count_is_empty,
+        {%- else %}
+            true as manual_spam_count_is_empty,
+        {%- endif %}
         -- text fields that are empty (missing) or present but not an integer (malformed)
         0
         {%- for c in count_columns %}
             + case when coalesce(trim(source.{{ c }}), '') = '' then 1 else 0 end
-        {%- endfor %}
-        {%- if has_new_column %}
-            + case
-                when delivered_with_reports.load_id is not null and coalesce(trim(source.manual_spam_count), '') = ''
-                    then 1
-                else 0
-            end
-        {%- endif %} as n_missing_counts,
+        {%- endfor %} as n_missing_counts,
         0
         {%- for c in count_columns + (['manual_spam_count'] if has_new_column else []) %}
             + case
@@ -68,8 +60,6 @@ renamed as (
         {%- endfor %} as n_malformed_counts,
         {{ dbt.concat(record_parts) }} as raw_record
     from source
-    left join delivered_with_reports
-        on source._load_id = delivered_with_reports.load_id
 )
 
 select * from renamed
