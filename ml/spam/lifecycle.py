@@ -199,6 +199,7 @@ def evaluate(
                 n: slice_metrics(y, s, thresholds[n], test["country_code"].to_numpy()) for n, s in scores.items()
             },
             "thresholds": thresholds,
+            "against_ground_truth": _against_truth(con, test, scores, thresholds),
         }
         if champion is None:
             decision = GateDecision(True, "promoted: no champion yet, the first model becomes champion", {})
@@ -208,6 +209,28 @@ def evaluate(
         decision.evidence["report"] = report
         f.update(rows=len(test), positives=int(y.sum()), promoted=decision.promoted)
     return decision, overall
+
+
+def _against_truth(con, test: pd.DataFrame, scores: dict, thresholds: dict) -> dict | None:
+    """The same test rows scored against the generator's true classes (absent for a real extract): how much of
+    what the labels say is label noise. Informational; the gate decides on labels, as production must."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'raw' and table_name = 'calls_ground_truth'"
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    truth = con.execute("select id as number_id, true_class = 'spam' as true_spam from raw.calls_ground_truth").df()
+    if truth.empty:
+        return None
+    joined = test[["number_id"]].merge(truth, on="number_id", how="left")
+    if joined["true_spam"].isna().any():
+        return None
+    y_true = joined["true_spam"].astype(int).to_numpy()
+    return {
+        "label_disagreement": float((y_true != test["is_spam"].to_numpy()).mean()),
+        **{n: point_metrics(y_true, s, thresholds[n]) for n, s in scores.items()},
+    }
 
 
 def _champion(reg: Registry, sets) -> tuple[int, FeatureSet, object, float] | None:

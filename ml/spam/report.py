@@ -61,6 +61,15 @@ def print_comparison(evidence: dict, champion_label: str, challenger_label: str)
                     f"  {r['slice']:<9}{r['rows']:>7}{r['positives']:>6}{'-' if c is None else f'{c:.4f}':>16}"
                     f"{r['pr_auc']:>16.4f}"
                 )
+    truth = rep.get("against_ground_truth")
+    if truth:
+        print(
+            f"  against the generator's true classes (labels disagree with them on "
+            f"{truth['label_disagreement']:.1%} of these rows; informational, the gate uses labels):"
+        )
+        for key, label in METRICS[:4]:
+            c, h = truth.get("champion", {}).get(key), truth.get("challenger", {}).get(key)
+            print(f"  {label:<16}{'-' if c is None else f'{c:.4f}':>30}{'-' if h is None else f'{h:.4f}':>30}")
     cal = rep.get("calibration", {})
     if cal:
         print("  calibration (expected calibration error): " + ", ".join(f"{k} {v['ece']:.4f}" for k, v in cal.items()))

@@ -23,6 +23,7 @@ def test_run_answers_the_spam_question(built_home: Path) -> None:
     out = (built_home / "run_stdout.txt").read_text()
     assert "v2 (features v2, hist_gradient_boosting) against champion v1 (features v1)" in out
     assert "numbers with no report (manual_spam_count = 0" in out
+    assert "against the generator's true classes (labels disagree with them on" in out
     assert "decision: PROMOTED" in out
     assert "Top 10 spam numbers of the week 2024-04-08" in out
     assert "Schema change in the weekly call feed: column_added manual_spam_count in calls_2024-03-04.csv" in out
