@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,53 +118,79 @@ def landing_files(landing: Path) -> list[Path]:
     return sorted(p for p in landing.glob("*.csv") if p.is_file())
 
 
-def ingest_api_logs(con: duckdb.DuckDBPyConnection, landing: Path) -> LoadResult:
-    """Load every landing file not yet loaded (by content hash) in one transaction."""
-    con.execute(DDL)
-    files = landing_files(landing)
+def _data_lines(path: Path) -> int:
+    """Lines after the header (what a skipped re-delivery would have added)."""
+    with path.open("rb") as f:
+        return max(sum(1 for _ in f) - 1, 0)
+
+
+def load_files(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    files: list[Path],
+    load: Callable[[Path, str, datetime], int],
+    count_rows: Callable[[Path], int] = _data_lines,
+) -> LoadResult:
+    """The bookkeeping every loader shares, in one transaction: each file not seen before gets a load id and
+    `load(path, load_id, loaded_at)` appends its rows (returning how many); a file whose exact bytes were already
+    loaded under another name is recorded as `skipped_redelivery` with `count_rows(path)` and appends nothing;
+    a file already recorded under its own name is ignored. Any error rolls the whole batch back."""
     result = LoadResult()
-    with timed("ingest_api_logs", landing=str(landing), files=len(files)) as facts:
+    with timed(f"ingest_{source}", files=len(files)) as facts:
         known = dict(con.execute("select file_sha256, load_id from raw.loads where status = 'loaded'").fetchall())
-        seen_names = {r[0] for r in con.execute("select file_name || ':' || file_sha256 from raw.loads").fetchall()}
+        seen = {r[0] for r in con.execute("select file_name || ':' || file_sha256 from raw.loads").fetchall()}
         con.execute("begin transaction")
         try:
             for path in files:
                 sha = _sha256(path)
-                if f"{path.name}:{sha}" in seen_names:
+                if f"{path.name}:{sha}" in seen:
                     continue  # exactly this file was already processed by an earlier batch
                 now = datetime.now(UTC).replace(tzinfo=None)
-                load_id = f"api_{now:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
-                df = read_api_log_csv(path)
+                load_id = f"{source}_{now:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
                 if sha in known:
                     con.execute(
-                        "insert into raw.loads values (?, 'api_logs', ?, ?, ?, 0, 'skipped_redelivery', ?, ?)",
-                        [load_id, path.name, sha, len(df), known[sha], now],
+                        "insert into raw.loads values (?, ?, ?, ?, ?, 0, 'skipped_redelivery', ?, ?)",
+                        [load_id, source, path.name, sha, count_rows(path), known[sha], now],
                     )
                     result.files_skipped += 1
-                    log_event("ingest_api_logs.skipped_redelivery", file=path.name, duplicate_of=known[sha])
+                    log_event(f"ingest_{source}.skipped_redelivery", file=path.name, duplicate_of=known[sha])
                     continue
-                df["_load_id"] = load_id
-                df["_file_name"] = path.name
-                df["_loaded_at"] = now
-                con.register("incoming", df)
+                n = load(path, load_id, now)
                 con.execute(
-                    "insert into raw.api_requests select date, country, os, count, _load_id, _file_name, "
-                    "_line_number, _loaded_at from incoming"
-                )
-                con.unregister("incoming")
-                con.execute(
-                    "insert into raw.loads values (?, 'api_logs', ?, ?, ?, ?, 'loaded', null, ?)",
-                    [load_id, path.name, sha, len(df), len(df), now],
+                    "insert into raw.loads values (?, ?, ?, ?, ?, ?, 'loaded', null, ?)",
+                    [load_id, source, path.name, sha, n, n, now],
                 )
                 known[sha] = load_id
                 result.files_loaded += 1
-                result.rows_appended += len(df)
+                result.rows_appended += n
+                log_event(f"ingest_{source}.file", file=path.name, rows=n, load_id=load_id)
             con.execute("commit")
         except Exception:
             con.execute("rollback")
             raise
         facts.update(files_loaded=result.files_loaded, files_skipped=result.files_skipped, rows=result.rows_appended)
     return result
+
+
+def ingest_api_logs(con: duckdb.DuckDBPyConnection, landing: Path) -> LoadResult:
+    """Load every API-log landing file not yet loaded (by content hash) in one transaction."""
+    con.execute(DDL)
+
+    def load(path: Path, load_id: str, now: datetime) -> int:
+        df = read_api_log_csv(path)
+        df["_load_id"] = load_id
+        df["_file_name"] = path.name
+        df["_loaded_at"] = now
+        con.register("incoming", df)
+        con.execute(
+            "insert into raw.api_requests select date, country, os, count, _load_id, _file_name, "
+            "_line_number, _loaded_at from incoming"
+        )
+        con.unregister("incoming")
+        return len(df)
+
+    # a re-delivery is still parsed: a broken file is an error even when its bytes were seen before
+    return load_files(con, "api_logs", landing_files(landing), load, count_rows=lambda p: len(read_api_log_csv(p)))
 
 
 def load_ground_truth(con: duckdb.DuckDBPyConnection, ground_truth: Path) -> int:

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import csv
 import re
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 
 from ml.calls.generator import BASE_COLUMNS, LABEL_COLUMNS
-from ml.ingest import LOADS_DDL, IngestError, LoadResult, _sha256
-from ml.logs import log_event, timed
+from ml.ingest import LOADS_DDL, IngestError, LoadResult, load_files
+from ml.logs import log_event
 
 DDL = (
     LOADS_DDL
@@ -152,42 +151,9 @@ def ingest_source(con: duckdb.DuckDBPyConnection, source: Source, landing: Path)
     """Load every not-yet-seen file of `source` from `landing`, in name order, in one transaction."""
     con.execute(DDL)
     files = sorted(p for p in landing.glob("*.csv") if p.is_file()) if landing.exists() else []
-    result = LoadResult()
-    with timed(f"ingest_{source.name}", landing=str(landing), files=len(files)) as facts:
-        known = dict(con.execute("select file_sha256, load_id from raw.loads where status = 'loaded'").fetchall())
-        seen = {r[0] for r in con.execute("select file_name || ':' || file_sha256 from raw.loads").fetchall()}
-        con.execute("begin transaction")
-        try:
-            for path in files:
-                _week_of(source, path)
-                sha = _sha256(path)
-                if f"{path.name}:{sha}" in seen:
-                    continue
-                now = datetime.now(UTC).replace(tzinfo=None)
-                load_id = f"{source.name}_{now:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
-                if sha in known:
-                    con.execute(
-                        "insert into raw.loads values (?, ?, ?, ?, 0, 0, 'skipped_redelivery', ?, ?)",
-                        [load_id, source.name, path.name, sha, known[sha], now],
-                    )
-                    result.files_skipped += 1
-                    log_event(f"ingest_{source.name}.skipped_redelivery", file=path.name, duplicate_of=known[sha])
-                    continue
-                n = _load_file(con, source, path, load_id, now)
-                con.execute(
-                    "insert into raw.loads values (?, ?, ?, ?, ?, ?, 'loaded', null, ?)",
-                    [load_id, source.name, path.name, sha, n, n, now],
-                )
-                known[sha] = load_id
-                result.files_loaded += 1
-                result.rows_appended += n
-                log_event(f"ingest_{source.name}.file", file=path.name, rows=n, load_id=load_id)
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
-        facts.update(files_loaded=result.files_loaded, files_skipped=result.files_skipped, rows=result.rows_appended)
-    return result
+    for path in files:
+        _week_of(source, path)  # every name must say its week before anything is loaded
+    return load_files(con, source.name, files, lambda path, load_id, now: _load_file(con, source, path, load_id, now))
 
 
 def ingest_calls(con: duckdb.DuckDBPyConnection, calls_landing: Path, labels_landing: Path) -> dict[str, LoadResult]:
