@@ -114,17 +114,14 @@ def cmd_spam(args: argparse.Namespace) -> None:
             print(s)
         if not done:
             print("nothing to train: the champion uses the latest feature version (--retrain to train anyway)")
-    elif action == "score":
+    elif action in ("score", "rollback"):
         with _connect() as con:
+            if action == "rollback":
+                old, new = lifecycle.rollback(con, p)
+                print(f"rolled back: champion is now version {new} (was {old})")
             n = lifecycle.score(con, p)
         print(f"scored {n} number-weeks with the champion")
-        dbt(["build", "--select", "fct_spam_scores_latest", "tag:monitoring"])
-    elif action == "rollback":
-        with _connect() as con:
-            old, new = lifecycle.rollback(con, p)
-            n = lifecycle.score(con, p)
-        print(f"rolled back: champion is now version {new} (was {old}); rescored {n} number-weeks")
-        dbt(["build", "--select", "fct_spam_scores_latest", "tag:monitoring"])
+        dbt(["build", "--select", "fct_spam_scores_latest", "tag:monitoring"])  # marts that read the scores
     elif action == "answer":
         with _connect() as con:
             print_spam_answer(con)
@@ -192,8 +189,9 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m ml", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    extract = argparse.ArgumentParser(add_help=False)
-    extract.add_argument("--seed", type=int, default=42)
+    seed = argparse.ArgumentParser(add_help=False)
+    seed.add_argument("--seed", type=int, default=42, help="generator and model seed")
+    extract = argparse.ArgumentParser(add_help=False, parents=[seed])
     extract.add_argument("--start", default="2024-02-01")
     extract.add_argument("--end", default="2024-04-14")
     extract.add_argument("--calls-numbers", type=int, default=200_000, help="active numbers per week (calls)")
@@ -218,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         "build": (cmd_build, [build, select]),
         "evaluate": (cmd_evaluate, []),
         "answer": (cmd_answer, []),
-        "spam": (cmd_spam, [extract, train]),
+        "spam": (cmd_spam, [seed, train]),
         "run": (cmd_run, [extract, build, train]),
         "bench": (cmd_bench, []),
         "spam-bench": (cmd_spam_bench, []),

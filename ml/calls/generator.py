@@ -323,15 +323,13 @@ def _inject_defects(
     hit = rows[kinds == "unique_above_calls"]
     out.loc[hit, "unique_call_count"] = df["call_count"].to_numpy()[hit] + 5
     out.loc[rows[kinds == "unknown_country"], "country"] = "XX"
-    dup_idx = rows[np.char.startswith(kinds.astype(str), "duplicate")]
-    dups = out.iloc[dup_idx].copy()
-    conflicting = kinds[np.char.startswith(kinds.astype(str), "duplicate")] == "duplicate_conflicting"
+    is_dup = np.isin(kinds, ["duplicate_exact", "duplicate_conflicting"])
+    dups = out.iloc[rows[is_dup]].copy()
+    conflicting = kinds[is_dup] == "duplicate_conflicting"
     dups.loc[dups.index[conflicting], "total_duration"] = dups["total_duration"].to_numpy()[conflicting] + 60
-    out = pd.concat([out, dups], ignore_index=True)  # duplicates land at the end of the file
-    line_of = {int(r): i for i, r in enumerate(rows)}
+    out = pd.concat([out, dups], ignore_index=True)  # duplicates land at the end of the file, in this order
     line = rows + 2  # header is line 1
-    for j, r in enumerate(dup_idx):
-        line[line_of[int(r)]] = len(df) + j + 2
+    line[is_dup] = len(df) + 2 + np.arange(is_dup.sum())
     log = pd.DataFrame({"file_name": file_name, "line_number": line, "id": df["id"].to_numpy()[rows], "defect": kinds})
     log["expected_outcome"] = log["defect"].map(EXPECTED_OUTCOME)
     return out, log[columns]

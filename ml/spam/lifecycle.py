@@ -36,7 +36,7 @@ from ml.spam.metrics import (
     threshold_for_fpr,
 )
 from ml.spam.model import FAMILIES, make_pipeline
-from ml.spam.registry import Registry, code_version
+from ml.spam.registry import ALIASES, Registry, code_version
 
 REPORT_COLUMN = "manual_spam_count"
 
@@ -64,7 +64,8 @@ class Candidate:
     train_end: str
     train_rows: int
     excluded_unobserved: int
-    validation: dict
+    validation: dict  # per family: held-out PR-AUC, ROC-AUC, fit seconds (logged to MLflow)
+    example: pd.DataFrame  # a few training rows: the model's input signature in MLflow
     fingerprint: str
     seconds: float
 
@@ -125,6 +126,7 @@ def train_candidate(con: duckdb.DuckDBPyConnection, fs: FeatureSet, cfg: Lifecyc
         validation={
             f: {"pr_auc": r[2]["pr_auc"], "roc_auc": r[2]["roc_auc"], "fit_seconds": r[3]} for f, r in results.items()
         },
+        example=x.head(50),
         fingerprint=h.hexdigest()[:16],
         seconds=time.perf_counter() - t0,
     )
@@ -245,7 +247,7 @@ def _champion(reg: Registry, sets) -> tuple[int, FeatureSet, object, float] | No
 
 
 def _sync_aliases(con: duckdb.DuckDBPyConnection, reg: Registry) -> None:
-    for a in ("champion", "challenger", "previous"):
+    for a in ALIASES:
         store.set_alias(con, a, reg.alias(a))
 
 
@@ -309,13 +311,13 @@ def run_lifecycle(
         metrics.update({f"test_{k}_ci_low": v.low for k, v in ch.items()})
         metrics.update({f"test_{k}_ci_high": v.high for k, v in ch.items()})
         metrics["train_seconds"] = cand.seconds
-        example = load_examples(con, cand.fs, ("train",))[cand.fs.columns].head(50)
+        metrics.update({f"validation_{k}_{fam}": v for fam, got in cand.validation.items() for k, v in got.items()})
         version = reg.log_and_register(
             cand.model,
             params,
             metrics,
             tags,
-            example,
+            cand.example,
             {"gate_decision.json": {"promoted": decision.promoted, "reason": decision.reason, **decision.evidence}},
         )
         now = datetime.now(UTC).replace(tzinfo=None)

@@ -81,9 +81,6 @@ class Interval:
     low: float
     high: float
 
-    def __str__(self) -> str:
-        return f"{self.estimate:.4f} [{self.low:.4f}, {self.high:.4f}]"
-
 
 def _group_index(groups: np.ndarray) -> tuple[np.ndarray, int]:
     _, inv = np.unique(groups, return_inverse=True)

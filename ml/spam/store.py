@@ -64,8 +64,3 @@ def set_alias(con: duckdb.DuckDBPyConnection, alias: str, version: int | None) -
     con.execute("delete from ml.spam_model_aliases where alias = ?", [alias])
     if version is not None:
         con.execute("insert into ml.spam_model_aliases values (?, ?, current_timestamp)", [alias, version])
-
-
-def alias_version(con: duckdb.DuckDBPyConnection, alias: str) -> int | None:
-    rows = con.execute("select model_version from ml.spam_model_aliases where alias = ?", [alias]).fetchall()
-    return rows[0][0] if rows else None
