@@ -29,7 +29,7 @@ labels_per_week as (
     select
         week_start,
         count(*) as labelled_rows,
-        avg(case when label = 'spam' then 1.0 else 0.0 end) as spam_share_of_labels,
+        avg(is_spam) as spam_share_of_labels,
         avg({{ dbt.datediff('week_start', 'labelled_at', 'day') }}) as mean_label_delay_days
     from labels
     group by week_start

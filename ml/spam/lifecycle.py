@@ -137,11 +137,7 @@ def _reports(con: duckdb.DuckDBPyConnection, sets: dict[int, FeatureSet]) -> pd.
     with_col = [fs for fs in sets.values() if REPORT_COLUMN in fs.numeric]
     if not with_col:
         return None
-    fs = with_col[-1]
-    return con.execute(
-        f"select t.number_id, t.week_start, f.{REPORT_COLUMN} from marts.fct_spam_training_examples t "
-        f"inner join {fs.relation} f using (number_id, week_start) where t.split = 'test'"
-    ).df()
+    return load_examples(con, with_col[-1], ("test",))[["number_id", "week_start", REPORT_COLUMN]]
 
 
 def _test_frame(con, models: dict[str, tuple[FeatureSet, object]], sets) -> pd.DataFrame:

@@ -49,6 +49,7 @@ final as (
         number_id,
         week_start,
         label,
+        case when label = 'spam' then 1 when label = 'legit' then 0 end as is_spam,
         label_source,
         labelled_at,
         rejection_reason,

@@ -25,7 +25,7 @@ labelled as (
     select
         features.number_id,
         features.week_start,
-        labels.label,
+        labels.is_spam,
         labels.label_source,
         labels.labelled_at
     from features
@@ -55,7 +55,7 @@ final as (
     select
         number_id,
         week_start,
-        case when label = 'spam' then 1 else 0 end as is_spam,
+        is_spam,
         label_source,
         labelled_at,
         case

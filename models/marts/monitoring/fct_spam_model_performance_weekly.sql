@@ -15,7 +15,7 @@ labels as (
     select
         number_id,
         week_start,
-        case when label = 'spam' then 1 else 0 end as is_spam
+        is_spam
     from {{ ref('int_call_labels_validated') }}
     where row_status = 'staged'
 ),
