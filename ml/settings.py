@@ -37,6 +37,18 @@ class Paths:
     def ground_truth(self) -> Path:
         return self.home / "ground_truth"
 
+    @property
+    def published(self) -> Path:
+        return self.home / "published"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def dagster(self) -> Path:
+        return self.home / "dagster"
+
     def ensure(self) -> Paths:
         for d in (
             self.home,
@@ -45,6 +57,8 @@ class Paths:
             self.landing_call_labels,
             self.mlflow,
             self.ground_truth,
+            self.published,
+            self.reports,
         ):
             d.mkdir(parents=True, exist_ok=True)
         return self

@@ -84,7 +84,7 @@ from ml.settings import paths
 con = duckdb.connect(str(paths().warehouse))
 res = lifecycle.run_lifecycle(con, paths(), lifecycle.LifecycleConfig(n_boot=50), only_versions=[2])
 v = con.execute('select train_rows, test_rows, model_family from ml.spam_model_versions').fetchall()[0]
-r = {{'train_rows': v[0], 'test_rows': v[1], 'family': v[2], 'promoted': res[0]['promoted']}}
+r = {{'train_rows': v[0], 'test_rows': v[1], 'family': v[2], 'champion': res.champion}}
 """
 SCORE = """
 import duckdb

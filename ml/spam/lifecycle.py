@@ -1,12 +1,14 @@
-"""The spam model lifecycle: train a challenger, evaluate it against the champion, gate, register, score.
+"""The spam model lifecycle: train a challenger, evaluate it against the champion, gate, register, promote, score.
 
-`run_lifecycle` decides what to train:
-* no champion yet: one candidate per built feature-mart version, oldest first (the first becomes champion,
-  each later one is a challenger against the then-current champion);
-* a feature-mart version newer than the champion's: a challenger on it (the `manual_spam_count` story);
+`challenge` decides what to train:
+* no champion yet: a model on the oldest built feature-mart version becomes the first champion (there is
+  nothing to gate it against), then the latest version is challenged as below;
+* a feature-mart version newer than the champion's: a challenger on the latest one (the `manual_spam_count`
+  story);
 * `retrain=True` (the monitoring marts asked for it): a challenger on the latest version and the newest data.
 A candidate whose fingerprint (feature version, data, parameters, code) is already registered is not
-trained twice. Every gate decision is written to MLflow and to `ml.spam_gate_decisions` with its evidence.
+registered twice. Every gate decision is written to MLflow and to `ml.spam_gate_decisions` with its evidence.
+`promote` then moves the `champion` alias when the gate said so; Dagster runs it behind a blocking check.
 """
 
 from __future__ import annotations
@@ -247,76 +249,80 @@ def _sync_aliases(con: duckdb.DuckDBPyConnection, reg: Registry) -> None:
         store.set_alias(con, a, reg.alias(a))
 
 
-def run_lifecycle(
+@dataclass
+class Challenge:
+    """What one lifecycle step did: the challenger registered this time (if any) and the gate's verdict on it.
+    Promotion is a separate step (`promote`), so an orchestrator can block it on the verdict."""
+
+    champion: int | None  # the champion the challenger was judged against
+    challenger: int | None = None  # the version registered and judged this time; None: nothing new to judge
+    feature_version: int | None = None
+    promoted: bool | None = None  # the gate's verdict on `challenger`
+    reason: str = ""
+    bootstrapped: int | None = None  # the first model ever: champion with no gate (there is nothing to beat)
+    metrics: dict[str, float] = field(default_factory=dict)  # the challenger's test metrics (point estimates)
+    uplift: dict[str, float] | None = None  # PR-AUC challenger - champion: estimate, low, high
+    notes: list[str] = field(default_factory=list)
+
+
+def _register(
     con: duckdb.DuckDBPyConnection,
-    p: Paths,
-    cfg: LifecycleConfig | None = None,
-    retrain: bool = False,
-    only_versions: list[int] | None = None,
-) -> list[dict]:
-    """Train, evaluate, gate and register what is due (see the module doc); return one summary per candidate.
-    `only_versions` restricts the feature-mart versions considered (the benchmark trains only the latest)."""
-    cfg = cfg or LifecycleConfig()
-    store.ensure_tables(con)
-    reg = Registry(p)
-    sets = feature_sets(con)
-    if only_versions is not None:
-        sets = {v: fs for v, fs in sets.items() if v in only_versions}
-    if not sets:
-        raise TrainingError("no feature mart is built (marts.fct_spam_features_v*); run the dbt build first")
-    champ = _champion(reg, sets)
-    due = list(sets) if champ is None else [v for v in sets if v > champ[1].version] or ([max(sets)] if retrain else [])
-    log_event("spam_lifecycle.plan", champion=champ[0] if champ else None, feature_versions_due=due, retrain=retrain)
-    summaries = []
-    for fv in due:
-        cand = train_candidate(con, sets[fv], cfg)
-        existing = reg.find(cand.fingerprint)
-        if existing is not None:
-            log_event("spam_lifecycle.already_registered", version=existing, fingerprint=cand.fingerprint)
-            summaries.append({"feature_version": fv, "model_version": existing, "skipped": "already registered"})
-            continue
-        decision, overall = evaluate(con, cand, champ, sets, cfg)
-        ch = overall["challenger"]
-        tags = {
-            "feature_version": fv,
-            "feature_relation": cand.fs.relation,
-            "features": json.dumps(cand.fs.columns),
-            "model_family": cand.family,
-            "threshold": repr(cand.threshold),
-            "fpr_target": cfg.rules.fpr_target,
-            "train_start": cand.train_start,
-            "train_end": cand.train_end,
-            "test_start": decision.evidence["report"]["test_start"],
-            "test_end": decision.evidence["report"]["test_end"],
-            "code_version": code_version(),
-            "fingerprint": cand.fingerprint,
-            "gate": "promoted" if decision.promoted else "refused",
-            "run_name": f"spam_v{fv}_{cand.family}",
-        }
-        params = {
-            "feature_version": fv,
-            "model_family": cand.family,
-            "seed": cfg.seed,
-            "validation_share": cfg.validation_share,
-            "n_boot": cfg.n_boot,
-            "train_rows": cand.train_rows,
-            "excluded_unobserved_rows": cand.excluded_unobserved,
-            **{f"gate_{k}": v for k, v in vars(cfg.rules).items()},
-        }
-        metrics = {f"test_{k}": v.estimate for k, v in ch.items()}
-        metrics.update({f"test_{k}_ci_low": v.low for k, v in ch.items()})
-        metrics.update({f"test_{k}_ci_high": v.high for k, v in ch.items()})
-        metrics["train_seconds"] = cand.seconds
-        metrics.update({f"validation_{k}_{fam}": v for fam, got in cand.validation.items() for k, v in got.items()})
-        version = reg.log_and_register(
-            cand.model,
-            params,
-            metrics,
-            tags,
-            cand.example,
-            {"gate_decision.json": {"promoted": decision.promoted, "reason": decision.reason, **decision.evidence}},
-        )
-        now = datetime.now(UTC).replace(tzinfo=None)
+    reg: Registry,
+    cand: Candidate,
+    champ: tuple[int, FeatureSet, object, float] | None,
+    sets: dict[int, FeatureSet],
+    cfg: LifecycleConfig,
+) -> tuple[int, GateDecision, dict]:
+    """Evaluate against the champion, register the version with its evidence in MLflow, mirror it into the
+    warehouse, record the gate decision and point the `challenger` alias at it. Promotes nothing."""
+    decision, overall = evaluate(con, cand, champ, sets, cfg)
+    ch = overall["challenger"]
+    fv = cand.fs.version
+    tags = {
+        "feature_version": fv,
+        "feature_relation": cand.fs.relation,
+        "features": json.dumps(cand.fs.columns),
+        "model_family": cand.family,
+        "threshold": repr(cand.threshold),
+        "fpr_target": cfg.rules.fpr_target,
+        "train_start": cand.train_start,
+        "train_end": cand.train_end,
+        "test_start": decision.evidence["report"]["test_start"],
+        "test_end": decision.evidence["report"]["test_end"],
+        "code_version": code_version(),
+        "fingerprint": cand.fingerprint,
+        "gate": "promoted" if decision.promoted else "refused",
+        "run_name": f"spam_v{fv}_{cand.family}",
+    }
+    params = {
+        "feature_version": fv,
+        "model_family": cand.family,
+        "seed": cfg.seed,
+        "validation_share": cfg.validation_share,
+        "n_boot": cfg.n_boot,
+        "train_rows": cand.train_rows,
+        "excluded_unobserved_rows": cand.excluded_unobserved,
+        **{f"gate_{k}": v for k, v in vars(cfg.rules).items()},
+    }
+    metrics = {f"test_{k}": v.estimate for k, v in ch.items()}
+    metrics.update({f"test_{k}_ci_low": v.low for k, v in ch.items()})
+    metrics.update({f"test_{k}_ci_high": v.high for k, v in ch.items()})
+    metrics["train_seconds"] = cand.seconds
+    metrics.update({f"validation_{k}_{fam}": v for fam, got in cand.validation.items() for k, v in got.items()})
+    # MLflow and the warehouse are two stores: the mirror rows commit only after the registration succeeded,
+    # and a version registered whose mirror never committed (a crash in between) is removed on the next try
+    # (see `_find_registered`), so a retried step neither duplicates nor loses a version.
+    version = reg.log_and_register(
+        cand.model,
+        params,
+        metrics,
+        tags,
+        cand.example,
+        {"gate_decision.json": {"promoted": decision.promoted, "reason": decision.reason, **decision.evidence}},
+    )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    con.execute("begin transaction")
+    try:
         con.execute(
             "insert into ml.spam_model_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -341,29 +347,141 @@ def run_lifecycle(
                 ch["recall"].estimate,
             ],
         )
-        reg.set_alias("challenger", version)
-        if decision.promoted:
-            reg.set_alias("previous", champ[0] if champ else None)
-            reg.set_alias("champion", version)
         con.execute(
             "insert into ml.spam_gate_decisions values (?, ?, ?, ?, ?, ?)",
             [now, version, champ[0] if champ else None, decision.promoted, decision.reason, decision.evidence_json()],
         )
-        _sync_aliases(con, reg)
-        log_event(
-            "spam_lifecycle.decision",
-            challenger=version,
-            champion=champ[0] if champ else None,
-            promoted=decision.promoted,
-            reason=decision.reason,
-        )
-        summaries.append(
-            {"feature_version": fv, "model_version": version, "promoted": decision.promoted, "reason": decision.reason}
-        )
-        if decision.promoted:
-            champ = (version, cand.fs, cand.model, cand.threshold)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    reg.set_alias("challenger", version)
     _sync_aliases(con, reg)
-    return summaries
+    log_event(
+        "spam_lifecycle.decision",
+        challenger=version,
+        champion=champ[0] if champ else None,
+        promoted=decision.promoted,
+        reason=decision.reason,
+    )
+    return version, decision, overall
+
+
+def _find_registered(con: duckdb.DuckDBPyConnection, reg: Registry, fingerprint: str) -> int | None:
+    """The registered version with this fingerprint, if its warehouse mirror was committed; an orphan (the
+    step crashed between the two stores) is deleted from MLflow so the candidate registers cleanly again."""
+    version = reg.find(fingerprint)
+    if version is None:
+        return None
+    mirrored = con.execute("select count(*) from ml.spam_model_versions where model_version = ?", [version])
+    if mirrored.fetchall()[0][0]:
+        return version
+    log_event("spam_lifecycle.orphan_removed", version=version, fingerprint=fingerprint)
+    reg.delete(version)
+    return None
+
+
+def _set_champion(con: duckdb.DuckDBPyConnection, reg: Registry, version: int) -> int | None:
+    old = reg.alias("champion")
+    reg.set_alias("previous", old)
+    reg.set_alias("champion", version)
+    _sync_aliases(con, reg)
+    log_event("spam_lifecycle.promoted", champion=version, previous=old)
+    return old
+
+
+def challenge(
+    con: duckdb.DuckDBPyConnection,
+    p: Paths,
+    cfg: LifecycleConfig | None = None,
+    retrain: bool = False,
+    only_versions: list[int] | None = None,
+) -> Challenge:
+    """Train, evaluate and register the challenger that is due (see the module doc); promote nothing, except
+    the very first model, which becomes champion with no gate. Only the latest due feature version is
+    challenged: an intermediate version that a newer one supersedes is skipped (and said so in `notes`).
+    `only_versions` restricts the feature-mart versions considered (the benchmark trains only the latest)."""
+    cfg = cfg or LifecycleConfig()
+    store.ensure_tables(con)
+    reg = Registry(p)
+    sets = feature_sets(con)
+    if only_versions is not None:
+        sets = {v: fs for v, fs in sets.items() if v in only_versions}
+    if not sets:
+        raise TrainingError("no feature mart is built (marts.fct_spam_features_v*); run the dbt build first")
+    champ = _champion(reg, sets)
+    out = Challenge(champion=champ[0] if champ else None)
+    if not con.execute(f"select count(*) from {sets[max(sets)].relation}").fetchall()[0][0]:
+        out.reason = "no weekly call data in the feature marts: nothing to train (an extract with API logs only)"
+        return out
+    if champ is None:
+        base = min(sets)
+        cand = train_candidate(con, sets[base], cfg)
+        version = _find_registered(con, reg, cand.fingerprint)
+        if version is None:
+            version, _, _ = _register(con, reg, cand, None, sets, cfg)
+        _set_champion(con, reg, version)
+        out.bootstrapped = out.champion = version
+        out.notes.append(f"version {version} (feature version {base}) is the first champion: there was none to beat")
+        champ = _champion(reg, sets)
+    due = [v for v in sets if v > champ[1].version]
+    target = max(due) if due else (max(sets) if retrain else None)
+    log_event("spam_lifecycle.plan", champion=champ[0], feature_versions_due=due, retrain=retrain, target=target)
+    if len(due) > 1:
+        out.notes.append(f"feature versions {due[:-1]} skipped: only the latest, {target}, is challenged")
+    if target is None:
+        out.reason = (
+            f"no challenger due: the champion (version {champ[0]}) uses the latest feature version "
+            f"{champ[1].version} and no retraining was asked for"
+        )
+        return out
+    cand = train_candidate(con, sets[target], cfg)
+    existing = _find_registered(con, reg, cand.fingerprint)
+    if existing is not None:
+        log_event("spam_lifecycle.already_registered", version=existing, fingerprint=cand.fingerprint)
+        out.reason = (
+            f"the challenger would be version {existing}, already registered (same features, data, parameters "
+            "and code): nothing new to judge"
+        )
+        return out
+    version, decision, overall = _register(con, reg, cand, champ, sets, cfg)
+    d = overall.get("delta", {}).get("pr_auc")
+    out.challenger, out.feature_version = version, target
+    out.promoted, out.reason = decision.promoted, decision.reason
+    out.metrics = {k: v.estimate for k, v in overall["challenger"].items()}
+    out.uplift = {"estimate": d.estimate, "low": d.low, "high": d.high} if d is not None else None
+    return out
+
+
+def promote(con: duckdb.DuckDBPyConnection, p: Paths, outcome: Challenge) -> int | None:
+    """Make the challenger champion when the gate promoted it (the old champion becomes `previous`); return
+    the champion after the step. Anything else leaves the champion as it is, and so does a stale outcome: one
+    judged against a champion that is no longer champion (a rollback since), which is logged, not applied."""
+    reg = Registry(p)
+    if outcome.challenger is not None and outcome.promoted:
+        if reg.alias("champion") == outcome.champion:
+            _set_champion(con, reg, outcome.challenger)
+        else:
+            log_event(
+                "spam_lifecycle.stale_promotion",
+                challenger=outcome.challenger,
+                judged_against=outcome.champion,
+                champion=reg.alias("champion"),
+            )
+    return reg.alias("champion")
+
+
+def run_lifecycle(
+    con: duckdb.DuckDBPyConnection,
+    p: Paths,
+    cfg: LifecycleConfig | None = None,
+    retrain: bool = False,
+    only_versions: list[int] | None = None,
+) -> Challenge:
+    """`challenge` then `promote`: the whole step, for the command line and the benchmark."""
+    outcome = challenge(con, p, cfg, retrain=retrain, only_versions=only_versions)
+    promote(con, p, outcome)
+    return outcome
 
 
 def score(

@@ -122,6 +122,10 @@ class Registry:
             self.client.set_model_version_tag(MODEL_NAME, str(version), "run_id", run.info.run_id)
         return version
 
+    def delete(self, version: int) -> None:
+        """Remove a version (used only for one whose warehouse mirror was never committed: a crashed step)."""
+        self.client.delete_model_version(MODEL_NAME, str(version))
+
     def run_id(self, version: int) -> str:
         return self.client.get_model_version(MODEL_NAME, str(version)).run_id
 
