@@ -7,7 +7,7 @@ export SENTINEL_HOME ?= $(CURDIR)/.sentinel
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 
-.PHONY: setup run test lint pytest evaluate bench bench-spam mlflow-ui rollback clean
+.PHONY: setup run ui test lint pytest evaluate bench bench-spam mlflow-ui rollback clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,18 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 setup: $(BIN)/.installed  ## create the virtual environment with pinned dependencies
 
-run: setup  ## generate the reference extract, load it, dbt build, evaluate, print the answer
-	$(BIN)/python -m ml run
+# Debian's Chromium, for the test that opens the Dagster UI in a real browser (as root or through sudo)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+/usr/bin/chromium:
+	@command -v apt-get >/dev/null || { echo "the UI test needs Chromium: install Debian's chromium package"; exit 1; }
+	$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+run: setup  ## the whole pipeline through Dagster (generate if empty, ingest, dbt, spam lifecycle, publish, answer)
+	$(BIN)/python -m orchestration run
+
+ui: setup  ## Dagster UI on http://127.0.0.1:3000: runs, asset lineage, checks, schedules, sensors
+	PATH=$(CURDIR)/$(BIN):$$PATH DAGSTER_HOME=$$($(BIN)/python -m orchestration home) \
+		$(BIN)/dagster dev --host 127.0.0.1 --port 3000
 
 lint: setup  ## ruff for Python, sqlfluff (dbt templater) for SQL
 	mkdir -p $(SENTINEL_HOME)
@@ -27,7 +37,7 @@ lint: setup  ## ruff for Python, sqlfluff (dbt templater) for SQL
 	$(BIN)/dbt parse --quiet
 	$(BIN)/sqlfluff lint models analyses tests/generic tests/singular
 
-pytest: setup  ## the pytest suite; exit code 5 (no tests collected) is a failure like any other
+pytest: setup /usr/bin/chromium  ## the pytest suite; exit code 5 (no tests collected) is a failure like any other
 	$(BIN)/python -m pytest
 
 test: lint pytest  ## everything CI runs

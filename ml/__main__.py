@@ -1,4 +1,5 @@
-"""Command line: `python -m ml <command>`; `make run` calls `python -m ml run`.
+"""Command line: `python -m ml <command>`: the pipeline's steps one by one, without Dagster.
+(`make run` runs them all through Dagster: `python -m orchestration run`.)
 
 Commands
   generate   write the reference extracts into the landing folders (+ ground truth): daily API logs
@@ -8,7 +9,6 @@ Commands
   spam       the spam model lifecycle: train (challenger, gate, register), score, rollback, answer
   evaluate   load the real benchmarks, build the evaluation models, print the comparison table
   answer     print the detection-period answer from the marts
-  run        all of the above in order (generates only when the landing folders are empty)
   bench      detection-mart throughput vs pandas, and the daily incremental-run cost
   spam-bench feature mart + scoring at 1M and 10M numbers per week, training time on 1M labelled rows
 """
@@ -22,7 +22,7 @@ from datetime import date
 
 import duckdb
 
-from ml.logs import log_event, timed
+from ml.logs import timed
 from ml.settings import PROJECT_DIR, paths
 
 
@@ -109,11 +109,15 @@ def cmd_spam(args: argparse.Namespace) -> None:
     if action == "train":
         cfg = lifecycle.LifecycleConfig(seed=args.seed, n_boot=args.n_boot)
         with _connect() as con:
-            done = lifecycle.run_lifecycle(con, p, cfg, retrain=args.retrain)
-        for s in done:
-            print(s)
-        if not done:
-            print("nothing to train: the champion uses the latest feature version (--retrain to train anyway)")
+            outcome = lifecycle.run_lifecycle(con, p, cfg, retrain=args.retrain)
+        for note in outcome.notes:
+            print(note)
+        if outcome.challenger is None:
+            print(outcome.reason)
+        else:
+            verdict = "promoted" if outcome.promoted else "refused"
+            print(f"challenger version {outcome.challenger} (feature version {outcome.feature_version}) {verdict}:")
+            print(f"  {outcome.reason}")
     elif action in ("score", "rollback"):
         with _connect() as con:
             if action == "rollback":
@@ -143,33 +147,6 @@ def cmd_answer(_: argparse.Namespace) -> None:
 
     with _connect() as con:
         print_answer(con, paths())
-
-
-def cmd_run(args: argparse.Namespace) -> None:
-    from ml.ingest import landing_files
-
-    p = paths().ensure()
-    if landing_files(p.landing_api_logs) or landing_files(p.landing_calls):
-        log_event(
-            "run.landing_not_empty",
-            landing=str(p.landing_api_logs.parent),
-            note="using the files already there; `make clean` to start from the reference extract",
-        )
-    else:
-        cmd_generate(args)
-    cmd_ingest(args)
-    cmd_build(args)
-    with _connect() as con:
-        has_calls = con.execute("select count(*) from raw.calls_weekly").fetchall()[0][0] > 0
-    if has_calls:
-        for action in ("train", "score"):
-            cmd_spam(argparse.Namespace(**{**vars(args), "action": action}))
-    else:
-        log_event("run.spam_skipped", reason=f"no weekly call files in {p.landing_calls}")
-    cmd_evaluate(args)
-    cmd_answer(args)
-    if has_calls:
-        cmd_spam(argparse.Namespace(**{**vars(args), "action": "answer"}))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -217,7 +194,6 @@ def main(argv: list[str] | None = None) -> None:
         "evaluate": (cmd_evaluate, []),
         "answer": (cmd_answer, []),
         "spam": (cmd_spam, [seed, train]),
-        "run": (cmd_run, [extract, build, train]),
         "bench": (cmd_bench, []),
         "spam-bench": (cmd_spam_bench, []),
     }

@@ -22,11 +22,29 @@ def run_ml(home: Path, *args: str, env: dict[str, str] | None = None) -> subproc
     return proc
 
 
+def run_pipeline(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`make run`'s command: the whole pipeline through Dagster, in process, Dagster home in <home>/dagster."""
+    env = {**os.environ, "SENTINEL_HOME": str(home), **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestration", "run", *args],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, (
+        f"orchestration run {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    )
+    return proc
+
+
 @pytest.fixture(scope="session")
 def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`python -m ml run` end to end (generate, ingest, dbt build, evaluate, answer) in a fresh state dir."""
+    """`make run` end to end through Dagster (generate, ingest, dbt, spam lifecycle, evaluation, publish,
+    report) on the reference extract in a fresh state dir."""
     home = tmp_path_factory.mktemp("sentinel_home")
-    proc = run_ml(home, "run")
+    proc = run_pipeline(home)
     (home / "run_stdout.txt").write_text(proc.stdout)
     return home
 

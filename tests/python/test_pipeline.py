@@ -1,4 +1,4 @@
-"""End to end: `python -m ml run` on the reference extract, then what a user relies on."""
+"""End to end: `make run` (the Dagster pipeline) on the reference extract, then what a user relies on."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.python.conftest import run_ml
+from tests.python.conftest import run_pipeline
 
 
 def test_run_prints_the_answer_and_where_the_tables_are(built_home: Path) -> None:
@@ -117,6 +117,6 @@ def test_a_real_extract_without_ground_truth_gets_the_same_answer(tmp_path: Path
     (home / "landing" / "api_logs").mkdir(parents=True)
     for f in sorted((built_home / "landing" / "api_logs").glob("api_requests_2024-0[34]-*.csv")):
         shutil.copy(f, home / "landing" / "api_logs" / f.name.replace("api_requests", "export"))
-    out = run_ml(home, "run").stdout
+    out = run_pipeline(home).stdout
     assert not (home / "ground_truth" / "api_incidents.csv").exists()
     assert "Anomalies in the detection period 2024-04-01 .. 2024-04-14" in out

@@ -1,4 +1,4 @@
-"""The spam classifier lifecycle end to end, on the state dir built by `python -m ml run` (conftest)."""
+"""The spam classifier lifecycle end to end, on the state dir built by `make run` (conftest)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ml.settings import PROJECT_DIR, Paths
 from ml.spam import lifecycle
 from ml.spam.features import feature_sets, load_examples
 from ml.spam.registry import MODEL_NAME, Registry
-from tests.python.conftest import run_ml
+from tests.python.conftest import run_ml, run_pipeline
 
 
 def test_run_answers_the_spam_question(built_home: Path) -> None:
@@ -169,7 +169,7 @@ def test_monitoring_measures_the_champion_on_newly_labelled_weeks(warehouse) -> 
 
 def test_training_again_registers_nothing_new(built_home: Path) -> None:
     before = len(Registry(Paths(built_home)).client.search_model_versions(f"name = '{MODEL_NAME}'"))
-    assert "nothing to train" in run_ml(built_home, "spam", "train").stdout  # champion on the latest features
+    assert "no challenger due" in run_ml(built_home, "spam", "train").stdout  # champion on the latest features
     assert "already registered" in run_ml(built_home, "spam", "train", "--retrain").stdout  # same data, same model
     assert len(Registry(Paths(built_home)).client.search_model_versions(f"name = '{MODEL_NAME}'")) == before
 
@@ -207,7 +207,7 @@ def drift_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The reference extract, but callers change behaviour in the last two weeks (a campaign)."""
     home = tmp_path_factory.mktemp("drift") / "home"
     (home / "run_stdout.txt").parent.mkdir(parents=True)
-    (home / "run_stdout.txt").write_text(run_ml(home, "run", "--calls-drift-weeks", "2").stdout)
+    (home / "run_stdout.txt").write_text(run_pipeline(home, "--calls-drift-weeks", "2").stdout)
     return home
 
 

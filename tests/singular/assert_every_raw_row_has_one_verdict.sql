@@ -1,4 +1,7 @@
 -- Nothing is lost between raw and validation: each raw row appears exactly once with a verdict.
+-- In Dagster it is an asset check on the validation model (a singular test must name the asset it checks).
+{{ config(meta={'dagster': {'ref': {'name': 'int_api_requests_validated'}}}) }}
+
 with
 
 raw_rows as (

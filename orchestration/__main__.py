@@ -1,0 +1,134 @@
+"""`python -m orchestration run`: the whole pipeline through Dagster, in process, with the persistent Dagster
+home in $SENTINEL_HOME/dagster (so `make ui` shows the run, its logs and the lineage afterwards).
+
+It generates the reference extract first when the landing folders are empty (the generator plays the source
+systems), runs the `sentinel_pipeline` job and prints the answer report. Exit code 1 when the run failed, with
+the failing step and its error.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from ml.ingest import landing_files
+from ml.logs import log_event
+from ml.settings import paths
+
+HERE = Path(__file__).resolve().parent
+
+
+def dagster_home() -> Path:
+    """$SENTINEL_HOME/dagster with this project's dagster.yaml; exported as DAGSTER_HOME."""
+    home = paths().ensure().dagster
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(HERE / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def run(args: argparse.Namespace) -> int:
+    from ml.__main__ import main as ml_main
+
+    p = paths().ensure()
+    if landing_files(p.landing_api_logs) or landing_files(p.landing_calls):
+        log_event("run.landing_not_empty", landing=str(p.landing_api_logs.parent))
+    else:
+        ml_main(
+            [
+                "generate",
+                "--seed",
+                str(args.seed),
+                "--calls-numbers",
+                str(args.calls_numbers),
+                "--calls-drift-weeks",
+                str(args.calls_drift_weeks),
+            ]
+        )
+    dagster_home()
+    from orchestration.resources import prepare_manifest
+
+    prepare_manifest()
+    from dagster import DagsterInstance, RunConfig
+
+    from orchestration.assets.dbt import DbtBuildConfig
+    from orchestration.assets.spam import SpamLifecycleConfig
+    from orchestration.definitions import defs
+
+    job = defs.resolve_job_def("sentinel_pipeline")
+    config = RunConfig(
+        ops={
+            "sentinel_dbt_models": DbtBuildConfig(full_refresh=args.full_refresh, vars=args.vars or ""),
+            "spam_challenger": SpamLifecycleConfig(seed=args.seed, n_boot=args.n_boot, retrain=args.retrain),
+        }
+    )
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+        refusal = gate_refusal(result)
+        if refusal:
+            # the gate blocked the promotion and everything after it; the champion is unchanged. Finish the
+            # run without the retraining steps, so the newest week is scored by the champion and published.
+            print(f"the challenger was refused at the gate: {refusal}", file=sys.stderr)
+            keys = [k for k in job.asset_layer.executable_asset_keys if k.to_user_string() not in RETRAINING]
+            config.ops.pop("spam_challenger")
+            result = job.execute_in_process(
+                run_config=config,
+                instance=instance,
+                raise_on_error=False,
+                asset_selection=keys,
+                tags={"sentinel/after_refusal": result.run_id},
+            )
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                print(f"step {event.step_key} failed: {error_text(event.step_failure_data.error)}", file=sys.stderr)
+        print(f"run {result.run_id} failed; `make ui` shows it with its logs", file=sys.stderr)
+        return 1
+    print((p.reports / "answer.txt").read_text())
+    print(f"run {result.run_id} succeeded; `make ui` shows it, its assets and their lineage")
+    return 0
+
+
+RETRAINING = ("spam_challenger", "spam_champion")
+
+
+def error_text(error) -> str:
+    """A Dagster error with its chain of causes: the wrapper says which step, the cause says why."""
+    parts = []
+    while error is not None:
+        parts.append(error.message.strip())
+        error = error.cause
+    return "\n  caused by: ".join(parts)
+
+
+def gate_refusal(result) -> str | None:
+    """The gate's reason when the run failed only because the gate refused the challenger."""
+    failed = {e.step_key for e in result.all_events if e.is_step_failure}
+    refused = [e for e in result.get_asset_check_evaluations() if e.check_name == "gate" and not e.passed]
+    if failed == {"spam_challenger"} and refused:
+        return refused[0].description
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchestration", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="generate if empty, materialise every asset, print the answer")
+    r.add_argument("--seed", type=int, default=42, help="generator and model seed")
+    r.add_argument("--calls-numbers", type=int, default=200_000, help="active numbers per week (calls)")
+    r.add_argument("--calls-drift-weeks", type=int, default=0, help="shift caller behaviour in the last N weeks")
+    r.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the gate's intervals")
+    r.add_argument("--retrain", action="store_true", help="train a challenger even without a new feature version")
+    r.add_argument("--vars", default=None, help="dbt --vars, e.g. '{anomaly_method: iqr}'")
+    r.add_argument("--full-refresh", action="store_true", help="rebuild the incremental detection mart")
+    sub.add_parser("home", help="print the Dagster home (for `make ui`)")
+    args = parser.parse_args(argv)
+    if args.command == "home":
+        print(dagster_home())
+        return 0
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Every dbt seed, model and test of the project as Dagster assets and asset checks, in one `@dbt_assets`.
+
+Groups and the asset keys of sources written by Python steps come from the manifest (`meta.dagster` set per
+folder in dbt_project.yml and per source), so a new model needs no code here. The dbt graph is cut by the
+ML steps (features -> model -> scores -> monitoring marts); Dagster runs this one definition as as many
+steps as the cut needs, each a `dbt build` of its subset, one at a time (pool `duckdb_writer`).
+"""
+
+import json
+import os
+from collections.abc import Iterator
+
+from dagster import AssetExecutionContext, AssetKey, Config
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from orchestration.project import sentinel_project
+from orchestration.resources import retry_when_locked
+
+translator = DagsterDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(
+        enable_asset_checks=True,  # every dbt test is an asset check
+        enable_source_tests_as_checks=True,  # ... including the tests on the raw sources
+        enable_duplicate_source_asset_keys=True,  # two ml tables are written by the same step (spam_challenger)
+    )
+)
+
+
+class DbtBuildConfig(Config):
+    full_refresh: bool = False  # rebuild the incremental detection mart (after changing the detector)
+    vars: str = ""  # dbt --vars, e.g. "{anomaly_method: iqr}"
+
+
+@dbt_assets(
+    manifest=sentinel_project.manifest_path,
+    project=sentinel_project,
+    dagster_dbt_translator=translator,
+    pool="duckdb_writer",
+)
+def sentinel_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig) -> Iterator:
+    """`dbt build` of the selected seeds, models and tests (a failing error-severity test fails the step)."""
+    # The ML steps cut the dbt graph, so one step may build a seed whose relationship test belongs to a model
+    # of a later step. "buildable" runs a test only once all its parents are built (dbt's default, "eager",
+    # would run it with the seed, before the model exists). dagster-dbt reads this variable when it subsets.
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
+    args = ["build"]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    if config.vars:
+        args += ["--vars", config.vars]
+    with retry_when_locked():  # another process holding the warehouse: retry; a failing test: fail
+        yield from dbt.cli(args, context=context).stream()
+
+
+def _manifest() -> dict:
+    return json.loads(sentinel_project.manifest_path.read_text())
+
+
+def _key(manifest: dict, unique_id: str) -> AssetKey:
+    return translator.get_asset_spec(manifest, unique_id, sentinel_project).key
+
+
+def model_keys(name: str) -> list[AssetKey]:
+    """The asset keys of a dbt model, every version of it, oldest first."""
+    m = _manifest()
+    nodes = [n for n in m["nodes"].values() if n["resource_type"] == "model" and n["name"] == name]
+    return [_key(m, n["unique_id"]) for n in sorted(nodes, key=lambda n: str(n.get("version") or ""))]
+
+
+def published_relations() -> list[tuple[AssetKey, str]]:
+    """What the publish step copies for readers: every model and source whose meta says `publish: true`,
+    with its asset key and its relation (schema.table) in the warehouse."""
+    m = _manifest()
+    out = []
+    for node in [*m["nodes"].values(), *m["sources"].values()]:
+        if node["resource_type"] in ("model", "source") and node.get("meta", {}).get("publish"):
+            out.append((_key(m, node["unique_id"]), f"{node['schema']}.{node.get('alias') or node.get('identifier')}"))
+    return out

@@ -1,0 +1,32 @@
+"""The one `Definitions` of the code location (`dagster dev` finds it through [tool.dagster] in pyproject)."""
+
+from dagster import Definitions
+
+from orchestration.assets.dbt import sentinel_dbt_models
+from orchestration.assets.ingestion import ingest_landing_files, landing_specs, load_labelled_benchmarks
+from orchestration.assets.publish import answer_report, published_snapshot
+from orchestration.assets.spam import spam_challenger, spam_champion, spam_scores
+from orchestration.checks import schema_change_check
+from orchestration.jobs import kpi_anomalies, sentinel_pipeline, spam_retraining, spam_scoring
+from orchestration.resources import Warehouse, dbt_resource
+from orchestration.schedules import kpi_anomalies_daily, spam_retraining_weekly
+from orchestration.sensors import landing_files_sensor, spam_retraining_sensor
+
+defs = Definitions(
+    assets=[
+        *landing_specs,
+        ingest_landing_files,
+        load_labelled_benchmarks,
+        sentinel_dbt_models,
+        spam_challenger,
+        spam_champion,
+        spam_scores,
+        published_snapshot,
+        answer_report,
+    ],
+    asset_checks=[schema_change_check],
+    jobs=[sentinel_pipeline, kpi_anomalies, spam_scoring, spam_retraining],
+    schedules=[kpi_anomalies_daily, spam_retraining_weekly],
+    sensors=[landing_files_sensor, spam_retraining_sensor],
+    resources={"warehouse": Warehouse(), "dbt": dbt_resource()},
+)

@@ -1,0 +1,85 @@
+"""Resources: the warehouse (DuckDB under $SENTINEL_HOME, the same file `profiles.yml` points dbt at) and dbt.
+
+The state directory is chosen by one environment variable, SENTINEL_HOME, read both here (through
+`ml.settings.paths`) and by `profiles.yml`, so the assets and dbt cannot disagree on the warehouse path.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+from dagster import ConfigurableResource, RetryRequested
+from dagster_dbt import DbtCliResource
+
+from ml.settings import Paths, paths
+from orchestration.project import sentinel_project
+
+# DuckDB allows one writing process; a second one gets this error while the first holds the file.
+_LOCK_ERROR = "Could not set lock on file"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure worth retrying: the warehouse or the MLflow store is locked by another process."""
+    text = str(exc)
+    return _LOCK_ERROR in text or "database is locked" in text
+
+
+@contextmanager
+def retry_when_locked(max_retries: int = 5, seconds_to_wait: float = 10.0) -> Iterator[None]:
+    """Turn a lock held by another process into a Dagster retry of the step (a bad file or a failing test is
+    not retried: it would fail the same way again)."""
+    try:
+        yield
+    except Exception as exc:
+        if is_transient(exc):
+            raise RetryRequested(max_retries=max_retries, seconds_to_wait=seconds_to_wait) from exc
+        raise
+
+
+class Warehouse(ConfigurableResource):
+    """The DuckDB warehouse and the state directory under $SENTINEL_HOME."""
+
+    @property
+    def paths(self) -> Paths:
+        return paths().ensure()
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One connection for one step; a lock held by another process becomes a retry of the step."""
+        with retry_when_locked():
+            con = duckdb.connect(
+                str(self.paths.warehouse),
+                read_only=read_only,
+                config={"memory_limit": os.environ.get("SENTINEL_DUCKDB_MEMORY", "6GB")},  # as profiles.yml
+            )
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+# dbt from this interpreter's environment, whether or not the virtualenv is on PATH
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(
+        project_dir=sentinel_project, profiles_dir=sentinel_project.profiles_dir, dbt_executable=DBT_EXECUTABLE
+    )
+
+
+def prepare_manifest() -> Path:
+    """`dbt parse` into target/manifest.json, which the definitions load (`dagster dev` does it itself)."""
+    subprocess.run(
+        [DBT_EXECUTABLE, "parse", "--quiet"],
+        cwd=sentinel_project.project_dir,
+        check=True,
+        env={**os.environ, "DBT_PROFILES_DIR": str(sentinel_project.profiles_dir)},
+    )
+    return sentinel_project.manifest_path

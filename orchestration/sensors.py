@@ -1,0 +1,101 @@
+"""Sensors: new landing files, and the retraining decision of the monitoring marts.
+
+Both read only files: the landing folders and the published snapshot (never the live warehouse, which a run
+may hold). Their cursors make them fire once per new file or per new decision.
+"""
+
+import hashlib
+import json
+
+import duckdb
+from dagster import (
+    DefaultSensorStatus,
+    RunConfig,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from ml.publish import current
+from ml.settings import paths
+from orchestration.assets.spam import SpamLifecycleConfig
+from orchestration.jobs import kpi_anomalies, spam_retraining, spam_scoring
+
+
+def _landing_state() -> dict[str, dict[str, str]]:
+    """Per landing folder, every CSV file with its size and modification time (a re-delivery changes them)."""
+    p = paths()
+    out = {}
+    for feed, folder in (
+        ("api_logs", p.landing_api_logs),
+        ("calls", p.landing_calls),
+        ("call_labels", p.landing_call_labels),
+    ):
+        files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+        out[feed] = {f.name: f"{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files}
+    return out
+
+
+@sensor(
+    name="landing_files_sensor",
+    jobs=[kpi_anomalies, spam_scoring],
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="A new or re-delivered file in a landing folder runs the job of its feed.",
+)
+def landing_files_sensor(context: SensorEvaluationContext):
+    seen = json.loads(context.cursor) if context.cursor else {}
+    now = _landing_state()
+    new = {
+        feed: sorted(f for f, sig in files.items() if seen.get(feed, {}).get(f) != sig) for feed, files in now.items()
+    }
+    requests = []
+    for job, feeds in ((kpi_anomalies, ["api_logs"]), (spam_scoring, ["calls", "call_labels"])):
+        files = [f"{feed}/{f}" for feed in feeds for f in new[feed]]
+        if files:
+            key = hashlib.sha256(json.dumps([now[feed] for feed in feeds], sort_keys=True).encode()).hexdigest()[:16]
+            requests.append(
+                RunRequest(
+                    run_key=f"{job.name}:{key}",
+                    job_name=job.name,
+                    tags={"sentinel/trigger": "new_landing_files", "sentinel/files": ", ".join(files)[:900]},
+                )
+            )
+    if not requests:
+        return SkipReason("no new landing files")
+    return SensorResult(run_requests=requests, cursor=json.dumps(now))
+
+
+@sensor(
+    name="spam_retraining_sensor",
+    job=spam_retraining,
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Retrains when fct_spam_retrain_decision says so (no champion, a new feature-mart version, "
+    "sustained drift, performance decay), once per decision.",
+)
+def spam_retraining_sensor(context: SensorEvaluationContext):
+    snap = current(paths().published)
+    if snap is None:
+        return SkipReason("nothing published yet")
+    with duckdb.connect(str(snap.path), read_only=True) as con:
+        rows = con.execute(
+            "select retrain_trigger, should_retrain, reason, champion_version, champion_feature_version, "
+            "latest_feature_version from marts.fct_spam_retrain_decision"
+        ).fetchall()
+        latest_week = con.execute("select max(week_start) from marts.fct_spam_scores_latest").fetchall()[0][0]
+    if not rows:
+        return SkipReason(f"snapshot {snap.snapshot_id} has no retraining decision")
+    trigger, should, reason, champion, champion_fv, latest_fv = rows[0]
+    if not should:
+        return SkipReason(f"no retraining due ({reason})")
+    # a new feature version trains a challenger on it; drift and decay retrain on the newest data
+    retrain = trigger in ("sustained_drift", "performance_decay")
+    decision = f"{trigger}:{champion}:{champion_fv}:{latest_fv}:{latest_week}"
+    return RunRequest(
+        run_key=decision,
+        run_config=RunConfig(ops={"spam_challenger": SpamLifecycleConfig(retrain=retrain, reason=reason)}),
+        tags={"sentinel/trigger": trigger, "sentinel/reason": reason[:900], "sentinel/snapshot": snap.snapshot_id},
+    )

@@ -1,0 +1,523 @@
+"""Dagster: the definitions, the end-to-end run on a small extract, reliability, sensors, retries, the UI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ml.publish import current, publish
+from ml.settings import PROJECT_DIR, Paths
+from ml.spam.registry import MODEL_NAME, Registry
+from tests.python.conftest import run_pipeline
+
+SMALL = ("--calls-numbers", "20000", "--n-boot", "50")
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; the flags keep it off the (closed) network
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def defs():
+    from orchestration.resources import prepare_manifest
+
+    prepare_manifest()
+    from orchestration.definitions import defs
+
+    return defs
+
+
+@pytest.fixture(scope="module")
+def small_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`make run` on a small extract (20k numbers per week): with this little data the gate refuses v2."""
+    home = tmp_path_factory.mktemp("small") / "home"
+    home.mkdir()
+    proc = run_pipeline(home, *SMALL)
+    (home / "run_stderr.txt").write_text(proc.stderr)
+    (home / "run_stdout.txt").write_text(proc.stdout)
+    return home
+
+
+def _copy(home: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "home"
+    shutil.copytree(home, dest)
+    return dest
+
+
+def _execute(defs, home: Path, monkeypatch: pytest.MonkeyPatch, job: str = "sentinel_pipeline", **kwargs):
+    from dagster import DagsterInstance
+
+    monkeypatch.setenv("SENTINEL_HOME", str(home))
+    with DagsterInstance.ephemeral() as instance:
+        return defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+
+
+def _state(home: Path) -> dict:
+    """What readers and the scorer depend on: the published snapshot, the champion, the registered versions."""
+    reg = Registry(Paths(home))
+    return {
+        "snapshot": current(home / "published").snapshot_id,
+        "champion": reg.alias("champion"),
+        "versions": len(reg.client.search_model_versions(f"name = '{MODEL_NAME}'")),
+    }
+
+
+def _failures(result) -> dict[str, str]:
+    """Failed step -> its error and the chain of causes (what the UI shows on the failed step)."""
+    from orchestration.__main__ import error_text
+
+    return {e.step_key: error_text(e.step_failure_data.error) for e in result.all_events if e.is_step_failure}
+
+
+# ---------------------------------------------------------------- definitions
+
+
+def test_definitions_load_with_lineage_from_landing_files_to_published_results(defs) -> None:
+    from dagster import AssetKey, AssetSelection, Definitions
+
+    Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    upstream = {k.to_user_string() for k in AssetSelection.assets("answer_report").upstream().resolve(graph)}
+    assert {
+        "calls/calls_weekly",
+        "staging/stg_calls__weekly",
+        "fct_spam_features_v2",
+        "spam_challenger",
+        "spam_champion",
+        "spam_scores",
+        "marts/fct_spam_scores_latest",
+        "marts/fct_spam_retrain_decision",
+        "marts/fct_api_anomaly_detection_summary",
+        "evaluation/fct_detector_evaluation",
+        "published_snapshot",
+    } <= upstream
+    # the landing folders are external assets (written by the sources), upstream of the raw tables
+    assert AssetKey(["landing", "calls"]) in graph.get(AssetKey(["calls", "calls_weekly"])).parent_keys
+    assert AssetKey(["landing", "api_logs"]) in graph.get(AssetKey(["api_logs", "api_requests"])).parent_keys
+    # the registry sits between the feature mart and the scores, the scores before the monitoring marts
+    assert AssetKey("spam_champion") in graph.get(AssetKey("spam_scores")).parent_keys
+    assert AssetKey("spam_scores") in {
+        k for k in AssetSelection.assets(["marts", "fct_spam_drift"]).upstream().resolve(graph)
+    }
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {
+        "sentinel_pipeline",
+        "kpi_anomalies",
+        "spam_scoring",
+        "spam_retraining",
+    }
+    assert {s.name: s.cron_schedule for s in defs.schedules} == {
+        "kpi_anomalies_daily": "0 6 * * *",
+        "spam_retraining_weekly": "0 7 * * 1",
+    }
+    assert {s.name for s in defs.sensors} == {"landing_files_sensor", "spam_retraining_sensor"}
+
+
+def test_every_dbt_test_is_an_asset_check_and_the_gate_blocks(defs) -> None:
+    from orchestration.assets.dbt import sentinel_dbt_models
+    from orchestration.assets.spam import spam_challenger
+
+    manifest = json.loads((PROJECT_DIR / "target" / "manifest.json").read_text())
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    assert len(tests) > 100
+    checks = {k.name for k in sentinel_dbt_models.check_keys}
+    missing = sorted(t["name"] for t in tests if t["name"] not in checks)
+    # dagster-dbt cannot attach a relationship test between two sources to either; they still run in dbt
+    # (Dagster records them as observations). Every other test is a check.
+    assert [m.split("__")[0] for m in missing] == ["source_relationships_api_logs_api_requests"] + [
+        "source_relationships_calls_calls_weekly",
+        "source_relationships_ingestion_load_columns_load_id",
+    ]
+    assert len(checks) == len(tests) - 3
+    (gate,) = spam_challenger.check_specs
+    assert gate.name == "gate" and gate.blocking
+
+
+def test_jobs_are_built_from_dbt_selections(defs) -> None:
+    """A model tagged `anomaly` is in the daily job, a `spam` one in the scoring job, neither in the other."""
+    graph = defs.resolve_asset_graph()
+
+    def keys(job: str) -> set[str]:
+        return {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
+
+    daily, scoring, retraining = keys("kpi_anomalies"), keys("spam_scoring"), keys("spam_retraining")
+    assert "marts/fct_api_anomaly_detection_summary" in daily and "fct_spam_features_v2" not in daily
+    assert {"fct_spam_features_v2", "spam_scores", "marts/fct_spam_drift"} <= scoring
+    assert "spam_challenger" not in scoring and "spam_challenger" in retraining
+    assert {"api_logs/api_requests", "published_snapshot"} <= daily & scoring & retraining
+    assert len(graph.get_all_asset_keys()) > 40
+
+
+# ---------------------------------------------------------------- end to end on a small extract
+
+
+def test_small_run_end_to_end_refused_challenger_leaves_the_champion(small_home: Path) -> None:
+    from dagster import AssetCheckKey, AssetKey, DagsterInstance, DagsterRunStatus
+
+    err = (small_home / "run_stderr.txt").read_text()
+    assert "the challenger was refused at the gate: refused:" in err
+    assert "Anomalies in the detection period" in (small_home / "run_stdout.txt").read_text()
+    # the persistent Dagster home keeps both runs: the one stopped at the gate, and the one that finished
+    with DagsterInstance.from_config(str(small_home / "dagster")) as instance:
+        runs = instance.get_runs()
+        statuses = sorted(r.status.value for r in runs)
+        gate = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [AssetCheckKey(AssetKey("spam_challenger"), "gate")]
+        )
+    assert statuses == sorted([DagsterRunStatus.FAILURE.value, DagsterRunStatus.SUCCESS.value])
+    (execution,) = gate.values()
+    assert execution.evaluation.passed is False
+    reg = Registry(Paths(small_home))
+    assert (reg.alias("champion"), reg.alias("challenger")) == (1, 2)  # v1 bootstrapped, v2 refused
+    snap = current(small_home / "published")
+    assert snap.row_counts["marts.fct_spam_scores_latest"] > 15_000
+    assert snap.row_counts["marts.fct_api_request_anomalies"] > 1_000
+    with duckdb.connect(str(snap.path), read_only=True) as con:
+        assert con.execute("select distinct model_version from marts.fct_spam_scores_latest").fetchall() == [(1,)]
+        trigger = con.execute("select retrain_trigger from marts.fct_spam_retrain_decision").fetchall()
+    assert trigger == [("new_feature_version",)]  # the refused v2 will be tried again as data arrives
+    assert (
+        "Anomalies in the detection period 2024-04-01 .. 2024-04-14"
+        in (small_home / "reports" / "answer.txt").read_text()
+    )
+
+
+def _published_rows(snapshot: Path) -> dict[str, pd.DataFrame]:
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables where table_schema != 'meta'"
+        ).fetchall()
+        out = {}
+        for schema, table in tables:
+            cols = con.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                "and data_type not like 'TIMESTAMP%' order by ordinal_position",
+                [schema, table],
+            ).fetchall()
+            sel = ", ".join(f'"{c}"' for (c,) in cols)
+            out[f"{schema}.{table}"] = con.execute(f"select {sel} from {schema}.{table} order by all").df()
+    return out
+
+
+def test_running_twice_gives_the_same_marts_and_no_new_model_version(small_home: Path, tmp_path: Path) -> None:
+    home = _copy(small_home, tmp_path)
+    before, first = _state(home), _published_rows(current(home / "published").path)
+    out = run_pipeline(home, *SMALL)
+    after, second = _state(home), _published_rows(current(home / "published").path)
+    assert "refused at the gate" not in out.stderr  # v2 is already registered: nothing new to judge
+    assert after["snapshot"] != before["snapshot"]
+    assert (after["champion"], after["versions"]) == (before["champion"], before["versions"])
+    assert first.keys() == second.keys()
+    for rel in first:  # timestamps aside (when it ran), every published row is the same
+        pd.testing.assert_frame_equal(first[rel], second[rel], check_exact=False, rtol=1e-9, obj=rel)
+
+
+# ---------------------------------------------------------------- failures leave what readers see untouched
+
+
+def test_a_bad_file_fails_ingestion_and_keeps_everything(defs, small_home, tmp_path, monkeypatch) -> None:
+    home = _copy(small_home, tmp_path)
+    before = _state(home)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        raw_before = con.execute("select count(*) from raw.calls_weekly").fetchall()
+    bad = home / "landing" / "calls" / "calls_2024-04-15.csv"
+    bad.write_text("id,country,call_count\n123,US,5\n")  # required columns missing
+    result = _execute(defs, home, monkeypatch)
+    assert not result.success
+    failures = _failures(result)
+    assert list(failures) == ["ingest_landing_files"]
+    assert "calls_2024-04-15.csv" in failures["ingest_landing_files"]
+    assert _state(home) == before
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from raw.calls_weekly").fetchall() == raw_before
+
+
+def test_a_failing_dbt_test_stops_the_run_before_publishing(defs, small_home, tmp_path, monkeypatch) -> None:
+    home = _copy(small_home, tmp_path)
+    before = _state(home)
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:  # rows lost after loading: reconciliation fails
+        con.execute(
+            "delete from raw.api_requests where _line_number <= 5 "
+            "and _load_id = (select min(_load_id) from raw.api_requests)"
+        )
+    result = _execute(defs, home, monkeypatch)
+    assert not result.success
+    failures = _failures(result)
+    assert any(k.startswith("sentinel_dbt_models") for k in failures)
+    assert any("expect_column_sum_identity_fct_api_request_load_reconciliation" in m for m in failures.values())
+    assert _state(home) == before
+    evaluations = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert any(  # shown on the asset whose test failed
+        e.asset_key.to_user_string() == "marts/fct_api_request_load_reconciliation" for e in evaluations
+    )
+
+
+def test_a_crash_in_training_keeps_the_champion_and_the_published_results(
+    defs, small_home, tmp_path, monkeypatch
+) -> None:
+    from ml.spam import lifecycle
+
+    home = _copy(small_home, tmp_path)
+    before = _state(home)
+
+    def crash(*args, **kwargs):
+        raise MemoryError("training ran out of memory (injected)")
+
+    monkeypatch.setattr(lifecycle, "train_candidate", crash)
+    result = _execute(defs, home, monkeypatch)
+    assert not result.success
+    failures = _failures(result)
+    assert list(failures) == ["spam_challenger"]
+    assert "training ran out of memory (injected)" in failures["spam_challenger"]
+    assert _state(home) == before
+
+
+# ---------------------------------------------------------------- sensors, with built contexts
+
+
+def _write(path: Path, text: str = "x\n") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_landing_sensor_fires_once_per_new_file_and_picks_the_right_job(tmp_path, monkeypatch) -> None:
+    from dagster import SkipReason, build_sensor_context
+
+    from orchestration.sensors import landing_files_sensor
+
+    monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
+    assert isinstance(landing_files_sensor(build_sensor_context()), SkipReason)  # empty landing folders
+    _write(tmp_path / "landing" / "api_logs" / "api_requests_2024-04-14.csv")
+    _write(tmp_path / "landing" / "calls" / "calls_2024-04-08.csv")
+    first = landing_files_sensor(build_sensor_context())
+    assert {r.job_name for r in first.run_requests} == {"kpi_anomalies", "spam_scoring"}
+    quiet = landing_files_sensor(build_sensor_context(cursor=first.cursor))
+    assert isinstance(quiet, SkipReason)  # nothing new since the cursor
+    _write(tmp_path / "landing" / "call_labels" / "labels_2024-04-15.csv")
+    second = landing_files_sensor(build_sensor_context(cursor=first.cursor))
+    (req,) = second.run_requests
+    assert req.job_name == "spam_scoring" and req.tags["sentinel/files"] == "call_labels/labels_2024-04-15.csv"
+    _write(tmp_path / "landing" / "calls" / "calls_2024-04-08.csv", "x\ny\n")  # a re-delivery is new content
+    third = landing_files_sensor(build_sensor_context(cursor=second.cursor))
+    assert [r.tags["sentinel/files"] for r in third.run_requests] == ["calls/calls_2024-04-08.csv"]
+
+
+def _publish_decision(home: Path, trigger: str, should: bool, week: str = "2024-04-08") -> None:
+    wh = home / "wh.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("create schema if not exists marts")
+        con.execute(
+            "create or replace table marts.fct_spam_retrain_decision as select ? as retrain_trigger, "
+            "? as should_retrain, ? as reason, 2 as champion_version, 2 as champion_feature_version, "
+            "2 as latest_feature_version",
+            [trigger, should, f"{trigger}: evidence"],
+        )
+        con.execute(f"create or replace table marts.fct_spam_scores_latest as select date '{week}' as week_start")
+    publish(wh, home / "published", ["marts.fct_spam_retrain_decision", "marts.fct_spam_scores_latest"])
+
+
+def test_retraining_sensor_acts_on_the_published_decision_once(tmp_path, monkeypatch) -> None:
+    from dagster import RunRequest, SkipReason, build_sensor_context
+
+    from orchestration.sensors import spam_retraining_sensor
+
+    monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
+    assert "nothing published" in spam_retraining_sensor(build_sensor_context()).skip_message
+    _publish_decision(tmp_path, "none", False)
+    assert isinstance(spam_retraining_sensor(build_sensor_context()), SkipReason)
+    _publish_decision(tmp_path, "sustained_drift", True)
+    drift = spam_retraining_sensor(build_sensor_context())
+    assert isinstance(drift, RunRequest)
+    assert drift.tags["sentinel/trigger"] == "sustained_drift"
+    assert drift.tags["sentinel/reason"] == "sustained_drift: evidence"
+    assert drift.run_config["ops"]["spam_challenger"]["config"]["retrain"] is True
+    again = spam_retraining_sensor(build_sensor_context())
+    assert again.run_key == drift.run_key  # the same decision: Dagster launches it once
+    _publish_decision(tmp_path, "sustained_drift", True, week="2024-04-15")
+    assert spam_retraining_sensor(build_sensor_context()).run_key != drift.run_key  # a new week: a new decision
+    _publish_decision(tmp_path, "new_feature_version", True)
+    new_version = spam_retraining_sensor(build_sensor_context())
+    assert new_version.run_config["ops"]["spam_challenger"]["config"]["retrain"] is False  # the new version
+
+
+def test_a_new_column_is_reported_and_a_challenger_is_requested(defs, small_home, tmp_path, monkeypatch) -> None:
+    """Deliver next week's file with a column no feature mart uses: the landing sensor runs the scoring job,
+    the schema-change check warns and names the column; the published decision still asks for v2 (a feature
+    mart version that uses manual_spam_count), so the retraining sensor requests a challenger on it."""
+    from dagster import build_sensor_context
+
+    from orchestration.sensors import landing_files_sensor, spam_retraining_sensor
+
+    home = _copy(small_home, tmp_path)
+    monkeypatch.setenv("SENTINEL_HOME", str(home))
+    cursor = landing_files_sensor(build_sensor_context()).cursor  # everything already delivered is seen
+    latest = pd.read_csv(home / "landing" / "calls" / "calls_2024-04-08.csv", dtype=str)
+    latest.assign(voicemail_count="0").to_csv(home / "landing" / "calls" / "calls_2024-04-15.csv", index=False)
+    (req,) = landing_files_sensor(build_sensor_context(cursor=cursor)).run_requests
+    assert req.job_name == "spam_scoring"
+    result = _execute(defs, home, monkeypatch, job=req.job_name, tags=req.tags)
+    assert result.success, _failures(result)
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "latest_loads_schema_unchanged"]
+    assert not check.passed and check.severity.value == "WARN"
+    assert "column_added voicemail_count (no feature mart uses it yet)" in check.description
+    with duckdb.connect(str(current(home / "published").path), read_only=True) as con:
+        assert con.execute("select max(week_start) from marts.fct_spam_scores_latest").fetchall()[0][0].isoformat() == (
+            "2024-04-15"
+        )
+    request = spam_retraining_sensor(build_sensor_context())
+    assert request.tags["sentinel/trigger"] == "new_feature_version"
+    assert "v2" in request.tags["sentinel/reason"]
+
+
+# ---------------------------------------------------------------- retries
+
+
+def test_a_locked_warehouse_is_retried_not_failed(defs, small_home, tmp_path, monkeypatch) -> None:
+    """Another process holding DuckDB's write lock is transient: the step waits and retries, then succeeds."""
+    from dagster import materialize
+
+    from orchestration.assets.ingestion import ingest_landing_files
+    from orchestration.resources import Warehouse
+
+    home = _copy(small_home, tmp_path)
+    monkeypatch.setenv("SENTINEL_HOME", str(home))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); time.sleep(4)",
+            str(home / "warehouse.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    result = materialize([ingest_landing_files], resources={"warehouse": Warehouse()}, raise_on_error=False)
+    holder.wait(timeout=30)
+    assert result.success
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retries) >= 1
+
+
+# ---------------------------------------------------------------- the UI in a real browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_ui_shows_the_asset_graph_in_headless_chromium(defs, small_home: Path, tmp_path: Path) -> None:
+    """The Dagster webserver on the small run's home, opened in Debian's Chromium: the spam model's lineage
+    renders with its neighbours (feature marts, registry, published snapshot) and no page error."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Chromium is missing: `make pytest` installs Debian's chromium package"
+    port = _free_port()
+    env = {**os.environ, "SENTINEL_HOME": str(small_home), "DAGSTER_HOME": str(small_home / "dagster")}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            "orchestration.definitions",
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2).read()
+                break
+            except OSError:
+                assert time.time() < deadline, "the Dagster webserver did not start within 120 s"
+                assert server.poll() is None, "the Dagster webserver exited"
+                time.sleep(1)
+        errors: list[str] = []
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{port}/assets/spam_challenger?view=lineage&lineageScope=neighbors")
+            for name in ("fct_spam_features_v2", "spam_champion", "published_snapshot", "int_spam_champion"):
+                page.get_by_text(name, exact=True).first.wait_for(timeout=90_000)
+            shot = tmp_path / "lineage.png"
+            page.screenshot(path=str(shot))
+            browser.close()
+        assert errors == []
+        assert shot.stat().st_size > 30_000  # a drawn graph, not a blank page
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+# ---------------------------------------------------------------- registry consistency across crashes
+
+
+def test_a_promotion_judged_against_an_old_champion_is_not_applied(small_home: Path, tmp_path: Path) -> None:
+    """A stale outcome (the champion changed since the gate judged, e.g. a rollback) must not move the alias."""
+    from ml.spam import lifecycle
+
+    home = _copy(small_home, tmp_path)
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        stale = lifecycle.Challenge(champion=7, challenger=2, feature_version=2, promoted=True, reason="old run")
+        assert lifecycle.promote(con, Paths(home), stale) == 1
+        fresh = lifecycle.Challenge(champion=1, challenger=2, feature_version=2, promoted=True, reason="this run")
+        assert lifecycle.promote(con, Paths(home), fresh) == 2
+    reg = Registry(Paths(home))
+    assert (reg.alias("champion"), reg.alias("previous")) == (2, 1)
+
+
+def test_a_version_registered_without_its_warehouse_mirror_is_replaced(
+    small_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between MLflow and the warehouse leaves an orphan version; the retried step removes it and
+    registers once, so no version is duplicated and none is left without its mirror."""
+    from ml.spam import lifecycle
+
+    home = _copy(small_home, tmp_path)
+    cfg = lifecycle.LifecycleConfig(seed=7, n_boot=20)  # another seed: a new fingerprint
+
+    def crash(self, version):
+        raise ConnectionError("the process died after registering in MLflow (injected)")
+
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        with monkeypatch.context() as m:
+            m.setattr(Registry, "run_id", crash)  # read inside the mirror's transaction
+            with pytest.raises(ConnectionError):
+                lifecycle.challenge(con, Paths(home), cfg, retrain=True)
+        mirrored_before = con.execute("select count(*) from ml.spam_model_versions").fetchall()[0][0]
+        orphans = len(Registry(Paths(home)).client.search_model_versions(f"name = '{MODEL_NAME}'")) - mirrored_before
+        outcome = lifecycle.challenge(con, Paths(home), cfg, retrain=True)
+        mirrored = [v for (v,) in con.execute("select model_version from ml.spam_model_versions order by 1").fetchall()]
+    registered = sorted(
+        int(v.version) for v in Registry(Paths(home)).client.search_model_versions(f"name = '{MODEL_NAME}'")
+    )
+    assert (mirrored_before, orphans) == (2, 1)  # the failed step left one version in MLflow only
+    assert registered == mirrored and len(registered) == 3  # v1, v2 and the retried challenger: no orphan left
+    assert outcome.challenger == registered[-1] and outcome.challenger > 2
