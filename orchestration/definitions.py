@@ -1,6 +1,6 @@
 """The one `Definitions` of the code location (`dagster dev` finds it through [tool.dagster] in pyproject)."""
 
-from dagster import Definitions
+from dagster import Definitions, multiprocess_executor
 
 from orchestration.assets.dbt import sentinel_dbt_models
 from orchestration.assets.ingestion import ingest_landing_files, landing_specs, load_labelled_benchmarks
@@ -29,4 +29,7 @@ defs = Definitions(
     schedules=[kpi_anomalies_daily, spam_retraining_weekly],
     sensors=[landing_files_sensor, spam_retraining_sensor],
     resources={"warehouse": Warehouse(), "dbt": dbt_resource()},
+    # DuckDB has one writer: the steps of a run go one after the other, each in its own process
+    # (`make run` executes in process anyway; dagster.yaml allows one run at a time)
+    executor=multiprocess_executor.configured({"max_concurrent": 1}),
 )
