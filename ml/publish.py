@@ -42,7 +42,7 @@ def publish(warehouse: Path, published: Path, relations: list[str], keep: int = 
     """Copy `relations` (schema.table) from the warehouse into a new snapshot and make it current."""
     published.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
-    snapshot_id = f"{now:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
+    snapshot_id = f"{now:%Y%m%dT%H%M%S%f}_{uuid.uuid4().hex[:6]}"  # sorts in publish order, to the microsecond
     final = published / f"{snapshot_id}.duckdb"
     tmp = published / f".{snapshot_id}.duckdb.tmp"
     counts: dict[str, int] = {}
@@ -62,15 +62,19 @@ def publish(warehouse: Path, published: Path, relations: list[str], keep: int = 
                 [snapshot_id, now.replace(tzinfo=None), json.dumps(counts)],
             )
             con.execute("detach wh")
-        finally:
+        except Exception:
             con.close()
+            tmp.unlink(missing_ok=True)  # a failed publish leaves nothing behind, and current.json as it was
+            raise
+        con.close()
         os.replace(tmp, final)
         pointer = {"snapshot_id": snapshot_id, "file": final.name, "published_at": now.isoformat()}
         pointer["row_counts"] = counts
         tmp_pointer = published / f".current.{snapshot_id}.json"
         tmp_pointer.write_text(json.dumps(pointer, indent=2))
         os.replace(tmp_pointer, published / "current.json")  # the atomic swap readers see
-        for old in sorted(published.glob("*.duckdb"))[:-keep]:
+        older = sorted(f for f in published.glob("*.duckdb") if f != final)  # never the one just made current
+        for old in older[: max(len(older) - (keep - 1), 0)]:
             old.unlink(missing_ok=True)
         facts.update(rows=sum(counts.values()))
     return Snapshot(snapshot_id, final, pointer["published_at"], counts)

@@ -21,37 +21,15 @@ LANDING_GROUND_TRUTH = AssetKey(["landing", "ground_truth"])
 SHARED_BENCHMARKS = AssetKey(["landing", "benchmarks"])
 LANDING = [LANDING_API_LOGS, LANDING_CALLS, LANDING_CALL_LABELS]
 
+LANDING_DESCRIPTIONS = {
+    LANDING_API_LOGS: "Daily API-log CSV files (date, country, os, count), $SENTINEL_HOME/landing/api_logs.",
+    LANDING_CALLS: "Weekly call-aggregate CSV files per number, calls_<monday>.csv, $SENTINEL_HOME/landing/calls.",
+    LANDING_CALL_LABELS: "Spam / legit labels per number, labels_<monday>.csv, $SENTINEL_HOME/landing/call_labels.",
+    LANDING_GROUND_TRUTH: "The generator's ground truth (injected incidents, true classes); absent for real extracts.",
+    SHARED_BENCHMARKS: "Real labelled benchmarks (NAB, AIOps 2018 KPIs), read in place from ../shared/benchmarks.",
+}
 landing_specs = [
-    AssetSpec(
-        LANDING_API_LOGS,
-        description="Daily API-log CSV files (date, country, os, count), $SENTINEL_HOME/landing/api_logs.",
-        group_name="landing",
-        kinds={"csv"},
-    ),
-    AssetSpec(
-        LANDING_CALLS,
-        description="Weekly call-aggregate CSV files per number, calls_<monday>.csv, $SENTINEL_HOME/landing/calls.",
-        group_name="landing",
-        kinds={"csv"},
-    ),
-    AssetSpec(
-        LANDING_CALL_LABELS,
-        description="Spam / legit labels per number, labels_<monday>.csv, $SENTINEL_HOME/landing/call_labels.",
-        group_name="landing",
-        kinds={"csv"},
-    ),
-    AssetSpec(
-        LANDING_GROUND_TRUTH,
-        description="The generator's ground truth (injected incidents, true classes); absent for real extracts.",
-        group_name="landing",
-        kinds={"csv"},
-    ),
-    AssetSpec(
-        SHARED_BENCHMARKS,
-        description="Real labelled benchmarks (NAB, AIOps 2018 KPIs), read in place from ../shared/benchmarks.",
-        group_name="landing",
-        kinds={"csv"},
-    ),
+    AssetSpec(key, description=text, group_name="landing", kinds={"csv"}) for key, text in LANDING_DESCRIPTIONS.items()
 ]
 
 
