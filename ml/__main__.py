@@ -78,7 +78,10 @@ def dbt(args: list[str]) -> None:
     """Run dbt in process; raise with dbt's own message if any node fails."""
     from dbt.cli.main import dbtRunner
 
+    from ml.spam.registry import code_version
+
     os.environ.setdefault("SENTINEL_HOME", str(paths().home))
+    os.environ.setdefault("SENTINEL_CODE_VERSION", code_version())  # stamped on the run and test history
     full = [*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
     with timed("dbt", command=" ".join(args)) as facts:
         res = dbtRunner().invoke(full)

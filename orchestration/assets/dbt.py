@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dagster import AssetExecutionContext, AssetKey, Config
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from ml.spam.registry import code_version
 from orchestration.project import sentinel_project
 from orchestration.resources import retry_when_locked
 
@@ -42,6 +43,7 @@ def sentinel_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, con
     # of a later step. "buildable" runs a test only once all its parents are built (dbt's default, "eager",
     # would run it with the seed, before the model exists). dagster-dbt reads this variable when it subsets.
     os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
+    os.environ.setdefault("SENTINEL_CODE_VERSION", code_version())  # stamped on the run and test history
     args = ["build"]
     if config.full_refresh:
         args.append("--full-refresh")

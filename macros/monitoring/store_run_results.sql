@@ -1,0 +1,138 @@
+{#-
+    Run and test history in the Elementary style, without the Elementary package (the dbt Hub is out of
+    reach): an on-run-end hook (dbt_project.yml) appends every executed node of every invocation to
+    `observability.dbt_run_results`, and every test to `observability.elementary_test_results`. Both
+    tables are created here, not by models, so `dbt build --full-refresh` never drops them. Column names follow
+    Elementary's tables of the same names, so a team with Hub access can switch.
+-#}
+
+{% macro store_run_results(results) %}
+    {%- if not execute or not results -%}
+        {{ return("") }}
+    {%- endif -%}
+    {%- do create_observability_tables() -%}
+    {%- set runs = [] -%}
+    {%- set tests = [] -%}
+    {%- for r in results -%}
+        {%- if r.node.resource_type in ("test", "unit_test") -%}
+            {%- do tests.append(test_result_row(r)) -%}
+        {%- else -%}
+            {%- do runs.append(run_result_row(r)) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for batch in runs | batch(500) -%}
+        {%- do run_query("insert into observability.dbt_run_results values " ~ batch | join(",\n")) -%}
+    {%- endfor -%}
+    {%- for batch in tests | batch(500) -%}
+        {%- do run_query("insert into observability.elementary_test_results values " ~ batch | join(",\n")) -%}
+    {%- endfor -%}
+    {{ log("observability: stored " ~ runs | length ~ " run results and " ~ tests | length ~ " test results", info=True) }}
+    {{ return("") }}
+{% endmacro %}
+
+
+{% macro create_observability_tables() %}
+    {#- also the on-run-start hook: the tables exist before any model or test reads them -#}
+    {%- if execute -%}
+        {%- for statement in observability_ddl().split(";") if statement.strip() -%}
+            {%- do run_query(statement) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return("") }}
+{% endmacro %}
+
+
+{% macro observability_ddl() %}
+    create schema if not exists observability;
+    create table if not exists observability.dbt_run_results (
+        model_execution_id varchar,   -- invocation_id.unique_id
+        invocation_id varchar,
+        unique_id varchar,
+        name varchar,
+        resource_type varchar,        -- model | seed | snapshot
+        materialization varchar,
+        status varchar,               -- success | error | skipped
+        message varchar,
+        rows_affected bigint,
+        execution_time double,        -- seconds
+        execute_started_at timestamp,
+        execute_completed_at timestamp,
+        generated_at timestamp,
+        full_refresh boolean,
+        target_name varchar,
+        code_version varchar          -- $SENTINEL_CODE_VERSION (the git commit), 'unknown' outside the pipeline
+    );
+    create table if not exists observability.elementary_test_results (
+        test_execution_id varchar,    -- invocation_id.unique_id
+        invocation_id varchar,
+        test_unique_id varchar,
+        test_name varchar,
+        test_short_name varchar,      -- the generic test (unique, not_null, expect_...), or the singular test
+        test_type varchar,            -- generic | singular | unit
+        model_unique_id varchar,      -- the model, seed or source the test is attached to
+        column_name varchar,
+        severity varchar,             -- error | warn
+        status varchar,               -- pass | fail | warn | error | skipped
+        failures bigint,              -- failing rows
+        message varchar,
+        execution_time double,
+        detected_at timestamp,
+        target_name varchar,
+        code_version varchar
+    )
+{% endmacro %}
+
+
+{% macro _sql_text(value) -%}
+    {%- if value is none -%}null{%- else -%}'{{ value | string | replace("'", "''") }}'{%- endif -%}
+{%- endmacro %}
+
+
+{% macro _sql_timestamp(value) -%}
+    {%- if value is none -%}null{%- else -%}cast('{{ value.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp){%- endif -%}
+{%- endmacro %}
+
+
+{% macro _sql_number(value) -%}
+    {%- if value is none or value == "" -%}null{%- else -%}{{ value }}{%- endif -%}
+{%- endmacro %}
+
+
+{% macro _execute_timing(result) -%}
+    {%- set got = {"started": none, "completed": none} -%}
+    {%- for t in result.timing if t.name == "execute" -%}
+        {%- do got.update({"started": t.started_at, "completed": t.completed_at}) -%}
+    {%- endfor -%}
+    {{ return(got) }}
+{%- endmacro %}
+
+
+{% macro run_result_row(r) -%}
+    {%- set timing = _execute_timing(r) -%}
+    {%- set rows = (r.adapter_response or {}).get("rows_affected") -%}
+    ({{ _sql_text(invocation_id ~ "." ~ r.node.unique_id) }}, {{ _sql_text(invocation_id) }},
+     {{ _sql_text(r.node.unique_id) }}, {{ _sql_text(r.node.name) }}, {{ _sql_text(r.node.resource_type) }},
+     {{ _sql_text(r.node.config.materialized) }}, {{ _sql_text(r.status) }}, {{ _sql_text(r.message) }},
+     {{ _sql_number(rows if rows is not none and rows >= 0 else none) }}, {{ _sql_number(r.execution_time) }},
+     {{ _sql_timestamp(timing.started) }}, {{ _sql_timestamp(timing.completed) }},
+     {{ _sql_timestamp(run_started_at) }}, {{ "true" if flags.FULL_REFRESH else "false" }},
+     {{ _sql_text(target.name) }}, {{ _sql_text(env_var("SENTINEL_CODE_VERSION", "unknown")) }})
+{%- endmacro %}
+
+
+{% macro test_result_row(r) -%}
+    {%- set node = r.node -%}
+    {%- set timing = _execute_timing(r) -%}
+    {%- set meta = node.test_metadata if node.resource_type == "test" else none -%}
+    {%- set attached = node.attached_node if node.resource_type == "test" else none -%}
+    {%- set attached = attached or (node.depends_on.nodes | last) -%}
+    ({{ _sql_text(invocation_id ~ "." ~ node.unique_id) }}, {{ _sql_text(invocation_id) }},
+     {{ _sql_text(node.unique_id) }}, {{ _sql_text(node.name) }},
+     {{ _sql_text(meta.name if meta else node.name) }},
+     {{ _sql_text("unit" if node.resource_type == "unit_test" else ("generic" if meta else "singular")) }},
+     {{ _sql_text(attached) }}, {{ _sql_text(node.column_name if meta else none) }},
+     {{ _sql_text((node.config.severity or "error") | lower) }},
+     {{ _sql_text(r.status) }}, {{ _sql_number(r.failures) }}, {{ _sql_text(r.message) }},
+     {{ _sql_number(r.execution_time) }}, {{ _sql_timestamp(timing.completed or run_started_at) }},
+     {{ _sql_text(target.name) }}, {{ _sql_text(env_var("SENTINEL_CODE_VERSION", "unknown")) }})
+{%- endmacro %}
