@@ -15,8 +15,10 @@ from orchestration.checks import schema_change_check
 
 INGEST = AssetSelection.assets(["api_logs", "api_requests"]).required_multi_asset_neighbors()
 PUBLISH = AssetSelection.assets("published_snapshot", "answer_report")
-ANOMALY_DBT = build_dbt_asset_selection([sentinel_dbt_models], dbt_select="tag:anomaly tag:data_quality")
-SPAM_DBT = build_dbt_asset_selection([sentinel_dbt_models], dbt_select="tag:spam tag:data_quality")
+# every job that loads files rebuilds the data-quality marts and the monitors of the pipeline itself
+MONITORS = "tag:data_quality tag:observability"
+ANOMALY_DBT = build_dbt_asset_selection([sentinel_dbt_models], dbt_select=f"tag:anomaly {MONITORS}")
+SPAM_DBT = build_dbt_asset_selection([sentinel_dbt_models], dbt_select=f"tag:spam {MONITORS}")
 # seeds are reference data every model reads; they are cheap, so every job rebuilds them
 SEEDS = build_dbt_asset_selection([sentinel_dbt_models], dbt_select="resource_type:seed")
 TAGS = {"sentinel/writes": "warehouse"}
