@@ -10,12 +10,12 @@ import json
 import os
 from collections.abc import Iterator
 
-from dagster import AssetExecutionContext, AssetKey, Config
+from dagster import AssetExecutionContext, AssetKey, Config, Output
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from ml.spam.registry import code_version
 from orchestration.project import sentinel_project
-from orchestration.resources import retry_when_locked
+from orchestration.resources import Warehouse, retry_when_locked
 
 translator = DagsterDbtTranslator(
     settings=DagsterDbtTranslatorSettings(
@@ -37,7 +37,9 @@ class DbtBuildConfig(Config):
     dagster_dbt_translator=translator,
     pool="duckdb_writer",
 )
-def sentinel_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig) -> Iterator:
+def sentinel_dbt_models(
+    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse, config: DbtBuildConfig
+) -> Iterator:
     """`dbt build` of the selected seeds, models and tests (a failing error-severity test fails the step)."""
     # The ML steps cut the dbt graph, so one step may build a seed whose relationship test belongs to a model
     # of a later step. "buildable" runs a test only once all its parents are built (dbt's default, "eager",
@@ -50,7 +52,29 @@ def sentinel_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, con
     if config.vars:
         args += ["--vars", config.vars]
     with retry_when_locked():  # another process holding the warehouse: retry; a failing test: fail
-        yield from dbt.cli(args, context=context).stream()
+        events = list(dbt.cli(args, context=context).stream())
+    # row counts once dbt has exited: while it runs it holds DuckDB's write lock, so dagster-dbt's own
+    # fetch_row_counts (a second connection per model) cannot be used here
+    yield from with_row_counts(events, warehouse)
+
+
+def with_row_counts(events: list, warehouse: Warehouse) -> Iterator:
+    """The dbt events, each table's and seed's materialisation with `dagster/row_count` added."""
+    nodes = _manifest()["nodes"]
+    relations = {}
+    for e in events:
+        uid = e.metadata.get("unique_id").value if isinstance(e, Output) and "unique_id" in e.metadata else None
+        node = nodes.get(uid) if uid else None
+        if node and node["config"].get("materialized") in ("table", "incremental", "seed"):
+            relations[uid] = f"{node['schema']}.{node['alias']}"
+    counts = {}
+    if relations:
+        with warehouse.connect(read_only=True) as con:
+            for uid, rel in relations.items():
+                counts[uid] = con.execute(f"select count(*) from {rel}").fetchall()[0][0]
+    for e in events:
+        uid = e.metadata.get("unique_id").value if isinstance(e, Output) and "unique_id" in e.metadata else None
+        yield e.with_metadata({**e.metadata, "dagster/row_count": counts[uid]}) if uid in counts else e
 
 
 def _manifest() -> dict:

@@ -179,6 +179,7 @@ def test_small_run_end_to_end_refused_challenger_leaves_the_champion(small_home:
         gate = instance.event_log_storage.get_latest_asset_check_execution_by_key(
             [AssetCheckKey(AssetKey("spam_challenger"), "gate")]
         )
+        anomalies = instance.get_latest_materialization_event(AssetKey(["marts", "fct_api_request_anomalies"]))
     assert statuses == sorted([DagsterRunStatus.FAILURE.value, DagsterRunStatus.SUCCESS.value])
     (execution,) = gate.values()
     assert execution.evaluation.passed is False
@@ -187,6 +188,9 @@ def test_small_run_end_to_end_refused_challenger_leaves_the_champion(small_home:
     snap = current(small_home / "published")
     assert snap.row_counts["marts.fct_spam_scores_latest"] > 15_000
     assert snap.row_counts["marts.fct_api_request_anomalies"] > 1_000
+    # the dbt materialisations carry their row counts (read after dbt exits: it holds the write lock)
+    metadata = anomalies.asset_materialization.metadata
+    assert metadata["dagster/row_count"].value == snap.row_counts["marts.fct_api_request_anomalies"]
     with duckdb.connect(str(snap.path), read_only=True) as con:
         assert con.execute("select distinct model_version from marts.fct_spam_scores_latest").fetchall() == [(1,)]
         trigger = con.execute("select retrain_trigger from marts.fct_spam_retrain_decision").fetchall()
