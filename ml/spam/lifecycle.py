@@ -381,6 +381,18 @@ def _find_registered(con: duckdb.DuckDBPyConnection, reg: Registry, fingerprint:
     return None
 
 
+def _pending_promotion(con: duckdb.DuckDBPyConnection, version: int, champion: int) -> str | None:
+    """The gate's reason if `version` was promoted against the current champion and nothing was decided since
+    (no promotion, no rollback): a step that died between the gate and the alias. None otherwise."""
+    latest = con.execute(
+        "select challenger_version, champion_version, promoted, reason from ml.spam_gate_decisions "
+        "order by decided_at desc limit 1"
+    ).fetchall()
+    if latest and latest[0][0] == version and latest[0][1] == champion and latest[0][2] and version != champion:
+        return latest[0][3]
+    return None
+
+
 def _set_champion(con: duckdb.DuckDBPyConnection, reg: Registry, version: int) -> int | None:
     old = reg.alias("champion")
     reg.set_alias("previous", old)
@@ -437,6 +449,12 @@ def challenge(
         return out
     cand = train_candidate(con, sets[target], cfg)
     existing = _find_registered(con, reg, cand.fingerprint)
+    pending = _pending_promotion(con, existing, champ[0]) if existing is not None else None
+    if pending is not None:  # judged and promoted, but the step that moves the alias never ran: resume it
+        log_event("spam_lifecycle.resumed", version=existing, champion=champ[0])
+        out.challenger, out.feature_version, out.promoted = existing, target, True
+        out.reason = f"resumed: version {existing} was promoted by the gate ({pending}) but is not champion yet"
+        return out
     if existing is not None:
         log_event("spam_lifecycle.already_registered", version=existing, fingerprint=cand.fingerprint)
         out.reason = (

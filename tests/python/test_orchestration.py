@@ -527,3 +527,25 @@ def test_a_version_registered_without_its_warehouse_mirror_is_replaced(
     assert (mirrored_before, orphans) == (2, 1)  # the failed step left one version in MLflow only
     assert registered == mirrored and len(registered) == 3  # v1, v2 and the retried challenger: no orphan left
     assert outcome.challenger == registered[-1] and outcome.challenger > 2
+
+
+def test_a_promotion_lost_between_the_gate_and_the_alias_is_resumed_once(small_home: Path, tmp_path: Path) -> None:
+    """The gate promoted, then the step that moves the alias died: the next run promotes that version instead
+    of calling it "already registered" forever. After a rollback the same version is not promoted again."""
+    from ml.spam import lifecycle
+    from ml.spam.metrics import GateRules
+
+    home = _copy(small_home, tmp_path)
+    lenient = GateRules(min_uplift=-1.0, max_recall_drop=1.0, max_zero_slice_drop=1.0)  # this gate promotes
+    cfg = lifecycle.LifecycleConfig(seed=7, n_boot=20, rules=lenient)
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        judged = lifecycle.challenge(con, Paths(home), cfg)
+        assert judged.promoted and judged.champion == 1  # ... and the promote step never runs (a crash)
+        resumed = lifecycle.challenge(con, Paths(home), cfg)
+        assert resumed.reason.startswith("resumed:") and resumed.challenger == judged.challenger
+        assert lifecycle.promote(con, Paths(home), resumed) == judged.challenger
+        assert lifecycle.challenge(con, Paths(home), cfg).challenger is None  # champion now: nothing to judge
+        lifecycle.rollback(con, Paths(home))
+        after_rollback = lifecycle.challenge(con, Paths(home), cfg)
+    assert after_rollback.challenger is None and "already registered" in after_rollback.reason
+    assert Registry(Paths(home)).alias("champion") == 1
