@@ -1,9 +1,10 @@
 {#-
     Run and test history in the Elementary style, without the Elementary package (the dbt Hub is out of
     reach): an on-run-end hook (dbt_project.yml) appends every executed node of every invocation to
-    `observability.dbt_run_results`, and every test to `observability.elementary_test_results`. Both
-    tables are created here, not by models, so `dbt build --full-refresh` never drops them. Column names follow
-    Elementary's tables of the same names, so a team with Hub access can switch.
+    `observability.dbt_run_results`, every test to `observability.elementary_test_results`, and the columns
+    of every relation to `observability.schema_snapshots` when they changed (warehouse_columns.sql). The
+    tables are created here, not by models, so `dbt build --full-refresh` never drops them. Column names
+    follow Elementary's tables of the same names, so a team with Hub access can switch.
 -#}
 
 {% macro store_run_results(results) %}
@@ -26,6 +27,7 @@
     {%- for batch in tests | batch(500) -%}
         {%- do run_query("insert into observability.elementary_test_results values " ~ batch | join(",\n")) -%}
     {%- endfor -%}
+    {%- do store_schema_snapshot() -%}
     {{ log("observability: stored " ~ runs | length ~ " run results and " ~ tests | length ~ " test results", info=True) }}
     {{ return("") }}
 {% endmacro %}
@@ -79,6 +81,14 @@
         detected_at timestamp,
         target_name varchar,
         code_version varchar
+    );
+    create table if not exists observability.schema_snapshots (
+        invocation_id varchar,        -- the invocation that saw this state first
+        snapshot_at timestamp,
+        table_schema varchar,
+        table_name varchar,
+        column_name varchar,
+        data_type varchar
     )
 {% endmacro %}
 

@@ -112,3 +112,31 @@ def test_a_late_feed_warns_and_a_stale_feed_fails_the_build(home: Path) -> None:
     assert _last_status(home, "no_stale_feed") == "fail"
     assert _build_at(home, now).returncode == 0  # files are recent again: fresh
     assert _last_status(home, "feeds_are_fresh") == "pass"
+
+
+def test_a_renamed_and_a_retyped_column_are_reported_then_age_out(home: Path) -> None:
+    calls = home / "landing" / "calls"
+    header, *rows = (calls / "calls_2024-04-08.csv").read_text().splitlines()
+    renamed = header.replace("manual_spam_count", "manual_spam_cnt")  # the source renamed a column
+    (calls / "calls_2024-04-15.csv").write_text("\n".join([renamed, *rows]) + "\n")
+    run_ml(home, "ingest")  # schema evolution: the new name becomes a new raw column
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:  # and a type changes under a relation
+        con.execute("alter table raw.api_ground_truth_incidents alter column factor type float")
+    run_ml(home, "build")
+    changes = _q(
+        home,
+        "select table_schema || '.' || table_name, column_name, change_type, previous_type, current_type "
+        "from marts.fct_schema_changes where is_recent order by 1, 2",
+    )
+    assert ("raw.calls_weekly", "manual_spam_cnt", "column_added", None, "varchar") in changes
+    assert ("raw.api_ground_truth_incidents", "factor", "type_changed", "double", "float") in changes
+    assert _last_status(home, "no_recent_schema_change") == "warn"
+    by_file = _q(
+        home,
+        "select column_name, change_type from marts.fct_source_schema_changes "
+        "where file_name = 'calls_2024-04-15.csv' order by 1",
+    )
+    assert by_file == [("manual_spam_cnt", "column_added"), ("manual_spam_count", "column_removed")]
+    assert _build_at(home, datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=25)).returncode == 0
+    aged = _q(home, "select count(*) from marts.fct_schema_changes where is_recent")
+    assert aged == [(0,)] and _last_status(home, "no_recent_schema_change") == "pass"  # reported, then aged out

@@ -1,0 +1,77 @@
+{#-
+    Every column of every relation the project builds or loads, from the engine's catalog: the input of the
+    schema-change monitor. Engine-specific (catalog views differ), so it goes through adapter.dispatch.
+    Temporary relations of an invocation in progress (__dbt_tmp, __dbt_backup) are left out.
+-#}
+
+{% macro monitored_schemas() -%}
+    {{ return(["raw", "reference", "staging", "intermediate", "marts", "evaluation", "ml"]) }}
+{%- endmacro %}
+
+{% macro warehouse_columns() -%}
+    {{ return(adapter.dispatch("warehouse_columns", "sentinel")()) }}
+{%- endmacro %}
+
+{% macro default__warehouse_columns() -%}
+    select
+        table_schema,
+        table_name,
+        column_name,
+        lower(data_type) as data_type
+    from information_schema.columns
+    where
+        table_schema in ('{{ monitored_schemas() | join("', '") }}')
+        and table_name not like '%__dbt_tmp%'
+        and table_name not like '%__dbt_backup%'
+{%- endmacro %}
+
+{% macro duckdb__warehouse_columns() -%}
+    select
+        table_schema,
+        table_name,
+        column_name,
+        lower(data_type) as data_type
+    from information_schema.columns
+    where
+        table_catalog = current_database()
+        and table_schema in ('{{ monitored_schemas() | join("', '") }}')
+        and table_name not like '%__dbt_tmp%'
+        and table_name not like '%__dbt_backup%'
+{%- endmacro %}
+
+
+{#- on-run-end: store the columns when they differ from the last stored state (one snapshot per change). -#}
+{% macro store_schema_snapshot() %}
+    {%- if not execute -%}
+        {{ return("") }}
+    {%- endif -%}
+    {%- set sql -%}
+        insert into observability.schema_snapshots
+        with current_columns as (
+            {{ warehouse_columns() }}
+        ),
+
+        last_snapshot as (
+            select table_schema, table_name, column_name, data_type
+            from observability.schema_snapshots
+            where snapshot_at = (select max(snapshot_at) from observability.schema_snapshots)
+        ),
+
+        changed as (
+            select count(*) as n from (
+                (select * from current_columns except select * from last_snapshot)
+                union all
+                (select * from last_snapshot except select * from current_columns)
+            ) as diff
+        )
+
+        select
+            '{{ invocation_id }}' as invocation_id,
+            {{ _sql_timestamp(modules.datetime.datetime.utcnow()) }} as snapshot_at,
+            current_columns.*
+        from current_columns
+        where (select n from changed) > 0
+    {%- endset -%}
+    {%- do run_query(sql) -%}
+    {{ return("") }}
+{% endmacro %}
