@@ -51,8 +51,14 @@ def sentinel_dbt_models(
         args.append("--full-refresh")
     if config.vars:
         args += ["--vars", config.vars]
-    with retry_when_locked():  # another process holding the warehouse: retry; a failing test: fail
-        events = list(dbt.cli(args, context=context).stream())
+    events: list = []
+    try:
+        with retry_when_locked():  # another process holding the warehouse: retry; a failing test: fail
+            for event in dbt.cli(args, context=context).stream():
+                events.append(event)
+    except BaseException:
+        yield from events  # what dbt reported before failing, failed checks included, then the failure
+        raise
     # row counts once dbt has exited: while it runs it holds DuckDB's write lock, so dagster-dbt's own
     # fetch_row_counts (a second connection per model) cannot be used here
     yield from with_row_counts(events, warehouse)
