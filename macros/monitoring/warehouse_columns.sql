@@ -13,19 +13,15 @@
 {%- endmacro %}
 
 {% macro default__warehouse_columns() -%}
-    select
-        table_schema,
-        table_name,
-        column_name,
-        lower(data_type) as data_type
-    from information_schema.columns
-    where
-        table_schema in ('{{ monitored_schemas() | join("', '") }}')
-        and table_name not like '%__dbt_tmp%'
-        and table_name not like '%__dbt_backup%'
+    {{ warehouse_columns_query("true") }}
 {%- endmacro %}
 
 {% macro duckdb__warehouse_columns() -%}
+    {#- the catalog lists every attached database: keep the warehouse's own -#}
+    {{ warehouse_columns_query("table_catalog = current_database()") }}
+{%- endmacro %}
+
+{% macro warehouse_columns_query(catalog_predicate) -%}
     select
         table_schema,
         table_name,
@@ -33,7 +29,7 @@
         lower(data_type) as data_type
     from information_schema.columns
     where
-        table_catalog = current_database()
+        {{ catalog_predicate }}
         and table_schema in ('{{ monitored_schemas() | join("', '") }}')
         and table_name not like '%__dbt_tmp%'
         and table_name not like '%__dbt_backup%'
