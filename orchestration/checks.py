@@ -1,10 +1,8 @@
 """Asset checks written in Python (every dbt test is an asset check already, through dagster-dbt)."""
 
-import json
-
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, asset_check
 
-from orchestration.assets.dbt import sentinel_project
+from orchestration.assets.dbt import manifest
 from orchestration.resources import Warehouse
 
 SCHEMA_CHANGES = AssetKey(["marts", "fct_source_schema_changes"])
@@ -12,7 +10,7 @@ SCHEMA_CHANGES = AssetKey(["marts", "fct_source_schema_changes"])
 
 def _feature_marts_using(column: str) -> list[str]:
     """Versions of the spam feature mart whose contract lists `column` (read from the manifest)."""
-    m = json.loads(sentinel_project.manifest_path.read_text())
+    m = manifest()
     return sorted(
         f"{n['name']} v{n['version']}"
         for n in m["nodes"].values()

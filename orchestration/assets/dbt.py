@@ -6,6 +6,7 @@ ML steps (features -> model -> scores -> monitoring marts); Dagster runs this on
 steps as the cut needs, each a `dbt build` of its subset, one at a time (pool `duckdb_writer`).
 """
 
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -66,7 +67,7 @@ def sentinel_dbt_models(
 
 def with_row_counts(events: list, warehouse: Warehouse) -> Iterator:
     """The dbt events, each table's and seed's materialisation with `dagster/row_count` added."""
-    nodes = _manifest()["nodes"]
+    nodes = manifest()["nodes"]
     relations = {}
     for e in events:
         uid = e.metadata.get("unique_id").value if isinstance(e, Output) and "unique_id" in e.metadata else None
@@ -83,17 +84,19 @@ def with_row_counts(events: list, warehouse: Warehouse) -> Iterator:
         yield e.with_metadata({**e.metadata, "dagster/row_count": counts[uid]}) if uid in counts else e
 
 
-def _manifest() -> dict:
+@functools.cache
+def manifest() -> dict:
+    """The parsed manifest, read once per process (a code reload re-imports this module)."""
     return json.loads(sentinel_project.manifest_path.read_text())
 
 
-def _key(manifest: dict, unique_id: str) -> AssetKey:
-    return translator.get_asset_spec(manifest, unique_id, sentinel_project).key
+def _key(m: dict, unique_id: str) -> AssetKey:
+    return translator.get_asset_spec(m, unique_id, sentinel_project).key
 
 
 def model_keys(name: str) -> list[AssetKey]:
     """The asset keys of a dbt model, every version of it, oldest first."""
-    m = _manifest()
+    m = manifest()
     nodes = [n for n in m["nodes"].values() if n["resource_type"] == "model" and n["name"] == name]
     return [_key(m, n["unique_id"]) for n in sorted(nodes, key=lambda n: str(n.get("version") or ""))]
 
@@ -101,7 +104,7 @@ def model_keys(name: str) -> list[AssetKey]:
 def published_relations() -> list[tuple[AssetKey, str]]:
     """What the publish step copies for readers: every model and source whose meta says `publish: true`,
     with its asset key and its relation (schema.table) in the warehouse."""
-    m = _manifest()
+    m = manifest()
     out = []
     for node in [*m["nodes"].values(), *m["sources"].values()]:
         if node["resource_type"] in ("model", "source") and node.get("meta", {}).get("publish"):
