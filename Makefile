@@ -7,7 +7,7 @@ export SENTINEL_HOME ?= $(CURDIR)/.sentinel
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 
-.PHONY: setup run ui test lint pytest evaluate bench bench-spam mlflow-ui rollback clean
+.PHONY: setup run ui health test lint pytest evaluate bench bench-spam mlflow-ui rollback clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ run: setup  ## the whole pipeline through Dagster (generate if empty, ingest, db
 ui: setup  ## Dagster UI on http://127.0.0.1:3000: runs, asset lineage, checks, schedules, sensors
 	PATH=$(CURDIR)/$(BIN):$$PATH DAGSTER_HOME=$$($(BIN)/python -m orchestration home) \
 		$(BIN)/dagster dev --host 127.0.0.1 --port 3000
+
+health: setup  ## send the new alerts and rebuild reports/data_health.html from the run history and the monitors
+	$(BIN)/python -m orchestration health
 
 lint: setup  ## ruff for Python, sqlfluff (dbt templater) for SQL
 	mkdir -p $(SENTINEL_HOME)

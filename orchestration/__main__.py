@@ -79,15 +79,32 @@ def run(args: argparse.Namespace) -> int:
                 asset_selection=keys,
                 tags={"sentinel/after_refusal": result.run_id},
             )
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                print(f"step {event.step_key} failed: {error_text(event.step_failure_data.error)}", file=sys.stderr)
-        print(f"run {result.run_id} failed; `make ui` shows it with its logs", file=sys.stderr)
-        return 1
+        if not result.success:
+            for event in result.all_events:
+                if event.is_step_failure:
+                    print(f"step {event.step_key} failed: {error_text(event.step_failure_data.error)}", file=sys.stderr)
+            print(f"run {result.run_id} failed; `make ui` shows it with its logs", file=sys.stderr)
+            # what the sensor observability_after_failure does under the daemon: alert the failure, rebuild the report
+            health(instance, tags={"sentinel/after_failed_run": result.run_id})
+            return 1
     print((p.reports / "answer.txt").read_text())
+    print(f"data health: {p.reports / 'data_health.html'}")
     print(f"run {result.run_id} succeeded; `make ui` shows it, its assets and their lineage")
     return 0
+
+
+def health(instance, tags: dict[str, str] | None = None) -> bool:
+    """Run the `data_health` job (alerts, then the data-health report) in process; True when it succeeded."""
+    from orchestration.definitions import defs
+
+    result = defs.resolve_job_def("data_health").execute_in_process(
+        instance=instance, raise_on_error=False, tags=tags or {}
+    )
+    for event in result.all_events:
+        if event.is_step_failure:
+            print(f"step {event.step_key} failed: {error_text(event.step_failure_data.error)}", file=sys.stderr)
+    print(f"data health: {paths().reports / 'data_health.html'} (alerts: {paths().home / 'alerts'} or the webhook)")
+    return result.success
 
 
 RETRAINING = ("spam_challenger", "spam_champion")
@@ -123,10 +140,20 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--vars", default=None, help="dbt --vars, e.g. '{anomaly_method: iqr}'")
     r.add_argument("--full-refresh", action="store_true", help="rebuild the incremental detection mart")
     sub.add_parser("home", help="print the Dagster home (for `make ui`)")
+    sub.add_parser("health", help="send new alerts and rebuild reports/data_health.html (the data_health job)")
     args = parser.parse_args(argv)
     if args.command == "home":
         print(dagster_home())
         return 0
+    if args.command == "health":
+        dagster_home()
+        from dagster import DagsterInstance
+
+        from orchestration.resources import prepare_manifest
+
+        prepare_manifest()
+        with DagsterInstance.get() as instance:
+            return 0 if health(instance) else 1
     return run(args)
 
 

@@ -4,13 +4,14 @@ from dagster import Definitions, multiprocess_executor
 
 from orchestration.assets.dbt import sentinel_dbt_models
 from orchestration.assets.ingestion import ingest_landing_files, landing_specs, load_labelled_benchmarks
+from orchestration.assets.observability import data_alerts, data_health_report
 from orchestration.assets.publish import answer_report, published_snapshot
 from orchestration.assets.spam import spam_challenger, spam_champion, spam_scores
 from orchestration.checks import schema_change_check
-from orchestration.jobs import kpi_anomalies, sentinel_pipeline, spam_retraining, spam_scoring
+from orchestration.jobs import data_health, kpi_anomalies, sentinel_pipeline, spam_retraining, spam_scoring
 from orchestration.resources import Warehouse, dbt_resource
 from orchestration.schedules import kpi_anomalies_daily, spam_retraining_weekly
-from orchestration.sensors import landing_files_sensor, spam_retraining_sensor
+from orchestration.sensors import landing_files_sensor, observability_after_failure, spam_retraining_sensor
 
 defs = Definitions(
     assets=[
@@ -23,11 +24,13 @@ defs = Definitions(
         spam_scores,
         published_snapshot,
         answer_report,
+        data_alerts,
+        data_health_report,
     ],
     asset_checks=[schema_change_check],
-    jobs=[sentinel_pipeline, kpi_anomalies, spam_scoring, spam_retraining],
+    jobs=[sentinel_pipeline, kpi_anomalies, spam_scoring, spam_retraining, data_health],
     schedules=[kpi_anomalies_daily, spam_retraining_weekly],
-    sensors=[landing_files_sensor, spam_retraining_sensor],
+    sensors=[landing_files_sensor, spam_retraining_sensor, observability_after_failure],
     resources={"warehouse": Warehouse(), "dbt": dbt_resource()},
     # DuckDB has one writer: the steps of a run go one after the other, each in its own process
     # (`make run` executes in process anyway; dagster.yaml allows one run at a time)

@@ -5,6 +5,9 @@
 * `spam_scoring`: new weekly calls or labels -> feature marts -> scores with the current champion ->
   monitoring marts -> publish. No training: the champion keeps scoring whatever the retraining decides.
 * `spam_retraining`: features -> challenger -> gate -> champion -> scores -> monitoring -> publish.
+* `data_health`: alerts and the data-health report alone (after a failed run: `observability_after_failure`).
+
+Every job ends with the alerts and the data-health report.
 """
 
 from dagster import AssetSelection, define_asset_job
@@ -14,7 +17,8 @@ from orchestration.assets.dbt import sentinel_dbt_models
 from orchestration.checks import schema_change_check
 
 INGEST = AssetSelection.assets(["api_logs", "api_requests"]).required_multi_asset_neighbors()
-PUBLISH = AssetSelection.assets("published_snapshot", "answer_report")
+OBSERVE = AssetSelection.assets("data_alerts", "data_health_report")
+PUBLISH = AssetSelection.assets("published_snapshot", "answer_report") | OBSERVE
 # every job that loads files rebuilds the data-quality marts and the monitors of the pipeline itself
 MONITORS = "tag:data_quality tag:observability"
 ANOMALY_DBT = build_dbt_asset_selection([sentinel_dbt_models], dbt_select=f"tag:anomaly {MONITORS}")
@@ -48,5 +52,11 @@ spam_retraining = define_asset_job(
     "spam_retraining",
     selection=INGEST | SEEDS | SPAM_DBT | SPAM_CHECKS | AssetSelection.groups("spam_model") | PUBLISH,
     description="Train a challenger, gate it, promote it if it wins, rescore, refresh monitoring, publish.",
+    tags=TAGS,
+)
+data_health = define_asset_job(
+    "data_health",
+    selection=OBSERVE,
+    description="Send the new alerts and rebuild the data-health report from the run history and the monitors.",
     tags=TAGS,
 )

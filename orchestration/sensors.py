@@ -1,6 +1,6 @@
-"""Sensors: new landing files, and the retraining decision of the monitoring marts.
+"""Sensors: new landing files, the retraining decision of the monitoring marts, and failed runs.
 
-Both read only files: the landing folders and the published snapshot (never the live warehouse, which a run
+The first two read only files: the landing folders and the published snapshot (never the live warehouse, which a run
 may hold). Their cursors make them fire once per new file or per new decision.
 """
 
@@ -11,17 +11,19 @@ import duckdb
 from dagster import (
     DefaultSensorStatus,
     RunConfig,
+    RunFailureSensorContext,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    run_failure_sensor,
     sensor,
 )
 
 from ml.publish import current
 from ml.settings import paths
 from orchestration.assets.spam import SpamLifecycleConfig
-from orchestration.jobs import kpi_anomalies, spam_retraining, spam_scoring
+from orchestration.jobs import data_health, kpi_anomalies, sentinel_pipeline, spam_retraining, spam_scoring
 
 
 def _landing_state() -> dict[str, dict[str, str]]:
@@ -99,3 +101,15 @@ def spam_retraining_sensor(context: SensorEvaluationContext):
         run_config=RunConfig(ops={"spam_challenger": SpamLifecycleConfig(retrain=retrain, reason=reason)}),
         tags={"sentinel/trigger": trigger, "sentinel/reason": reason[:900], "sentinel/snapshot": snap.snapshot_id},
     )
+
+
+@run_failure_sensor(
+    name="observability_after_failure",
+    monitored_jobs=[sentinel_pipeline, kpi_anomalies, spam_scoring, spam_retraining],
+    request_job=data_health,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="A failed run never reaches its alert step: send the alerts and rebuild the health report then.",
+)
+def observability_after_failure(context: RunFailureSensorContext):
+    run = context.dagster_run
+    return RunRequest(run_key=run.run_id, tags={"sentinel/after_failed_run": run.run_id, "sentinel/job": run.job_name})

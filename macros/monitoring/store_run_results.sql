@@ -1,8 +1,9 @@
 {#-
     Run and test history in the Elementary style, without the Elementary package (the dbt Hub is out of
     reach): an on-run-end hook (dbt_project.yml) appends every executed node of every invocation to
-    `observability.dbt_run_results`, every test to `observability.elementary_test_results`, and the columns
-    of every relation to `observability.schema_snapshots` when they changed (warehouse_columns.sql). The
+    `observability.dbt_run_results`, every test to `observability.elementary_test_results`, a sample of the
+    rows each failing or warning test found to `observability.test_result_rows`, and the columns of every
+    relation to `observability.schema_snapshots` when they changed (warehouse_columns.sql). The
     tables are created here, not by models, so `dbt build --full-refresh` never drops them. Column names
     follow Elementary's tables of the same names, so a team with Hub access can switch.
 -#}
@@ -27,8 +28,15 @@
     {%- for batch in tests | batch(500) -%}
         {%- do run_query("insert into observability.elementary_test_results values " ~ batch | join(",\n")) -%}
     {%- endfor -%}
+    {%- set sampled = [] -%}
+    {%- for r in results if r.node.resource_type == "test" and r.status in ("fail", "warn") and r.failures -%}
+        {%- do store_failed_rows_sample(r) -%}
+        {%- do sampled.append(r.node.unique_id) -%}
+    {%- endfor -%}
+    {%- do store_project_tests() -%}
     {%- do store_schema_snapshot() -%}
-    {{ log("observability: stored " ~ runs | length ~ " run results and " ~ tests | length ~ " test results", info=True) }}
+    {{ log("observability: stored " ~ runs | length ~ " run results, " ~ tests | length ~ " test results and "
+           ~ sampled | length ~ " failing-row samples", info=True) }}
     {{ return("") }}
 {% endmacro %}
 
@@ -82,6 +90,22 @@
         target_name varchar,
         code_version varchar
     );
+    create table if not exists observability.test_result_rows (
+        test_execution_id varchar,    -- elementary_test_results.test_execution_id
+        test_unique_id varchar,
+        detected_at timestamp,
+        result_row varchar            -- one row the test returned, as JSON
+    );
+    create table if not exists observability.dbt_tests (
+        unique_id varchar,            -- every test the project defines now (replaced by each invocation)
+        name varchar,
+        short_name varchar,
+        test_type varchar,
+        model_unique_id varchar,
+        column_name varchar,
+        severity varchar,
+        generated_at timestamp
+    );
     create table if not exists observability.schema_snapshots (
         invocation_id varchar,        -- the invocation that saw this state first
         snapshot_at timestamp,
@@ -130,19 +154,65 @@
 {%- endmacro %}
 
 
+{% macro test_facts(node) -%}
+    {#- what a test is: its generic name (or its own, for a singular or unit test), type, parent, column -#}
+    {%- set meta = node.test_metadata if node.resource_type == "test" else none -%}
+    {%- set attached = node.attached_node if node.resource_type == "test" else none -%}
+    {{ return({
+        "short_name": meta.name if meta else node.name,
+        "type": "unit" if node.resource_type == "unit_test" else ("generic" if meta else "singular"),
+        "attached": attached or (node.depends_on.nodes | last),
+        "column": node.column_name if meta else none,
+        "severity": (node.config.severity or "error") | lower,
+    }) }}
+{%- endmacro %}
+
+
 {% macro test_result_row(r) -%}
     {%- set node = r.node -%}
     {%- set timing = _execute_timing(r) -%}
-    {%- set meta = node.test_metadata if node.resource_type == "test" else none -%}
-    {%- set attached = node.attached_node if node.resource_type == "test" else none -%}
-    {%- set attached = attached or (node.depends_on.nodes | last) -%}
+    {%- set t = test_facts(node) -%}
     ({{ _sql_text(invocation_id ~ "." ~ node.unique_id) }}, {{ _sql_text(invocation_id) }},
-     {{ _sql_text(node.unique_id) }}, {{ _sql_text(node.name) }},
-     {{ _sql_text(meta.name if meta else node.name) }},
-     {{ _sql_text("unit" if node.resource_type == "unit_test" else ("generic" if meta else "singular")) }},
-     {{ _sql_text(attached) }}, {{ _sql_text(node.column_name if meta else none) }},
-     {{ _sql_text((node.config.severity or "error") | lower) }},
+     {{ _sql_text(node.unique_id) }}, {{ _sql_text(node.name) }}, {{ _sql_text(t.short_name) }},
+     {{ _sql_text(t.type) }}, {{ _sql_text(t.attached) }}, {{ _sql_text(t.column) }}, {{ _sql_text(t.severity) }},
      {{ _sql_text(r.status) }}, {{ _sql_number(r.failures) }}, {{ _sql_text(r.message) }},
      {{ _sql_number(r.execution_time) }}, {{ _sql_timestamp(timing.completed or run_started_at) }},
      {{ _sql_text(target.name) }}, {{ _sql_text(env_var("SENTINEL_CODE_VERSION", "unknown")) }})
 {%- endmacro %}
+
+
+{% macro store_failed_rows_sample(r) %}
+    {#- Re-run the test's own query (compiled in this invocation) for up to observability_sample_rows rows:
+        what the report shows under "failing rows" and the alerts quote. The query runs on the data the test
+        just saw, inside the same invocation. -#}
+    {%- set sql = (r.node.compiled_code or "") | trim | trim(";") -%}
+    {%- if sql -%}
+        {%- set timing = _execute_timing(r) -%}
+        {%- do run_query(
+            "insert into observability.test_result_rows select "
+            ~ _sql_text(invocation_id ~ "." ~ r.node.unique_id) ~ ", " ~ _sql_text(r.node.unique_id) ~ ", "
+            ~ _sql_timestamp(timing.completed or run_started_at) ~ ", " ~ row_as_json("failing_row")
+            ~ " from (\n" ~ sql ~ "\n) as failing_row limit " ~ var("observability_sample_rows")
+        ) -%}
+    {%- endif -%}
+{% endmacro %}
+
+
+{% macro store_project_tests() %}
+    {#- The tests the project defines now (Elementary's dbt_tests): the report and the alerts read the history
+        of these only, so a test removed or renamed stops showing its last result forever. -#}
+    {%- set rows = [] -%}
+    {#- unit tests are not in dbt's `graph`: the readers keep every unit test's history (few, and stable) -#}
+    {%- for node in graph.nodes.values() if node.resource_type == "test" -%}
+        {%- set t = test_facts(node) -%}
+        {%- do rows.append(
+            "(" ~ _sql_text(node.unique_id) ~ ", " ~ _sql_text(node.name) ~ ", " ~ _sql_text(t.short_name) ~ ", "
+            ~ _sql_text(t.type) ~ ", " ~ _sql_text(t.attached) ~ ", " ~ _sql_text(t.column) ~ ", "
+            ~ _sql_text(t.severity) ~ ", " ~ _sql_timestamp(run_started_at) ~ ")"
+        ) -%}
+    {%- endfor -%}
+    {%- do run_query("delete from observability.dbt_tests") -%}
+    {%- for batch in rows | batch(500) -%}
+        {%- do run_query("insert into observability.dbt_tests values " ~ batch | join(",\n")) -%}
+    {%- endfor -%}
+{% endmacro %}

@@ -101,6 +101,25 @@ def model_keys(name: str) -> list[AssetKey]:
     return [_key(m, n["unique_id"]) for n in sorted(nodes, key=lambda n: str(n.get("version") or ""))]
 
 
+def check_assets() -> dict[str, list[str]]:
+    """Every dbt test's Dagster asset check: its name (the test's name) -> the asset key path it is attached to."""
+    m = manifest()
+    out = {}
+    for node in m["nodes"].values():
+        attached = node.get("attached_node") or (node.get("depends_on", {}).get("nodes") or [None])[-1]
+        if node["resource_type"] == "test" and attached in {**m["nodes"], **m["sources"]}:
+            out[node["name"]] = _key(m, attached).path
+    return out
+
+
+def model_assets() -> dict[str, list[str]]:
+    """Every dbt model's asset key path, by model name (the latest version for a versioned model)."""
+    m = manifest()
+    nodes = [n for n in m["nodes"].values() if n["resource_type"] == "model"]
+    nodes.sort(key=lambda n: str(n.get("version") or ""))
+    return {n["name"]: _key(m, n["unique_id"]).path for n in nodes}
+
+
 def published_relations() -> list[tuple[AssetKey, str]]:
     """What the publish step copies for readers: every model and source whose meta says `publish: true`,
     with its asset key and its relation (schema.table) in the warehouse."""

@@ -12,6 +12,16 @@ import pytest
 
 from ml.settings import PROJECT_DIR
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make pytest` installs it); the flags keep it off the network
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 def run_ml(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "SENTINEL_HOME": str(home), **(env or {})}

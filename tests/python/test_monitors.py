@@ -1,7 +1,10 @@
-"""Volume and freshness monitors: inject broken deliveries, see the right monitor fire and then recover."""
+"""Monitors, alerts and the data-health report: inject broken deliveries (half a file, duplicated rows, a late
+feed, a renamed column), see the right monitor fire, its alert sent once, the history keep both the failing
+and the recovering run, and the report render in headless Chromium."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,8 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ml.observability.alerts import AlertRun, JsonLinesSink, send_alerts
 from ml.settings import PROJECT_DIR
-from tests.python.conftest import run_ml
+from tests.python.conftest import CHROMIUM, CHROMIUM_ARGS, run_ml
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +57,33 @@ def _last_status(home: Path, test_name: str) -> str:
     )[0][0]
 
 
+def _alert(home: Path) -> AlertRun:
+    """What the pipeline's `data_alerts` step does, into the default JSON-lines sink."""
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        return send_alerts(con, JsonLinesSink(home / "alerts" / "alerts.jsonl"))
+
+
+def _sent_all(home: Path) -> list[dict]:
+    """Every alert line the sink received."""
+    path = home / "alerts" / "alerts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _sent(home: Path, key: str) -> list[dict]:
+    """Every alert line the sink received for one finding."""
+    return [a for a in _sent_all(home) if a["key"] == key]
+
+
+def _alert_twice_sent_once(home: Path, key: str) -> dict:
+    """Alert, alert again: the finding went out exactly once, and the second call sent nothing."""
+    first = _alert(home)
+    assert key in first.sent, f"{key} not sent; sent: {first.sent}"
+    second = _alert(home)
+    assert second.sent == [] and second.already_sent == first.already_sent + len(first.sent)
+    (alert,) = _sent(home, key)
+    return alert
+
+
 def test_the_reference_extract_shows_its_missing_day(home: Path) -> None:
     """The generator drops every series' file on 2024-03-19 (an injected incident): the monitor sees the gap."""
     gaps = _q(home, "select feed, period_date, direction from marts.fct_volume_monitor where files = 0")
@@ -60,6 +91,16 @@ def test_the_reference_extract_shows_its_missing_day(home: Path) -> None:
     assert _q(home, "select count(*) from marts.fct_volume_monitor where is_anomaly and files > 0") == [(0,)]
     assert _last_status(home, "no_missing_delivery") == "warn"
     assert _last_status(home, "volume_of_latest_delivery_is_normal") == "pass"
+    alert = _alert_twice_sent_once(home, "volume:api_logs:2024-03-19:missing")
+    assert (alert["severity"], alert["check"]) == ("warn", "no_missing_delivery")
+    assert alert["title"].startswith("api_logs 2024-03-19: no file")
+    # the monitor's test sampled the failing row itself (not a count of bad values)
+    sample = _q(
+        home,
+        "select r.result_row from observability.test_result_rows r join observability.elementary_test_results t "
+        "using (test_execution_id) where t.test_name = 'no_missing_delivery'",
+    )
+    assert sample and json.loads(sample[-1][0])["period_date"] == "2024-03-19"
 
 
 def test_half_a_file_then_duplicated_rows_then_recovery(home: Path) -> None:
@@ -69,23 +110,38 @@ def test_half_a_file_then_duplicated_rows_then_recovery(home: Path) -> None:
     day, rows, anomaly, direction = _latest_api_volume(home)
     assert (str(day), anomaly, direction) == ("2024-04-15", True, "down")
     assert _last_status(home, "volume_of_latest_delivery_is_normal") == "warn"
+    down = _alert_twice_sent_once(home, "volume:api_logs:2024-04-15:down")
+    assert down["check"] == "volume_of_latest_delivery_is_normal" and "volume down" in down["title"]
+    # per day on the model too: the validated rows of 2024-04-15 (Elementary-style volume_anomalies test)
+    assert _last_status(home, "staged_api_requests_per_day_are_normal") == "warn"
+    (per_day,) = [a for a in _sent_all(home) if a["check"] == "staged_api_requests_per_day_are_normal"]
+    assert per_day["detail"]["sample_rows"][0]["period_date"] == "2024-04-15"
+    assert per_day["detail"]["sample_rows"][0]["direction"] == "down"
 
     _deliver_api_day(home, "2024-04-16", copies=2)  # every row twice
     run_ml(home, "ingest")
     run_ml(home, "build")
     assert _latest_api_volume(home)[2:] == (True, "up")
+    run = _alert(home)
+    assert "volume:api_logs:2024-04-16:up" in run.sent
+    assert "volume:api_logs:2024-04-15:down" in run.resolved  # no longer the latest period: closed
 
     _deliver_api_day(home, "2024-04-17")  # a normal file
     run_ml(home, "ingest")
     run_ml(home, "build")
     assert _latest_api_volume(home)[2] is False
     assert _last_status(home, "volume_of_latest_delivery_is_normal") == "pass"
+    assert _last_status(home, "staged_api_requests_per_day_are_normal") == "pass"
     history = _q(
         home,
         "select status from observability.elementary_test_results "
         "where test_name = 'volume_of_latest_delivery_is_normal' order by detected_at",
     )
     assert [s for (s,) in history][-4:] == ["pass", "warn", "warn", "pass"]  # the history keeps all of it
+    recovered = _alert(home)
+    assert not [k for k in recovered.sent if k.startswith("volume:")]
+    assert "volume:api_logs:2024-04-16:up" in recovered.resolved
+    assert len(_sent(home, "volume:api_logs:2024-04-16:up")) == 1  # sent once over all these runs
 
 
 def _build_at(home: Path, when: datetime) -> subprocess.CompletedProcess:
@@ -107,11 +163,19 @@ def test_a_late_feed_warns_and_a_stale_feed_fails_the_build(home: Path) -> None:
     statuses = dict(_q(home, "select feed, freshness_status from marts.fct_freshness_monitor"))
     assert statuses == {"api_logs": "late", "calls": "fresh", "call_labels": "fresh"}
     assert _last_status(home, "feeds_are_fresh") == "warn"
+    late_alerts = [k for k in _alert(home).sent if k.startswith("freshness:")]
+    assert len(late_alerts) == 1 and late_alerts[0].startswith("freshness:api_logs:late:")
+    assert _alert(home).sent == []  # the same late feed is not alerted twice
     stale = _build_at(home, now + timedelta(days=4))  # more than three cadences: the build fails
     assert stale.returncode != 0 and "no_stale_feed" in stale.stdout + stale.stderr
     assert _last_status(home, "no_stale_feed") == "fail"
+    escalated = _alert(home)  # the failed build still recorded its results: the escalation is alerted
+    (stale_key,) = [k for k in escalated.sent if k.startswith("freshness:")]
+    assert stale_key.startswith("freshness:api_logs:stale:") and _sent(home, stale_key)[0]["severity"] == "error"
+    assert late_alerts[0] in escalated.resolved
     assert _build_at(home, now).returncode == 0  # files are recent again: fresh
     assert _last_status(home, "feeds_are_fresh") == "pass"
+    assert stale_key in _alert(home).resolved
 
 
 def test_a_renamed_and_a_retyped_column_are_reported_then_age_out(home: Path) -> None:
@@ -137,6 +201,59 @@ def test_a_renamed_and_a_retyped_column_are_reported_then_age_out(home: Path) ->
         "where file_name = 'calls_2024-04-15.csv' order by 1",
     )
     assert by_file == [("manual_spam_cnt", "column_added"), ("manual_spam_count", "column_removed")]
+    added = _alert_twice_sent_once(home, "schema:raw.calls_weekly.manual_spam_cnt:column_added:None->varchar")
+    assert added["check"] == "no_recent_schema_change"
     assert _build_at(home, datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=25)).returncode == 0
     aged = _q(home, "select count(*) from marts.fct_schema_changes where is_recent")
     assert aged == [(0,)] and _last_status(home, "no_recent_schema_change") == "pass"  # reported, then aged out
+
+
+def test_the_health_report_shows_it_all_and_renders_in_headless_chromium(home: Path, tmp_path: Path) -> None:
+    """After the injections above: one self-contained page with every test's latest status and history, the
+    failing rows, the monitors' plots and the alerts, opened in Chromium with no error and no network request."""
+    from playwright.sync_api import sync_playwright
+
+    from ml.observability.health import build_health_report
+
+    report = tmp_path / "data_health.html"
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        summary = build_health_report(con, report)
+        n_defined = con.execute(
+            "select (select count(*) from observability.dbt_tests) + count(distinct test_unique_id) "
+            "from observability.elementary_test_results where test_type = 'unit'"
+        ).fetchall()[0][0]
+        n_last_build = con.execute(
+            "select count(distinct test_unique_id) from observability.elementary_test_results where invocation_id ="
+            " (select invocation_id from observability.elementary_test_results order by detected_at desc limit 1)"
+        ).fetchall()[0][0]
+    assert 100 < n_last_build <= summary.tests <= n_defined  # every test that ran, none the project dropped
+    assert summary.warning == ["no_missing_delivery"] and summary.failing == []  # 2024-03-19 is still missing
+    html = report.read_text()
+    assert "https://" not in html.replace("https://www.w3.org", "") and "<script" not in html  # self-contained
+    assert html.count("data:image/png;base64,") == 4  # outcomes, volume, freshness, quarantine plots
+
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(report.as_uri())
+        row = page.locator("#test-volume_of_latest_delivery_is_normal")
+        strip = [s.get_attribute("title").split()[0] for s in row.locator(".strip span").all()]
+        sample = page.locator("#samples").locator("xpath=following-sibling::div[1]").inner_text()
+        alerts = page.locator("#alerts").locator("xpath=following-sibling::table[1]").inner_text()
+        images = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
+        shot = tmp_path / "health.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert errors == []
+    assert all(u.startswith(("file://", "data:")) for u in requests), requests
+    assert len(images) == 4 and min(images) > 300  # every plot decoded and drawn
+    assert "pass warn warn pass" in " ".join(strip)  # the failing and the recovering runs, in order
+    assert "no_missing_delivery" in sample and "2024-03-19" in sample
+    (down_row,) = [line for line in alerts.splitlines() if "api_logs 2024-04-15: volume down" in line]
+    assert "open" not in down_row  # sent, then resolved when a normal file came
+    assert shot.stat().st_size > 100_000  # a drawn page, not a blank one

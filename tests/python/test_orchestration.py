@@ -19,18 +19,9 @@ import pytest
 from ml.publish import current, publish
 from ml.settings import PROJECT_DIR, Paths
 from ml.spam.registry import MODEL_NAME, Registry
-from tests.python.conftest import run_pipeline
+from tests.python.conftest import CHROMIUM, CHROMIUM_ARGS, run_pipeline
 
 SMALL = ("--calls-numbers", "20000", "--n-boot", "50")
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; the flags keep it off the (closed) network
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +116,14 @@ def test_definitions_load_with_lineage_from_landing_files_to_published_results(d
         "kpi_anomalies_daily": "0 6 * * *",
         "spam_retraining_weekly": "0 7 * * 1",
     }
-    assert {s.name for s in defs.sensors} == {"landing_files_sensor", "spam_retraining_sensor"}
+    assert {s.name for s in defs.sensors} == {
+        "landing_files_sensor",
+        "spam_retraining_sensor",
+        "observability_after_failure",
+    }
+    # the alerts and the health report come last: after the monitors and the published snapshot
+    alerts_up = {k.to_user_string() for k in AssetSelection.assets("data_health_report").upstream().resolve(graph)}
+    assert {"data_alerts", "published_snapshot", "marts/fct_volume_monitor", "marts/fct_schema_changes"} <= alerts_up
 
 
 def test_every_dbt_test_is_an_asset_check_and_the_gate_blocks(defs) -> None:
@@ -159,7 +157,9 @@ def test_jobs_are_built_from_dbt_selections(defs) -> None:
     assert "marts/fct_api_anomaly_detection_summary" in daily and "fct_spam_features_v2" not in daily
     assert {"fct_spam_features_v2", "spam_scores", "marts/fct_spam_drift"} <= scoring
     assert "spam_challenger" not in scoring and "spam_challenger" in retraining
-    assert {"api_logs/api_requests", "published_snapshot"} <= daily & scoring & retraining
+    assert {"api_logs/api_requests", "published_snapshot", "data_alerts", "data_health_report"} <= (
+        daily & scoring & retraining
+    )
     assert len(graph.get_all_asset_keys()) > 40
 
 
@@ -254,6 +254,11 @@ def test_a_bad_file_fails_ingestion_and_keeps_everything(defs, small_home, tmp_p
 
 
 def test_a_failing_dbt_test_stops_the_run_before_publishing(defs, small_home, tmp_path, monkeypatch) -> None:
+    """... and the failure is still alerted and reported: the failure sensor runs the `data_health` job."""
+    from dagster import DagsterEventType, DagsterInstance, RunRequest, build_run_status_sensor_context
+
+    from orchestration.sensors import observability_after_failure
+
     home = _copy(small_home, tmp_path)
     before = _state(home)
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:  # rows lost after loading: reconciliation fails
@@ -261,16 +266,38 @@ def test_a_failing_dbt_test_stops_the_run_before_publishing(defs, small_home, tm
             "delete from raw.api_requests where _line_number <= 5 "
             "and _load_id = (select min(_load_id) from raw.api_requests)"
         )
-    result = _execute(defs, home, monkeypatch)
-    assert not result.success
-    failures = _failures(result)
-    assert any(k.startswith("sentinel_dbt_models") for k in failures)
-    assert any("expect_column_sum_identity_fct_api_request_load_reconciliation" in m for m in failures.values())
-    assert _state(home) == before
-    evaluations = [e for e in result.get_asset_check_evaluations() if not e.passed]
-    assert any(  # shown on the asset whose test failed
-        e.asset_key.to_user_string() == "marts/fct_api_request_load_reconciliation" for e in evaluations
-    )
+    monkeypatch.setenv("SENTINEL_HOME", str(home))
+    with DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def("sentinel_pipeline").execute_in_process(instance=instance, raise_on_error=False)
+        assert not result.success
+        failures = _failures(result)
+        assert any(k.startswith("sentinel_dbt_models") for k in failures)
+        assert any("expect_column_sum_identity_fct_api_request_load_reconciliation" in m for m in failures.values())
+        assert _state(home) == before
+        evaluations = [e for e in result.get_asset_check_evaluations() if not e.passed]
+        assert any(  # shown on the asset whose test failed
+            e.asset_key.to_user_string() == "marts/fct_api_request_load_reconciliation" for e in evaluations
+        )
+        # the run never reached its alert step; the failure sensor asks for the data_health job, once per run
+        (failure,) = [e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE]
+        context = build_run_status_sensor_context(
+            sensor_name="observability_after_failure",
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+        ).for_run_failure()
+        request = observability_after_failure(context)
+        assert isinstance(request, RunRequest) and request.run_key == result.run_id
+        health = defs.resolve_job_def("data_health").execute_in_process(instance=instance, raise_on_error=False)
+        assert health.success
+    alerts = [json.loads(line) for line in (home / "alerts" / "alerts.jsonl").read_text().splitlines()]
+    (failed,) = [a for a in alerts if "expect_column_sum_identity_fct_api_request_load_reconciliation" in a["key"]]
+    assert failed["severity"] == "error" and failed["detail"]["sample_rows"]
+    check_url = failed["links"]["check"]  # the failing check's tab in the Dagster UI
+    assert check_url.startswith("http://127.0.0.1:3000/assets/marts/fct_api_request_load_reconciliation?view=checks")
+    assert "&checkDetail=expect_column_sum_identity_fct_api_request_load_reconciliation" in check_url
+    report = (home / "reports" / "data_health.html").read_text()
+    assert 'id="test-expect_column_sum_identity_fct_api_request_load_reconciliation' in report
 
 
 def test_a_crash_in_training_keeps_the_champion_and_the_published_results(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ml.observability.alerts import JsonLinesSink, send_alerts
 from ml.settings import PROJECT_DIR
 from tests.python.conftest import run_ml
 
@@ -44,11 +46,19 @@ def test_every_invocation_is_kept_through_full_refreshes_with_failures_and_recov
             "update raw.loads set file_rows = file_rows + 1 where load_id = (select min(load_id) from raw.loads)"
         )
     assert "expect_column_sum_identity_fct_api_request_load_reconciliation" in _build_fails(tiny_home)
+    sink = JsonLinesSink(tiny_home / "alerts.jsonl")
     with duckdb.connect(str(tiny_home / "warehouse.duckdb")) as con:
+        failed_run = send_alerts(con, sink)  # the failure is alerted, with the rows the test returned
         con.execute(
             "update raw.loads set file_rows = file_rows - 1 where load_id = (select min(load_id) from raw.loads)"
         )
+    (key,) = [k for k in failed_run.sent if "expect_column_sum_identity_fct_api_request_load_reconciliation" in k]
+    (alert,) = [json.loads(line) for line in sink.path.read_text().splitlines() if json.loads(line)["key"] == key]
+    assert alert["severity"] == "error" and key.endswith(":fail")
+    assert alert["detail"]["sample_rows"] and "file_rows" in alert["detail"]["sample_rows"][0]
     run_ml(tiny_home, "build")  # recovered
+    with duckdb.connect(str(tiny_home / "warehouse.duckdb")) as con:
+        assert key in send_alerts(con, sink).resolved
 
     invocations = [
         inv

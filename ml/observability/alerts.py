@@ -1,0 +1,385 @@
+"""Alerts: each new failure or anomaly sent once to a sink, with a link back to the failing check.
+
+What is alerted (`collect_findings`), each with a stable key:
+* a dbt test whose latest result is fail, warn or error: `test:<unique_id>:<status>` (a warn that turns into
+  a fail is new; the same failure run after run is not). The tests of the monitor marts are alerted row by
+  row instead, below, so each says which feed, period or column.
+* volume (`fct_volume_monitor`): a period with no file, or the latest period out of bounds;
+* freshness (`fct_freshness_monitor`): a late or stale feed, once per last load;
+* schema (`fct_schema_changes`): a recent column added, removed or retyped;
+* KPI anomalies (`fct_api_anomaly_detection_summary`): each incident of the detection period.
+
+De-duplication: `observability.alert_log` keeps every alert sent. A finding whose key is open there is not
+sent again; a key that is no longer found is marked resolved, so the same problem coming back later is a new
+alert. An alert is recorded right after its sink accepted it: a sink that fails leaves it unrecorded, to be
+sent by the next run (at least once, never silently dropped).
+
+Sinks: a Slack-compatible incoming webhook when SENTINEL_ALERT_WEBHOOK_URL is set, else a JSON-lines file
+(SENTINEL_ALERT_FILE, default $SENTINEL_HOME/alerts/alerts.jsonl).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+
+from ml.logs import log_event, timed
+from ml.observability.queries import current_tests, records, relations
+
+# the monitor marts: their tests are alerted row by row (which feed, which period, which column)
+MONITOR_MODELS = ("fct_volume_monitor", "fct_freshness_monitor", "fct_schema_changes")
+VOLUME_CHECK = "volume_of_latest_delivery_is_normal"
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: str  # identity of the problem: one alert per key while it lasts
+    kind: str  # test | volume | freshness | schema | kpi_anomaly
+    severity: str  # error | warn
+    title: str
+    detail: dict[str, Any]
+    check: str | None = None  # the dbt test, i.e. the Dagster asset check, to link back to
+    asset: str | None = None  # the model, when there is no check (KPI anomalies)
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where an alert points: the Dagster asset check (when the check's asset is known) and the section of the
+    data-health report."""
+
+    report: Path | None = None
+    dagster_url: str | None = None
+    check_assets: Mapping[str, Sequence[str]] = field(default_factory=dict)  # check name -> asset key path
+    model_assets: Mapping[str, Sequence[str]] = field(default_factory=dict)  # model name -> asset key path
+
+    def _asset_url(self, path: Sequence[str], query: dict[str, str] | None = None) -> str:
+        url = f"{self.dagster_url.rstrip('/')}/assets/" + "/".join(urllib.parse.quote(p, safe="") for p in path)
+        return url + ("?" + urllib.parse.urlencode(query) if query else "")
+
+    def for_check(self, check: str) -> str | None:
+        """The check's page in the Dagster UI (its asset's "Checks" tab, the check opened)."""
+        if not (self.dagster_url and check in self.check_assets):
+            return None
+        return self._asset_url(self.check_assets[check], {"view": "checks", "checkDetail": check})
+
+    def for_finding(self, f: Finding) -> dict[str, str]:
+        out = {}
+        if f.check and self.for_check(f.check):
+            out["check"] = self.for_check(f.check)
+        elif self.dagster_url and f.asset and f.asset in self.model_assets:
+            out["asset"] = self._asset_url(self.model_assets[f.asset])
+        if self.report:
+            out["report"] = f"{self.report.resolve().as_uri()}#{anchor(f)}"
+        return out
+
+
+def anchor(f: Finding) -> str:
+    """The report section of a finding: the test's own row, or the monitor's section."""
+    return {"test": f"test-{f.check}", "kpi_anomaly": "alerts"}.get(f.kind, f.kind)
+
+
+class Sink(Protocol):
+    name: str
+
+    def send(self, alert: dict[str, Any]) -> None: ...
+
+
+class JsonLinesSink:
+    """One JSON object per line, appended (the default: nothing to configure, easy to tail or ship)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.name = f"jsonl:{self.path}"
+
+    def send(self, alert: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(alert, default=str, sort_keys=True) + "\n")
+
+
+class WebhookSink:
+    """A Slack-compatible incoming webhook: POST {"text", "blocks"} as JSON; any non-2xx answer is a failure."""
+
+    def __init__(self, url: str, timeout: float = 10.0):
+        self.url = url
+        self.timeout = timeout
+        self.name = f"webhook:{urllib.parse.urlsplit(url).netloc}"  # never log the secret path
+
+    def send(self, alert: dict[str, Any]) -> None:
+        body = json.dumps(slack_message(alert), default=str).encode()
+        req = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # raises HTTPError on 4xx/5xx
+            if not 200 <= resp.status < 300:
+                raise RuntimeError(f"webhook answered {resp.status}")
+
+
+def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
+    icon = {"error": ":red_circle:", "warn": ":warning:"}.get(alert["severity"], ":information_source:")
+    links = " | ".join(f"<{url}|{name}>" for name, url in alert["links"].items())
+    facts = ", ".join(f"{k}: {v}" for k, v in alert["detail"].items() if v is not None and k != "sample_rows")
+    text = f"{icon} [{alert['severity']}] {alert['title']}"
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*\n{facts}"}}]
+    if links:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links}]})
+    return {"text": text, "blocks": blocks}
+
+
+def sink_from_env(home: Path) -> Sink:
+    url = os.environ.get("SENTINEL_ALERT_WEBHOOK_URL")
+    if url:
+        return WebhookSink(url)
+    return JsonLinesSink(Path(os.environ.get("SENTINEL_ALERT_FILE", home / "alerts" / "alerts.jsonl")))
+
+
+class AlertDeliveryError(RuntimeError):
+    """Some alerts could not be sent; they stay unrecorded and the next run sends them."""
+
+    def __init__(self, message: str, run: AlertRun):
+        super().__init__(message)
+        self.run = run
+
+
+@dataclass
+class AlertRun:
+    sink: str
+    findings: int = 0
+    sent: list[str] = field(default_factory=list)
+    already_sent: int = 0
+    resolved: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+ALERT_LOG_DDL = """
+create schema if not exists observability;
+create table if not exists observability.alert_log (
+    alert_key varchar,      -- Finding.key
+    kind varchar,
+    severity varchar,
+    title varchar,
+    check_name varchar,
+    sent_at timestamp,
+    sink varchar,
+    alert varchar,          -- the alert as sent, JSON
+    resolved_at timestamp   -- null while the finding is still there
+)
+"""
+
+
+def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
+    """Everything wrong now, from the test history and the monitor marts (a relation not built yet is skipped)."""
+    have = relations(con)
+    out: list[Finding] = []
+    if "observability.elementary_test_results" in have:
+        monitored = ", ".join(f"'{m}'" for m in MONITOR_MODELS)
+        samples = "observability.test_result_rows" in have
+        for r in records(
+            con,
+            f"""
+            with latest as (
+                select *, row_number() over (partition by test_unique_id order by detected_at desc) as rn
+                from observability.elementary_test_results
+                where status <> 'skipped' and {current_tests(have)}
+            )
+            select l.test_unique_id, l.test_execution_id, l.test_name, l.test_short_name, l.model_unique_id,
+                l.column_name, l.severity, l.status, l.failures, l.message, l.detected_at,
+                {
+                "(select list(result_row) from observability.test_result_rows s "
+                "where s.test_execution_id = l.test_execution_id)"
+                if samples
+                else "null"
+            } as sample_rows
+            from latest l
+            where l.rn = 1 and l.status in ('fail', 'warn', 'error')
+                and split_part(l.model_unique_id, '.', 3) not in ({monitored})
+            order by l.detected_at, l.test_unique_id
+            """,
+        ):
+            model = (r["model_unique_id"] or "").split(".")[-1]
+            out.append(
+                Finding(
+                    key=f"test:{r['test_unique_id']}:{r['status']}",
+                    kind="test",
+                    severity="warn" if r["status"] == "warn" else "error",
+                    title=f"dbt test {r['test_name']} on {model}: {r['status']} ({r['failures']} failing rows)",
+                    detail={
+                        "test": r["test_short_name"],
+                        "model": model,
+                        "column": r["column_name"],
+                        "failures": r["failures"],
+                        "message": r["message"],
+                        "detected_at": r["detected_at"],
+                        "sample_rows": [json.loads(s) for s in (r["sample_rows"] or [])],
+                    },
+                    check=r["test_name"],
+                )
+            )
+    if "marts.fct_volume_monitor" in have:
+        for r in records(
+            con,
+            """
+            select feed, period_date, direction, rows_appended, expected_value, lower_bound, upper_bound,
+                explanation, is_latest_period
+            from marts.fct_volume_monitor
+            where direction = 'missing' or (is_anomaly and is_latest_period)
+            order by feed, period_date
+            """,
+        ):
+            got = (
+                "no file"
+                if r["direction"] == "missing"
+                else f"volume {r['direction']}, {_num(r['rows_appended'])} rows"
+            )
+            out.append(
+                Finding(
+                    key=f"volume:{r['feed']}:{r['period_date']}:{r['direction']}",
+                    kind="volume",
+                    severity="warn",
+                    title=f"{r['feed']} {r['period_date']}: {got} (expected {_num(r['expected_value'])} rows, "
+                    f"normal range [{_num(r['lower_bound'])}, {_num(r['upper_bound'])}])",
+                    detail={k: r[k] for k in ("feed", "period_date", "direction", "rows_appended", "explanation")},
+                    check="no_missing_delivery" if r["direction"] == "missing" else VOLUME_CHECK,
+                )
+            )
+    if "marts.fct_freshness_monitor" in have:
+        for r in records(
+            con,
+            """
+            select feed, freshness_status, last_loaded_at, latest_period, hours_since_last_load,
+                expected_every_hours
+            from marts.fct_freshness_monitor
+            where freshness_status <> 'fresh'
+            order by feed
+            """,
+        ):
+            stale = r["freshness_status"] == "stale"
+            out.append(
+                Finding(
+                    key=f"freshness:{r['feed']}:{r['freshness_status']}:{r['last_loaded_at']}",
+                    kind="freshness",
+                    severity="error" if stale else "warn",
+                    title=f"{r['feed']} is {r['freshness_status']}: no file for {_num(r['hours_since_last_load'])} h "
+                    f"(expected every {r['expected_every_hours']} h)",
+                    detail={k: r[k] for k in ("feed", "freshness_status", "last_loaded_at", "latest_period")},
+                    check="no_stale_feed" if stale else "feeds_are_fresh",
+                )
+            )
+    if "marts.fct_schema_changes" in have:
+        for r in records(
+            con,
+            """
+            select table_schema, table_name, column_name, change_type, previous_type, current_type, detected_at
+            from marts.fct_schema_changes
+            where is_recent
+            order by table_schema, table_name, column_name
+            """,
+        ):
+            rel = f"{r['table_schema']}.{r['table_name']}"
+            out.append(
+                Finding(
+                    key=f"schema:{rel}.{r['column_name']}:{r['change_type']}:{r['previous_type']}->{r['current_type']}",
+                    kind="schema",
+                    severity="warn",
+                    title=f"{rel}.{r['column_name']}: {r['change_type'].replace('_', ' ')} "
+                    f"({r['previous_type'] or '-'} -> {r['current_type'] or '-'})",
+                    detail={"relation": rel, **{k: r[k] for k in ("column_name", "change_type", "detected_at")}},
+                    check="no_recent_schema_change",
+                )
+            )
+    if "marts.fct_api_anomaly_detection_summary" in have:
+        for r in records(
+            con,
+            """
+            select incident_key, level, series_key, direction, start_date, end_date, peak_value,
+                peak_expected_value, peak_deviation_pct, peak_explanation
+            from marts.fct_api_anomaly_detection_summary
+            order by start_date, series_key
+            """,
+        ):
+            out.append(
+                Finding(
+                    key=f"kpi:{r['incident_key']}",
+                    kind="kpi_anomaly",
+                    severity="warn",
+                    title=f"API requests {r['series_key']} ({r['level']}) {r['direction']} from {r['start_date']} "
+                    f"to {r['end_date']}: {_num(r['peak_value'])} vs {_num(r['peak_expected_value'])} expected",
+                    detail={k: r[k] for k in ("series_key", "level", "direction", "start_date", "end_date")}
+                    | {"explanation": r["peak_explanation"]},
+                    asset="fct_api_anomaly_detection_summary",
+                )
+            )
+    return out
+
+
+def _num(v: Any) -> str:
+    return "-" if v is None else f"{v:,.0f}" if isinstance(v, int | float) else str(v)
+
+
+def send_alerts(
+    con: duckdb.DuckDBPyConnection, sink: Sink, links: Links | None = None, now: datetime | None = None
+) -> AlertRun:
+    """Send every finding not already alerted, mark the vanished ones resolved. Raises AlertDeliveryError
+    (after trying every alert) when the sink refused some: those are sent again by the next call."""
+    links = links or Links()
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    for stmt in ALERT_LOG_DDL.split(";"):
+        if stmt.strip():
+            con.execute(stmt)
+    run = AlertRun(sink=sink.name)
+    with timed("alerts", sink=sink.name) as facts:
+        findings = collect_findings(con)
+        run.findings = len(findings)
+        open_sql = "select alert_key from observability.alert_log where resolved_at is null"
+        open_keys = {r[0] for r in con.execute(open_sql).fetchall()}
+        errors = []
+        for f in findings:
+            if f.key in open_keys:
+                run.already_sent += 1
+                continue
+            alert = {
+                "key": f.key,
+                "kind": f.kind,
+                "severity": f.severity,
+                "title": f.title,
+                "detail": f.detail,
+                "check": f.check,
+                "links": links.for_finding(f),
+                "sent_at": now.isoformat(),
+            }
+            try:
+                sink.send(alert)
+            except Exception as exc:  # noqa: BLE001 - any sink failure: keep the alert for the next run
+                run.failed.append(f.key)
+                errors.append(f"{f.key}: {exc}")
+                log_event("alerts.send_failed", key=f.key, sink=sink.name, error=str(exc))
+                continue
+            con.execute(
+                "insert into observability.alert_log values (?, ?, ?, ?, ?, ?, ?, ?, null)",
+                [f.key, f.kind, f.severity, f.title, f.check, now, sink.name, json.dumps(alert, default=str)],
+            )
+            run.sent.append(f.key)
+        found = {f.key for f in findings}
+        run.resolved = sorted(open_keys - found)
+        if run.resolved:
+            con.execute(
+                "update observability.alert_log set resolved_at = ? where resolved_at is null and alert_key in "
+                f"({', '.join('?' for _ in run.resolved)})",
+                [now, *run.resolved],
+            )
+        facts.update(findings=run.findings, sent=len(run.sent), already_sent=run.already_sent,
+                     resolved=len(run.resolved), failed=len(run.failed))  # fmt: skip
+    if errors:
+        raise AlertDeliveryError(
+            f"{len(errors)} of {len(errors) + len(run.sent)} new alerts could not be sent to {sink.name} "
+            f"(they will be sent by the next run); first: {errors[0]}",
+            run,
+        )
+    return run

@@ -1,0 +1,78 @@
+"""Alerts and the data-health report (ml/observability), after every job that loads or builds something.
+
+Both read the warehouse's run history (`observability.*`, written by dbt's on-run-end hook even when a build
+fails) and the monitor marts. They run at the end of each job, after the published snapshot; when a job fails
+before them, `observability_after_failure` (sensors.py) runs the `data_health` job, so a failure is alerted too.
+"""
+
+import os
+
+from dagster import AssetExecutionContext, AssetKey, MetadataValue, Output, asset
+
+from ml.observability.alerts import AlertDeliveryError, Links, send_alerts, sink_from_env
+from ml.observability.health import build_health_report
+from orchestration.assets.dbt import check_assets, model_assets, model_keys
+from orchestration.resources import Warehouse
+
+# what the alerts read: the monitors of the pipeline and the KPI anomalies of the detection period
+WATCHED = ["fct_volume_monitor", "fct_freshness_monitor", "fct_schema_changes", "fct_api_anomaly_detection_summary"]
+DAGSTER_URL = "http://127.0.0.1:3000"  # `make ui`; set SENTINEL_DAGSTER_URL where the UI is served elsewhere
+
+
+def links(warehouse: Warehouse) -> Links:
+    """Alert and report links: the Dagster asset check of each dbt test, and the report's sections."""
+    return Links(
+        report=warehouse.paths.reports / "data_health.html",
+        dagster_url=os.environ.get("SENTINEL_DAGSTER_URL", DAGSTER_URL),
+        check_assets=check_assets(),
+        model_assets=model_assets(),
+    )
+
+
+@asset(
+    key="data_alerts",
+    deps=[*(k for name in WATCHED for k in model_keys(name)), AssetKey("published_snapshot")],
+    group_name="observability",
+    kinds={"python"},
+    pool="duckdb_writer",
+)
+def data_alerts(context: AssetExecutionContext, warehouse: Warehouse):
+    """Each new test failure, monitor finding or KPI anomaly, sent once (webhook or JSON lines)."""
+    sink = sink_from_env(warehouse.paths.home)
+    with warehouse.connect() as con:
+        try:
+            run = send_alerts(con, sink, links(warehouse))
+        except AlertDeliveryError as exc:
+            context.log.error(str(exc))
+            raise
+    context.log.info(f"{len(run.sent)} alerts sent to {run.sink}, {run.already_sent} already sent")
+    return Output(
+        None,
+        metadata={
+            "sink": run.sink,
+            "findings": run.findings,
+            "sent": len(run.sent),
+            "already_sent": run.already_sent,
+            "resolved": len(run.resolved),
+            "sent_keys": MetadataValue.json(run.sent),
+        },
+    )
+
+
+@asset(key="data_health_report", deps=["data_alerts"], group_name="observability", kinds={"html"})
+def data_health_report(context: AssetExecutionContext, warehouse: Warehouse):
+    """reports/data_health.html: latest status and history of every test and monitor, failing rows, plots."""
+    with warehouse.connect(read_only=True) as con:
+        summary = build_health_report(con, warehouse.paths.reports / "data_health.html", links(warehouse))
+    context.log.info(f"wrote {summary.path}: {summary.tests} tests, {len(summary.failing)} failing")
+    return Output(
+        None,
+        metadata={
+            "path": MetadataValue.path(str(summary.path)),
+            "tests": summary.tests,
+            "by_status": MetadataValue.json(summary.by_status),
+            "failing": MetadataValue.json(summary.failing),
+            "warning": MetadataValue.json(summary.warning),
+            "open_alerts": summary.open_alerts,
+        },
+    )

@@ -1,0 +1,133 @@
+"""Alert delivery and de-duplication on a hand-made warehouse (no dbt run): the webhook sink, a sink that
+fails, a finding that comes back after it was resolved, and tests the project no longer defines."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ml.observability.alerts import AlertDeliveryError, JsonLinesSink, Links, WebhookSink, send_alerts
+
+TEST = "test.sentinel.unique_fct_x_id.abc"
+
+
+@pytest.fixture()
+def con(tmp_path: Path):
+    """The tables the alerts read, as the run-history hook and the freshness monitor leave them."""
+    c = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    c.execute("create schema observability; create schema marts")
+    c.execute(
+        """create table observability.elementary_test_results as select * from (values
+            ('i1.' || $t, 'i1', $t, 'unique_fct_x_id', 'unique', 'generic', 'model.sentinel.fct_x', 'id', 'error',
+             'fail', 3, 'Got 3 results', 0.1, timestamp '2024-04-15 06:00', 'dev', 'abc'),
+            ('i1.test.sentinel.gone.1', 'i1', 'test.sentinel.gone.1', 'gone', 'not_null', 'generic',
+             'model.sentinel.fct_x', 'id', 'error', 'fail', 1, 'Got 1 result', 0.1, timestamp '2024-04-15 06:00',
+             'dev', 'abc')
+        ) t(test_execution_id, invocation_id, test_unique_id, test_name, test_short_name, test_type,
+            model_unique_id, column_name, severity, status, failures, message, execution_time, detected_at,
+            target_name, code_version)""",
+        {"t": TEST},
+    )
+    c.execute(
+        "create table observability.test_result_rows as select * from (values "
+        "('i1.' || $t, $t, timestamp '2024-04-15 06:00', '{\"id\": 7, \"n\": 2}')) "
+        "t(test_execution_id, test_unique_id, detected_at, result_row)",
+        {"t": TEST},
+    )
+    # the project defines TEST; 'gone' was removed from it (its old failure must not be alerted)
+    c.execute("create table observability.dbt_tests as select $t as unique_id", {"t": TEST})
+    c.execute(
+        "create table marts.fct_freshness_monitor as select 'calls' as feed, 'late' as freshness_status, "
+        "timestamp '2024-04-08 07:00' as last_loaded_at, date '2024-04-08' as latest_period, "
+        "200.0 as hours_since_last_load, 168 as expected_every_hours"
+    )
+    yield c
+    c.close()
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+    fail_next = 0
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if _Hook.fail_next:
+            _Hook.fail_next -= 1
+            self.send_response(500)
+        else:
+            _Hook.received.append(body)
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):  # keep the test output quiet
+        pass
+
+
+@pytest.fixture()
+def webhook():
+    _Hook.received, _Hook.fail_next = [], 0
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/secret"
+    server.shutdown()
+
+
+LINKS = Links(
+    report=Path("/srv/reports/data_health.html"),
+    dagster_url="http://dagster.internal:3000",
+    check_assets={"unique_fct_x_id": ["marts", "fct_x"], "feeds_are_fresh": ["marts", "fct_freshness_monitor"]},
+)
+
+
+def test_a_failing_webhook_loses_nothing_and_each_alert_is_posted_once(con, webhook: str) -> None:
+    _Hook.fail_next = 1  # the first POST gets a 500
+    with pytest.raises(AlertDeliveryError, match="1 of 2 new alerts could not be sent") as err:
+        send_alerts(con, WebhookSink(webhook), LINKS)
+    assert len(err.value.run.sent) == 1 and len(_Hook.received) == 1
+    retried = send_alerts(con, WebhookSink(webhook), LINKS)  # the refused one goes out on the next run
+    assert retried.sent == err.value.run.failed and retried.already_sent == 1
+    assert send_alerts(con, WebhookSink(webhook), LINKS).sent == []  # nothing twice
+    assert len(_Hook.received) == 2
+
+    by_text = {m["text"]: m for m in _Hook.received}
+    (test_msg,) = [m for t, m in by_text.items() if "unique_fct_x_id" in t]
+    assert test_msg["text"].startswith(":red_circle: [error] dbt test unique_fct_x_id on fct_x: fail (3 failing rows)")
+    links = test_msg["blocks"][1]["elements"][0]["text"]  # Slack's <url|label> links back to the check
+    assert "<http://dagster.internal:3000/assets/marts/fct_x?view=checks&checkDetail=unique_fct_x_id|check>" in links
+    assert "file:///srv/reports/data_health.html#test-unique_fct_x_id|report>" in links
+    (fresh_msg,) = [m for t, m in by_text.items() if "calls is late" in t]
+    assert "checkDetail=feeds_are_fresh" in fresh_msg["blocks"][1]["elements"][0]["text"]
+    assert not [t for t in by_text if "gone" in t]  # a test the project no longer defines is not alerted
+
+
+def test_a_resolved_finding_that_comes_back_is_alerted_again(con, tmp_path: Path) -> None:
+    sink = JsonLinesSink(tmp_path / "alerts.jsonl")
+    first = send_alerts(con, sink)
+    assert sorted(first.sent) == sorted([f"test:{TEST}:fail", "freshness:calls:late:2024-04-08 07:00:00"])
+    alert = json.loads((tmp_path / "alerts.jsonl").read_text().splitlines()[0])
+    assert alert["detail"]["sample_rows"] == [{"id": 7, "n": 2}]  # the failing rows the hook sampled
+
+    con.execute(  # the test passes in the next invocation
+        "insert into observability.elementary_test_results select * replace ('i2' as invocation_id, "
+        "'pass' as status, 0 as failures, timestamp '2024-04-16 06:00' as detected_at) "
+        "from observability.elementary_test_results where test_unique_id = $t",
+        {"t": TEST},
+    )
+    assert send_alerts(con, sink).resolved == [f"test:{TEST}:fail"]
+    con.execute(  # and fails again a day later: a new episode, a new alert
+        "insert into observability.elementary_test_results select * replace ('i3' as invocation_id, "
+        "'fail' as status, timestamp '2024-04-17 06:00' as detected_at) "
+        "from observability.elementary_test_results where test_unique_id = $t and invocation_id = 'i1'",
+        {"t": TEST},
+    )
+    assert send_alerts(con, sink).sent == [f"test:{TEST}:fail"]
+    log = con.execute(
+        "select count(*), count(resolved_at) from observability.alert_log where alert_key = ?", [f"test:{TEST}:fail"]
+    ).fetchall()
+    assert log == [(2, 1)]  # two episodes kept, the first one closed
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 3
