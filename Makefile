@@ -7,7 +7,7 @@ export SENTINEL_HOME ?= $(CURDIR)/.sentinel
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 
-.PHONY: setup run ui health test lint pytest evaluate bench bench-spam mlflow-ui rollback clean
+.PHONY: setup run ui health report serve docs bench-api test lint pytest evaluate bench bench-spam mlflow-ui rollback clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,19 @@ ui: setup  ## Dagster UI on http://127.0.0.1:3000: runs, asset lineage, checks, 
 
 health: setup  ## send the new alerts and rebuild reports/data_health.html from the run history and the monitors
 	$(BIN)/python -m orchestration health
+
+report: setup  ## rebuild reports/sentinel_report.html (plots: data, quality, anomalies, evaluation, spam, lineage)
+	$(BIN)/python -m orchestration report
+
+serve: setup  ## the read API on http://127.0.0.1:8000 (OpenAPI docs at /docs) over the published snapshot
+	$(BIN)/uvicorn ml.serving.app:app --host 127.0.0.1 --port 8000
+
+docs: setup  ## dbt docs (models, columns, contracts, tests, exposures) into target/; browse with dbt docs serve
+	mkdir -p $(SENTINEL_HOME)
+	$(BIN)/dbt docs generate
+
+bench-api: setup  ## API load test from a second process while the pipeline republishes: rps, p50/p95, torn reads
+	$(BIN)/python -m ml.serving.loadtest
 
 lint: setup  ## ruff for Python, sqlfluff (dbt templater) for SQL
 	mkdir -p $(SENTINEL_HOME)

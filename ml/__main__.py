@@ -149,7 +149,7 @@ def cmd_answer(_: argparse.Namespace) -> None:
     from ml.anomaly.report import print_answer
 
     with _connect() as con:
-        print_answer(con, paths())
+        print_answer(con, paths().warehouse)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

@@ -88,22 +88,26 @@ def run(args: argparse.Namespace) -> int:
             health(instance, tags={"sentinel/after_failed_run": result.run_id})
             return 1
     print((p.reports / "answer.txt").read_text())
-    print(f"data health: {p.reports / 'data_health.html'}")
+    print(f"report: {p.reports / 'sentinel_report.html'}; data health: {p.reports / 'data_health.html'}")
     print(f"run {result.run_id} succeeded; `make ui` shows it, its assets and their lineage")
     return 0
 
 
 def health(instance, tags: dict[str, str] | None = None) -> bool:
     """Run the `data_health` job (alerts, then the data-health report) in process; True when it succeeded."""
+    ok = run_job(instance, "data_health", tags)
+    print(f"data health: {paths().reports / 'data_health.html'} (alerts: {paths().home / 'alerts'} or the webhook)")
+    return ok
+
+
+def run_job(instance, name: str, tags: dict[str, str] | None = None) -> bool:
+    """One small job in process, its failures printed with their causes; True when it succeeded."""
     from orchestration.definitions import defs
 
-    result = defs.resolve_job_def("data_health").execute_in_process(
-        instance=instance, raise_on_error=False, tags=tags or {}
-    )
+    result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False, tags=tags or {})
     for event in result.all_events:
         if event.is_step_failure:
             print(f"step {event.step_key} failed: {error_text(event.step_failure_data.error)}", file=sys.stderr)
-    print(f"data health: {paths().reports / 'data_health.html'} (alerts: {paths().home / 'alerts'} or the webhook)")
     return result.success
 
 
@@ -141,11 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--full-refresh", action="store_true", help="rebuild the incremental detection mart")
     sub.add_parser("home", help="print the Dagster home (for `make ui`)")
     sub.add_parser("health", help="send new alerts and rebuild reports/data_health.html (the data_health job)")
+    sub.add_parser("report", help="rebuild reports/sentinel_report.html from the published snapshot (report job)")
     args = parser.parse_args(argv)
     if args.command == "home":
         print(dagster_home())
         return 0
-    if args.command == "health":
+    if args.command in ("health", "report"):
         dagster_home()
         from dagster import DagsterInstance
 
@@ -153,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
 
         prepare_manifest()
         with DagsterInstance.get() as instance:
-            return 0 if health(instance) else 1
+            if args.command == "health":
+                return 0 if health(instance) else 1
+            ok = run_job(instance, "report")
+            print(f"report: {paths().reports / 'sentinel_report.html'}")
+            return 0 if ok else 1
     return run(args)
 
 

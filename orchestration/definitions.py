@@ -5,10 +5,10 @@ from dagster import Definitions, multiprocess_executor
 from orchestration.assets.dbt import sentinel_dbt_models
 from orchestration.assets.ingestion import ingest_landing_files, landing_specs, load_labelled_benchmarks
 from orchestration.assets.observability import data_alerts, data_health_report
-from orchestration.assets.publish import answer_report, published_snapshot
+from orchestration.assets.publish import answer_report, published_snapshot, sentinel_report
 from orchestration.assets.spam import spam_challenger, spam_champion, spam_scores
 from orchestration.checks import schema_change_check
-from orchestration.jobs import data_health, kpi_anomalies, sentinel_pipeline, spam_retraining, spam_scoring
+from orchestration.jobs import data_health, kpi_anomalies, report, sentinel_pipeline, spam_retraining, spam_scoring
 from orchestration.resources import Warehouse, dbt_resource
 from orchestration.schedules import kpi_anomalies_daily, spam_retraining_weekly
 from orchestration.sensors import landing_files_sensor, observability_after_failure, spam_retraining_sensor
@@ -24,11 +24,12 @@ defs = Definitions(
         spam_scores,
         published_snapshot,
         answer_report,
+        sentinel_report,
         data_alerts,
         data_health_report,
     ],
     asset_checks=[schema_change_check],
-    jobs=[sentinel_pipeline, kpi_anomalies, spam_scoring, spam_retraining, data_health],
+    jobs=[sentinel_pipeline, kpi_anomalies, spam_scoring, spam_retraining, data_health, report],
     schedules=[kpi_anomalies_daily, spam_retraining_weekly],
     sensors=[landing_files_sensor, spam_retraining_sensor, observability_after_failure],
     resources={"warehouse": Warehouse(), "dbt": dbt_resource()},

@@ -6,6 +6,7 @@
   monitoring marts -> publish. No training: the champion keeps scoring whatever the retraining decides.
 * `spam_retraining`: features -> challenger -> gate -> champion -> scores -> monitoring -> publish.
 * `data_health`: alerts and the data-health report alone (after a failed run: `observability_after_failure`).
+* `report`: the HTML report alone, from the current published snapshot (`make report`).
 
 Every job ends with the alerts and the data-health report.
 """
@@ -18,7 +19,7 @@ from orchestration.checks import schema_change_check
 
 INGEST = AssetSelection.assets(["api_logs", "api_requests"]).required_multi_asset_neighbors()
 OBSERVE = AssetSelection.assets("data_alerts", "data_health_report")
-PUBLISH = AssetSelection.assets("published_snapshot", "answer_report") | OBSERVE
+PUBLISH = AssetSelection.assets("published_snapshot", "answer_report", "sentinel_report") | OBSERVE
 # every job that loads files rebuilds the data-quality marts and the monitors of the pipeline itself
 MONITORS = "tag:data_quality tag:observability"
 ANOMALY_DBT = build_dbt_asset_selection([sentinel_dbt_models], dbt_select=f"tag:anomaly {MONITORS}")
@@ -58,5 +59,11 @@ data_health = define_asset_job(
     "data_health",
     selection=OBSERVE,
     description="Send the new alerts and rebuild the data-health report from the run history and the monitors.",
+    tags=TAGS,
+)
+report = define_asset_job(
+    "report",
+    selection=AssetSelection.assets("sentinel_report"),
+    description="Rebuild reports/sentinel_report.html from the current published snapshot.",
     tags=TAGS,
 )

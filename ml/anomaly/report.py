@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pandas as pd
-
-from ml.settings import Paths
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -45,7 +45,9 @@ def answer(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def print_answer(con: duckdb.DuckDBPyConnection, paths: Paths) -> None:
+def print_answer(con: duckdb.DuckDBPyConnection, source: Path) -> None:
+    """The detection-period answer; `source` is the DuckDB file `con` reads (the published snapshot, or the
+    warehouse for `python -m ml answer`), named where the answer says where the full tables are."""
     period = con.execute("select detection_start, detection_end from intermediate.int_api_detection_period").fetchone()
     df = answer(con)
     print(
@@ -54,7 +56,7 @@ def print_answer(con: duckdb.DuckDBPyConnection, paths: Paths) -> None:
     with pd.option_context("display.max_colwidth", 90, "display.width", 250):
         print(_table(df) if len(df) else "no anomalies")
     print(
-        f"\nFull tables in {paths.warehouse}:\n"
+        f"\nFull tables in {source}:\n"
         "  marts.fct_api_request_anomalies            every day x level x series: value, expected, Q1, Q3, IQR, k,\n"
         "                                             bounds, deviation, direction, flag, explanation\n"
         "  marts.fct_api_anomaly_incidents            incidents (highest explaining level) over the whole extract\n"

@@ -142,7 +142,7 @@ def _reports(con: duckdb.DuckDBPyConnection, sets: dict[int, FeatureSet]) -> pd.
     return load_examples(con, with_col[-1], ("test",))[["number_id", "week_start", REPORT_COLUMN]]
 
 
-def _test_frame(con, models: dict[str, tuple[FeatureSet, object]], sets) -> pd.DataFrame:
+def paired_test_rows(con, models: dict[str, tuple[FeatureSet, object]], sets) -> pd.DataFrame:
     """The same test rows for every model: rows eligible under every model's feature set (inner join)."""
     frame = None
     for name, (fs, model) in models.items():
@@ -174,7 +174,7 @@ def evaluate(
     models["challenger"] = (candidate.fs, candidate.model)
     thresholds["challenger"] = candidate.threshold
     with timed("spam_evaluate", feature_version=candidate.fs.version, against=champion[0] if champion else None) as f:
-        test = _test_frame(con, models, sets)
+        test = paired_test_rows(con, models, sets)
         if test.empty or test["is_spam"].nunique() < 2:
             raise TrainingError("the test split has no labelled rows of both classes; cannot evaluate")
         y = test["is_spam"].to_numpy()

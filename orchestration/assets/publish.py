@@ -1,4 +1,4 @@
-"""The end of the line: a published snapshot for readers (API, BI tools) and the answer report.
+"""The end of the line: a published snapshot for readers (API, BI tools), the answer and the HTML report.
 
 `published_snapshot` depends on every relation it copies (read from the manifest: `meta.publish`), so it runs
 last, and only when everything before it succeeded: a failure anywhere leaves the previous snapshot current.
@@ -6,12 +6,14 @@ last, and only when everything before it succeeded: a failure anywhere leaves th
 
 import contextlib
 import io
+from pathlib import Path
 
 import duckdb
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from ml.anomaly.report import print_answer, print_evaluation
 from ml.publish import current, publish
+from ml.reporting.report import build_report
 from ml.spam.report import print_spam_answer
 from orchestration.assets.dbt import published_relations
 from orchestration.resources import Warehouse
@@ -43,11 +45,11 @@ def published_snapshot(context: AssetExecutionContext, warehouse: Warehouse):
     )
 
 
-def render_answer(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> str:
+def render_answer(con: duckdb.DuckDBPyConnection, source: Path) -> str:
     """The text `make run` prints: the detection-period answer, the detector comparison, the spam summary."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        print_answer(con, warehouse.paths)
+        print_answer(con, source)
         print_evaluation(con)
         if con.execute("select count(*) from marts.fct_spam_scores_latest").fetchall()[0][0]:
             print_spam_answer(con)
@@ -59,7 +61,7 @@ def answer_report(context: AssetExecutionContext, warehouse: Warehouse):
     """reports/answer.txt: the answer, read from the published snapshot (what readers see)."""
     snap = current(warehouse.paths.published)
     with duckdb.connect(str(snap.path), read_only=True) as con:
-        text = render_answer(con, warehouse)
+        text = render_answer(con, snap.path)
     path = warehouse.paths.reports / "answer.txt"
     path.write_text(text)
     context.log.info(f"wrote {path} ({len(text.splitlines())} lines) from snapshot {snap.snapshot_id}")
@@ -69,5 +71,51 @@ def answer_report(context: AssetExecutionContext, warehouse: Warehouse):
             "path": MetadataValue.path(str(path)),
             "snapshot_id": snap.snapshot_id,
             "answer": MetadataValue.md(f"```\n{text}\n```"),
+        },
+    )
+
+
+def group_lineage(asset_graph) -> tuple[list[tuple[str, str]], dict[str, float]]:
+    """Lineage between asset groups for the report's diagram: the edges (group of a parent, group of its child)
+    and each group's place in the flow (the median depth of its assets in the asset graph, which has no cycle
+    even where the groups do: features -> model -> monitoring -> features' drift)."""
+    keys = list(asset_graph.get_all_asset_keys())
+    depth: dict = {}
+
+    def depth_of(key) -> int:
+        if key not in depth:
+            parents = [p for p in asset_graph.get(key).parent_keys if asset_graph.has(p)]
+            depth[key] = 1 + max((depth_of(p) for p in parents), default=-1)
+        return depth[key]
+
+    by_group: dict[str, list[int]] = {}
+    edges = set()
+    for key in keys:
+        node = asset_graph.get(key)
+        by_group.setdefault(node.group_name, []).append(depth_of(key))
+        for parent in node.parent_keys:
+            if asset_graph.has(parent):
+                edges.add((asset_graph.get(parent).group_name, node.group_name))
+    order = {g: float(sorted(d)[len(d) // 2]) for g, d in by_group.items()}
+    return sorted(edges), order
+
+
+@asset(key="sentinel_report", deps=["published_snapshot"], group_name="published", kinds={"html"})
+def sentinel_report(context: AssetExecutionContext, warehouse: Warehouse):
+    """reports/sentinel_report.html: exploration, data quality, anomalies, evaluation, spam v1 vs v2, lineage."""
+    from orchestration.definitions import defs  # the whole graph, for the lineage diagram (imported when run)
+
+    snap = current(warehouse.paths.published)
+    path = warehouse.paths.reports / "sentinel_report.html"
+    summary = build_report(snap, warehouse.paths, path, group_lineage(defs.resolve_asset_graph()))
+    context.log.info(f"wrote {path}: {summary.plots} plots, {summary.incidents} incidents")
+    return Output(
+        None,
+        metadata={
+            "path": MetadataValue.path(str(path)),
+            "snapshot_id": snap.snapshot_id,
+            "plots": summary.plots,
+            "incidents": summary.incidents,
+            "spam_versions": MetadataValue.json(summary.spam_versions),
         },
     )

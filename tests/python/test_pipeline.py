@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ml.publish import current
 from tests.python.conftest import run_pipeline
 
 
@@ -15,6 +16,10 @@ def test_run_prints_the_answer_and_where_the_tables_are(built_home: Path) -> Non
     assert "Anomalies in the detection period 2024-04-01 .. 2024-04-14" in out
     assert "marts.fct_api_request_anomalies" in out
     assert "Detector evaluation" in out
+    # the answer is read from the published snapshot, and says so (not the live warehouse)
+    published = current(built_home / "published").path
+    assert f"Full tables in {published}:" in out
+    assert "sentinel_report.html" in out and "data_health.html" in out
 
 
 def test_every_load_reconciles(warehouse) -> None:

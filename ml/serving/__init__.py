@@ -1,0 +1,1 @@
+"""The read API (`make serve`): FastAPI over the published snapshots, never the live warehouse."""

@@ -1,0 +1,247 @@
+"""Sentinel's read API (`make serve`, http://127.0.0.1:8000/docs).
+
+* `GET /health`: the snapshot served, its age, the champion model.
+* `GET /anomalies`: the detector's rows with filters (date range, country, OS, level, flagged only) and paging.
+* `GET /anomalies/summary`: the detection period and its incidents, each at the highest level that explains it.
+* `GET /spam/scores/{number_id}`: a number's latest score by the champion.
+* `POST /spam/score`: score a batch of feature rows with the champion (validated; 422 names the bad field).
+* `GET /spam/champion`: the champion's card (feature version, data window, test metrics, gate decision).
+
+Everything is read from the published snapshot (ml/serving/snapshots.py); the response says which one.
+"""
+
+import math
+import threading
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError, create_model
+
+from ml.serving.snapshots import NoSnapshotError, Reading, SnapshotReader
+from ml.settings import Paths, paths
+
+MAX_PAGE = 1000
+MAX_BATCH = 10_000
+
+
+class Level(StrEnum):
+    country_os = "country_os"
+    country = "country"
+    os = "os"
+    total = "total"
+
+
+class Page(BaseModel):
+    snapshot_id: str
+    total: int = Field(description="rows matching the filters")
+    limit: int
+    offset: int
+    items: list[dict[str, Any]]
+
+
+class ScoreRequest(BaseModel):
+    """Feature rows in the champion's schema (GET /spam/champion lists its features); number_id is optional."""
+
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class Scored(BaseModel):
+    snapshot_id: str
+    model_version: int
+    feature_version: int
+    threshold: float
+    scores: list[dict[str, Any]]
+
+
+def _rows(cur, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+    res = cur.execute(sql, params or [])
+    cols = [d[0] for d in res.description]
+    return [{c: _jsonable(v) for c, v in zip(cols, row, strict=True)} for row in res.fetchall()]
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+class ChampionModels:
+    """The champion's fitted pipeline and input schema, loaded from MLflow once per version."""
+
+    def __init__(self, p: Paths):
+        self.p = p
+        self._lock = threading.Lock()
+        self._loaded: dict[int, tuple[Any, list[tuple[str, str]], type[BaseModel]]] = {}
+
+    def get(self, version: int):
+        with self._lock:
+            if version not in self._loaded:
+                from mlflow.models import get_model_info
+
+                from ml.spam.registry import MODEL_NAME, Registry
+
+                reg = Registry(self.p)
+                model = reg.load(version)
+                inputs = get_model_info(f"models:/{MODEL_NAME}/{version}").signature.inputs.to_dict()
+                schema = [(c["name"], c["type"]) for c in inputs]
+                fields: dict[str, Any] = {"number_id": (str | None, None)}
+                for name, kind in schema:
+                    if kind == "string":
+                        fields[name] = (str, Field(min_length=1, max_length=64))
+                    else:
+                        fields[name] = (float, Field(ge=0, allow_inf_nan=False))
+                row = create_model(f"FeatureRowV{version}", __config__={"extra": "forbid"}, **fields)
+                self._loaded[version] = (model, schema, row)
+            return self._loaded[version]
+
+
+def create_app(p: Paths | None = None) -> FastAPI:
+    p = p or paths()
+    reader = SnapshotReader(p.published)
+    models = ChampionModels(p)
+    app = FastAPI(
+        title="Sentinel",
+        version="1.0",
+        description="KPI anomalies and spam scores, read from the pipeline's published snapshots.",
+    )
+
+    @app.exception_handler(NoSnapshotError)
+    def _no_snapshot(_: Request, exc: NoSnapshotError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    def reading():
+        with reader.read() as r:
+            yield r
+
+    Snap = Annotated[Reading, Depends(reading)]
+
+    def _champion(r: Reading) -> dict[str, Any]:
+        rows = _rows(
+            r.cursor,
+            "select v.* from ml.spam_model_aliases a join ml.spam_model_versions v using (model_version) "
+            "where a.alias = 'champion'",
+        )
+        if not rows:
+            raise HTTPException(404, "no champion model in the published snapshot")
+        return rows[0]
+
+    @app.get("/health")
+    def health(r: Snap) -> dict[str, Any]:
+        champion = _rows(r.cursor, "select model_version from ml.spam_model_aliases where alias = 'champion'")
+        return {
+            "status": "ok",
+            "snapshot_id": r.snapshot.snapshot_id,
+            "published_at": r.snapshot.published_at,
+            "relations": len(r.snapshot.row_counts),
+            "champion_version": champion[0]["model_version"] if champion else None,
+        }
+
+    @app.get("/anomalies", response_model=Page)
+    def anomalies(
+        r: Snap,
+        start: Annotated[date | None, Query(description="first day (series_date >= start)")] = None,
+        end: Annotated[date | None, Query(description="last day (series_date <= end)")] = None,
+        country: Annotated[str | None, Query(pattern=r"^([A-Z]{2}|\*)$", description="ISO alpha-2, * = all")] = None,
+        os: Annotated[str | None, Query(max_length=32, description="Android, iOS, ..., * = all")] = None,
+        level: Level | None = None,
+        only_flagged: Annotated[bool, Query(description="only the days the detector flagged")] = False,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> Page:
+        if start and end and start > end:
+            raise HTTPException(422, detail=[{"loc": ["query", "start"], "msg": "start is after end"}])
+        where, params = ["true"], []
+        for cond, value in (
+            ("series_date >= ?", start),
+            ("series_date <= ?", end),
+            ("country = ?", country),
+            ("os = ?", os),
+            ("level = ?", level.value if level else None),
+        ):
+            if value is not None:
+                where.append(cond)
+                params.append(value)
+        if only_flagged:
+            where.append("is_anomaly")
+        clause = " and ".join(where)
+        total = r.cursor.execute(f"select count(*) from marts.fct_api_request_anomalies where {clause}", params)
+        total = total.fetchall()[0][0]
+        items = _rows(
+            r.cursor,
+            f"select * from marts.fct_api_request_anomalies where {clause} "
+            "order by series_date, level, series_key limit ? offset ?",
+            [*params, limit, offset],
+        )
+        return Page(snapshot_id=r.snapshot.snapshot_id, total=total, limit=limit, offset=offset, items=items)
+
+    @app.get("/anomalies/summary")
+    def anomalies_summary(r: Snap) -> dict[str, Any]:
+        period = _rows(r.cursor, "select detection_start, detection_end from intermediate.int_api_detection_period")
+        incidents = _rows(
+            r.cursor, "select * from marts.fct_api_anomaly_detection_summary order by start_date, level, series_key"
+        )
+        return {"snapshot_id": r.snapshot.snapshot_id, **(period[0] if period else {}), "incidents": incidents}
+
+    @app.get("/spam/scores/{number_id}")
+    def spam_score(r: Snap, number_id: str) -> dict[str, Any]:
+        rows = _rows(r.cursor, "select * from marts.fct_spam_scores_latest where number_id = ?", [number_id])
+        if not rows:
+            raise HTTPException(404, f"number {number_id!r} has no score in the latest week")
+        return {"snapshot_id": r.snapshot.snapshot_id, **rows[0]}
+
+    @app.get("/spam/champion")
+    def champion_card(r: Snap) -> dict[str, Any]:
+        card = _champion(r)
+        decision = _rows(
+            r.cursor,
+            "select decided_at, champion_version as previous_champion, promoted, reason from ml.spam_gate_decisions "
+            "where challenger_version = ? order by decided_at desc limit 1",
+            [card["model_version"]],
+        )
+        _, schema, _ = models.get(int(card["model_version"]))
+        return {
+            "snapshot_id": r.snapshot.snapshot_id,
+            **card,
+            "features": [{"name": n, "type": t} for n, t in schema],  # what POST /spam/score expects per row
+            "gate_decision": decision[0] if decision else None,
+        }
+
+    @app.post("/spam/score", response_model=Scored)
+    def score_batch(r: Snap, body: ScoreRequest) -> Scored:
+        card = _champion(r)
+        model, schema, row_model = models.get(int(card["model_version"]))
+        rows, errors = [], []
+        for i, raw in enumerate(body.rows):
+            try:
+                rows.append(row_model.model_validate(raw))
+            except ValidationError as exc:
+                errors += [
+                    {**e, "loc": ["body", "rows", i, *e["loc"]]}
+                    for e in exc.errors(include_url=False, include_context=False)
+                ]
+        if errors:
+            raise HTTPException(422, detail=errors[:50])
+        batch = rows
+        frame = pd.DataFrame([row.model_dump() for row in batch])
+        scores = model.predict_proba(frame[[name for name, _ in schema]])[:, 1]
+        threshold = float(card["threshold"])
+        return Scored(
+            snapshot_id=r.snapshot.snapshot_id,
+            model_version=int(card["model_version"]),
+            feature_version=int(card["feature_version"]),
+            threshold=threshold,
+            scores=[
+                {"number_id": n, "score": float(s), "is_flagged": bool(s >= threshold)}
+                for n, s in zip(frame["number_id"], scores, strict=True)
+            ],
+        )
+
+    app.state.reader = reader
+    return app
+
+
+app = create_app()

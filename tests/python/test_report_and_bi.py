@@ -1,0 +1,132 @@
+"""What BI tools and readers get: contracts on every mart a dashboard, the API or the report reads, the dbt
+exposures, and the HTML report (`make report`) rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ml.publish import current
+from ml.settings import PROJECT_DIR
+from tests.python.conftest import CHROMIUM, CHROMIUM_ARGS
+
+
+@pytest.fixture(scope="module")
+def manifest(built_home: Path) -> dict:  # built_home: `make run` has parsed the project
+    return json.loads((PROJECT_DIR / "target" / "manifest.json").read_text())
+
+
+def test_every_mart_a_reader_uses_has_an_enforced_contract_and_described_columns(manifest: dict) -> None:
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    assert {"sentinel_api", "sentinel_report", "kpi_anomaly_dashboard"} <= set(exposures)
+    assert {e["type"] for e in exposures.values()} >= {"application", "analysis", "dashboard"}
+    read = {n for e in exposures.values() for n in e["depends_on"]["nodes"] if n.startswith("model.")}
+    assert len(read) >= 10
+    for uid in sorted(read):
+        node = manifest["nodes"][uid]
+        assert node["config"]["contract"]["enforced"], f"{node['name']} has no enforced contract"
+        cols = node["columns"].values()
+        assert cols and all(c.get("data_type") and c.get("description") for c in cols), node["name"]
+    published = [
+        n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["config"]["meta"].get("publish")
+    ]
+    assert all(n["config"]["contract"]["enforced"] for n in published), "every published mart is contracted"
+
+
+def test_the_report_renders_with_every_section_in_headless_chromium(built_home: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    report = built_home / "reports" / "sentinel_report.html"
+    html = report.read_text()
+    assert "<script" not in html and html.count("data:image/png;base64,") == 11  # self-contained, every plot
+    with duckdb.connect(str(current(built_home / "published").path), read_only=True) as con:
+        n_incidents = con.execute("select count(*) from marts.fct_api_anomaly_detection_summary").fetchone()[0]
+        pr_auc = dict(con.execute("select feature_version, test_pr_auc from ml.spam_model_versions").fetchall())
+
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(report.as_uri())
+        widths = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
+        text = page.inner_text("body")
+        hierarchy = page.locator("#hierarchy").locator("xpath=following-sibling::table[1]").locator("tr").count()
+        spam_rows = page.locator("#spam").locator("xpath=following-sibling::div[1]/following-sibling::table[1]")
+        spam_table = spam_rows.inner_text()
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert errors == []
+    assert all(u.startswith(("file://", "data:")) for u in requests), requests
+    assert len(widths) == 11 and min(widths) > 300  # every plot decoded
+    assert f"{n_incidents} incidents between 2024-04-01 and 2024-04-14" in text
+    assert hierarchy == n_incidents + 1  # one row per incident under its header
+    # the report recomputes v1 and v2 on the same test rows: the PR-AUCs the registry recorded
+    for fv, auc in pr_auc.items():
+        assert f"v{fv}" in spam_table and f"{auc:.4f}" in spam_table
+    assert shot.stat().st_size > 300_000  # a drawn page
+
+
+DETECTORS = ("robust_seasonal", "iqr", "zscore")
+
+
+def test_findings_match_a_fresh_run(built_home: Path) -> None:
+    """docs/findings.md's key figures are what `make run` computes now (the page cannot drift from the code)."""
+    doc = (PROJECT_DIR / "docs" / "findings.md").read_text()
+    stated = dict(re.findall(r"^\| `(\w+)`[^|]*\| (.+?) \|$", doc, re.MULTILINE))
+    with duckdb.connect(str(current(built_home / "published").path), read_only=True) as con:
+
+        def q(sql: str) -> list[tuple]:
+            return con.execute(sql).fetchall()
+
+        (start, end), *_ = q("select detection_start, detection_end from intermediate.int_api_detection_period")
+        incidents = q("select series_key, start_date, end_date from marts.fct_api_anomaly_detection_summary")
+        truth = q(
+            "select series_key, cast(start_ts as date), cast(end_ts as date) from evaluation.fct_eval_truth_events "
+            f"where dataset = 'synthetic' and cast(end_ts as date) >= '{start}' and cast(start_ts as date) <= '{end}'"
+        )
+        ev = {
+            (d, det): (f1, fa)
+            for d, det, f1, fa in q(
+                "select dataset, detector, event_f1, false_alarms from evaluation.fct_detector_evaluation "
+                "where event_type = 'all'"
+            )
+        }
+        (api,) = q(
+            "select sum(raw_rows), sum(staged_rows), sum(quarantined_rows), sum(duplicate_rows) "
+            "from marts.fct_api_request_load_reconciliation"
+        )
+        (calls,) = q(
+            "select sum(raw_rows), sum(quarantined_rows), sum(duplicate_rows) from marts.fct_calls_load_reconciliation "
+            "where source_name = 'calls'"
+        )
+        models = q("select test_pr_auc, test_recall from ml.spam_model_versions order by feature_version")
+        (reason,) = q("select reason from ml.spam_gate_decisions where challenger_version = 2")[0]
+        (scored,) = q("select count(*), sum(case when is_flagged then 1 else 0 end) from marts.fct_spam_scores_latest")
+    found = sum(any(k == s and a <= e2 and s2 <= b for s, a, b in incidents) for k, s2, e2 in truth)
+    uplift = re.search(r"PR-AUC uplift (\S+) \[95% CI (\S+), (\S+)\]", reason).groups()
+    computed = {
+        "detection_period": f"{start} .. {end}",
+        "incidents_in_detection_period": str(len(incidents)),
+        "injected_incidents_in_period_found": f"{found} of {len(truth)}",
+        **{
+            f"event_f1_{d}": " / ".join(f"{ev[d, det][0]:.3f}" for det in DETECTORS)
+            for d in ("synthetic", "nab", "aiops")
+        },
+        "false_alarms_synthetic": " / ".join(str(ev["synthetic", det][1]) for det in DETECTORS),
+        "api_rows": " / ".join(f"{int(v):,}" for v in api),
+        "call_rows": " / ".join(f"{int(v):,}" for v in calls),
+        "spam_pr_auc": " / ".join(f"{auc:.4f}" for auc, _ in models),
+        "spam_pr_auc_uplift": f"{uplift[0]} [{uplift[1]}, {uplift[2]}]",
+        "spam_recall_at_own_threshold": " / ".join(f"{r:.3f}" for _, r in models),
+        "latest_week_scored_flagged": " / ".join(f"{int(v):,}" for v in scored),
+    }
+    assert {k: stated.get(k) for k in computed} == computed
