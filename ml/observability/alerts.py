@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import duckdb
 
 from ml.logs import log_event, timed
-from ml.observability.queries import current_tests, records, relations
+from ml.observability.queries import ranked_test_results, records, relations
 
 # the monitor marts: their tests are alerted row by row (which feed, which period, which column)
 MONITOR_MODELS = ("fct_volume_monitor", "fct_freshness_monitor", "fct_schema_changes")
@@ -184,11 +184,7 @@ def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
         for r in records(
             con,
             f"""
-            with latest as (
-                select *, row_number() over (partition by test_unique_id order by detected_at desc) as rn
-                from observability.elementary_test_results
-                where status <> 'skipped' and {current_tests(have)}
-            )
+            with latest as ({ranked_test_results(have)})
             select l.test_unique_id, l.test_execution_id, l.test_name, l.test_short_name, l.model_unique_id,
                 l.column_name, l.severity, l.status, l.failures, l.message, l.detected_at,
                 {

@@ -18,7 +18,7 @@ import jinja2
 
 from ml.logs import timed
 from ml.observability.alerts import Links
-from ml.observability.queries import current_tests, records, relations
+from ml.observability.queries import ranked_test_results, records, relations
 from ml.plots import COLOURS, plt, png
 
 HISTORY = 20  # results per test shown as a strip
@@ -124,11 +124,7 @@ def gather(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         data["tests"] = records(
             con,
             f"""
-            with ranked as (
-                select *, row_number() over (partition by test_unique_id order by detected_at desc) as rn
-                from observability.elementary_test_results
-                where status <> 'skipped' and {current_tests(have)}
-            )
+            with ranked as ({ranked_test_results(have)})
             select test_unique_id, test_name, test_short_name, test_type,
                 split_part(model_unique_id, '.', 3) as model, model_unique_id, column_name,
                 arg_max(severity, detected_at) as severity,

@@ -26,3 +26,13 @@ def current_tests(have: set[str]) -> str:
     if "observability.dbt_tests" in have:
         return "(test_type = 'unit' or test_unique_id in (select unique_id from observability.dbt_tests))"
     return "true"
+
+
+def ranked_test_results(have: set[str]) -> str:
+    """SQL: every recorded result of the project's current tests (skipped ones aside), `rn` = 1 for the latest
+    result of each test. Use it as a CTE."""
+    return f"""
+        select *, row_number() over (partition by test_unique_id order by detected_at desc) as rn
+        from observability.elementary_test_results
+        where status <> 'skipped' and {current_tests(have)}
+    """

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -21,6 +24,27 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@contextmanager
+def chromium_page(url: str, width: int = 1400, height: int = 1000) -> Iterator[tuple[Any, list[str], list[str]]]:
+    """A page of headless Chromium on `url`: (page, page and console errors, URLs requested)."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Chromium is missing: `make pytest` installs Debian's chromium package"
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(url)
+        try:
+            yield page, errors, requests
+        finally:
+            browser.close()
 
 
 def run_ml(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ import pytest
 
 from ml.observability.alerts import AlertRun, JsonLinesSink, send_alerts
 from ml.settings import PROJECT_DIR
-from tests.python.conftest import CHROMIUM, CHROMIUM_ARGS, run_ml
+from tests.python.conftest import chromium_page, run_ml
 
 
 @pytest.fixture(scope="module")
@@ -211,8 +211,6 @@ def test_a_renamed_and_a_retyped_column_are_reported_then_age_out(home: Path) ->
 def test_the_health_report_shows_it_all_and_renders_in_headless_chromium(home: Path, tmp_path: Path) -> None:
     """After the injections above: one self-contained page with every test's latest status and history, the
     failing rows, the monitors' plots and the alerts, opened in Chromium with no error and no network request."""
-    from playwright.sync_api import sync_playwright
-
     from ml.observability.health import build_health_report
 
     report = tmp_path / "data_health.html"
@@ -232,15 +230,7 @@ def test_the_health_report_shows_it_all_and_renders_in_headless_chromium(home: P
     assert "https://" not in html.replace("https://www.w3.org", "") and "<script" not in html  # self-contained
     assert html.count("data:image/png;base64,") == 4  # outcomes, volume, freshness, quarantine plots
 
-    errors: list[str] = []
-    requests: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(report.as_uri())
+    with chromium_page(report.as_uri()) as (page, errors, requests):
         row = page.locator("#test-volume_of_latest_delivery_is_normal")
         strip = [s.get_attribute("title").split()[0] for s in row.locator(".strip span").all()]
         sample = page.locator("#samples").locator("xpath=following-sibling::div[1]").inner_text()
@@ -248,7 +238,6 @@ def test_the_health_report_shows_it_all_and_renders_in_headless_chromium(home: P
         images = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
         shot = tmp_path / "health.png"
         page.screenshot(path=str(shot), full_page=True)
-        browser.close()
     assert errors == []
     assert all(u.startswith(("file://", "data:")) for u in requests), requests
     assert len(images) == 4 and min(images) > 300  # every plot decoded and drawn

@@ -4,7 +4,10 @@ exposures, and the HTML report (`make report`) rendered in headless Chromium."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -12,7 +15,7 @@ import pytest
 
 from ml.publish import current
 from ml.settings import PROJECT_DIR
-from tests.python.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.python.conftest import chromium_page
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +41,6 @@ def test_every_mart_a_reader_uses_has_an_enforced_contract_and_described_columns
 
 
 def test_the_report_renders_with_every_section_in_headless_chromium(built_home: Path, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     report = built_home / "reports" / "sentinel_report.html"
     html = report.read_text()
     assert "<script" not in html and html.count("data:image/png;base64,") == 11  # self-contained, every plot
@@ -47,15 +48,7 @@ def test_the_report_renders_with_every_section_in_headless_chromium(built_home: 
         n_incidents = con.execute("select count(*) from marts.fct_api_anomaly_detection_summary").fetchone()[0]
         pr_auc = dict(con.execute("select feature_version, test_pr_auc from ml.spam_model_versions").fetchall())
 
-    errors: list[str] = []
-    requests: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(report.as_uri())
+    with chromium_page(report.as_uri()) as (page, errors, requests):
         widths = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
         text = page.inner_text("body")
         hierarchy = page.locator("#hierarchy").locator("xpath=following-sibling::table[1]").locator("tr").count()
@@ -63,7 +56,6 @@ def test_the_report_renders_with_every_section_in_headless_chromium(built_home: 
         spam_table = spam_rows.inner_text()
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=True)
-        browser.close()
     assert errors == []
     assert all(u.startswith(("file://", "data:")) for u in requests), requests
     assert len(widths) == 11 and min(widths) > 300  # every plot decoded
@@ -130,3 +122,28 @@ def test_findings_match_a_fresh_run(built_home: Path) -> None:
         "latest_week_scored_flagged": " / ".join(f"{int(v):,}" for v in scored),
     }
     assert {k: stated.get(k) for k in computed} == computed
+
+
+def test_make_docs_builds_the_docs_site_with_exposures_and_contracts(built_home: Path, tmp_path: Path) -> None:
+    """`make docs` = `dbt docs generate`: the site, the catalog of the built marts, the exposures."""
+    env = {**os.environ, "SENTINEL_HOME": str(built_home), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
+    dbt = Path(sys.executable).parent / "dbt"
+    proc = subprocess.run(
+        [str(dbt), "docs", "generate", "--target-path", str(tmp_path / "docs"), "--project-dir", str(PROJECT_DIR)],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "docs" / "index.html").stat().st_size > 100_000
+    catalog = json.loads((tmp_path / "docs" / "catalog.json").read_text())["nodes"]
+    anomalies = catalog["model.sentinel.fct_api_request_anomalies"]["columns"]
+    assert {"series_date", "lower_bound", "upper_bound", "is_anomaly"} <= {c.lower() for c in anomalies}
+    site = json.loads((tmp_path / "docs" / "manifest.json").read_text())
+    assert {e["name"] for e in site["exposures"].values()} == {
+        "sentinel_api",
+        "sentinel_report",
+        "kpi_anomaly_dashboard",
+    }
