@@ -47,6 +47,18 @@ def chromium_page(url: str, width: int = 1400, height: int = 1000) -> Iterator[t
             browser.close()
 
 
+def screenshot_stats(png: Path) -> tuple[float, int]:
+    """(share of pixels that are not near-white, distinct colours) of a screenshot. A blank page is (0, 1); a
+    page with only its header bar is about (0.07, 40); the reports' first screen, with a plot, is above
+    (0.12, 1,500): plots bring fills and anti-aliased lines in many colours."""
+    import matplotlib.image
+    import numpy as np
+
+    rgb = matplotlib.image.imread(png)[..., :3]
+    packed = (rgb * 255).astype(np.int64) @ np.array([65536, 256, 1])
+    return float((rgb.min(axis=-1) < 0.9).mean()), int(np.unique(packed).size)
+
+
 def run_ml(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "SENTINEL_HOME": str(home), **(env or {})}
     proc = subprocess.run(

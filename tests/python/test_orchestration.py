@@ -19,7 +19,7 @@ import pytest
 from ml.publish import current, publish
 from ml.settings import PROJECT_DIR, Paths
 from ml.spam.registry import MODEL_NAME, Registry
-from tests.python.conftest import CHROMIUM, CHROMIUM_ARGS, run_pipeline
+from tests.python.conftest import CHROMIUM, CHROMIUM_ARGS, run_pipeline, screenshot_stats
 
 SMALL = ("--calls-numbers", "20000", "--n-boot", "50")
 
@@ -503,7 +503,7 @@ def test_the_ui_shows_the_asset_graph_in_headless_chromium(defs, small_home: Pat
             page.screenshot(path=str(shot))
             browser.close()
         assert errors == []
-        assert shot.stat().st_size > 30_000  # a drawn graph, not a blank page
+        assert shot.stat().st_size > 30_000 and screenshot_stats(shot)[0] > 0.02  # a drawn graph, not blank
     finally:
         server.terminate()
         server.wait(timeout=30)
