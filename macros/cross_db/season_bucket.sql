@@ -10,7 +10,7 @@
     {%- elif season_length | int == 7 -%} extract(isodow from {{ ts }})
     {%- elif season_length | int == 24 -%} extract(hour from {{ ts }})
     {%- elif season_length | int == 168 -%} (extract(isodow from {{ ts }}) - 1) * 24 + extract(hour from {{ ts }})
-    {%- else -%} {{ exceptions.raise_compiler_error("season_length must be 7, 24 or 168, got " ~ season_length) }}
+    {%- else -%} {{ exceptions.raise_compiler_error("season_length must be 1, 7, 24 or 168, got " ~ season_length) }}
     {%- endif -%}
 {%- endmacro %}
 

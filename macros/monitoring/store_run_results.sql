@@ -22,12 +22,8 @@
             {%- do runs.append(run_result_row(r)) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- for batch in runs | batch(500) -%}
-        {%- do run_query("insert into observability.dbt_run_results values " ~ batch | join(",\n")) -%}
-    {%- endfor -%}
-    {%- for batch in tests | batch(500) -%}
-        {%- do run_query("insert into observability.elementary_test_results values " ~ batch | join(",\n")) -%}
-    {%- endfor -%}
+    {%- do insert_values("observability.dbt_run_results", runs) -%}
+    {%- do insert_values("observability.elementary_test_results", tests) -%}
     {%- set sampled = [] -%}
     {%- for r in results if r.node.resource_type == "test" and r.status in ("fail", "warn") and r.failures -%}
         {%- do store_failed_rows_sample(r) -%}
@@ -38,6 +34,14 @@
     {{ log("observability: stored " ~ runs | length ~ " run results, " ~ tests | length ~ " test results and "
            ~ sampled | length ~ " failing-row samples", info=True) }}
     {{ return("") }}
+{% endmacro %}
+
+
+{% macro insert_values(table, rows) %}
+    {#- rows: "(v1, v2, ...)" SQL tuples, inserted 500 per statement -#}
+    {%- for batch in rows | batch(500) -%}
+        {%- do run_query("insert into " ~ table ~ " values " ~ batch | join(",\n")) -%}
+    {%- endfor -%}
 {% endmacro %}
 
 
@@ -212,7 +216,5 @@
         ) -%}
     {%- endfor -%}
     {%- do run_query("delete from observability.dbt_tests") -%}
-    {%- for batch in rows | batch(500) -%}
-        {%- do run_query("insert into observability.dbt_tests values " ~ batch | join(",\n")) -%}
-    {%- endfor -%}
+    {%- do insert_values("observability.dbt_tests", rows) -%}
 {% endmacro %}

@@ -30,11 +30,7 @@ expectations as (
         files_seen,
         case when feed = 'api_logs' then 24 else 168 end as expected_every_hours,
         {{ var('observability_freshness_grace_hours') }} as grace_hours,
-        {% if var('observability_now') %}
-            cast('{{ var("observability_now") }}' as timestamp)
-        {% else %}
-            cast(current_timestamp as timestamp)
-        {% endif %} as checked_at
+        {{ observability_checked_at() }} as checked_at
     from per_feed
 ),
 

@@ -16,12 +16,7 @@ stored as (
 ),
 
 checked as (
-    select
-        {% if var('observability_now') %}
-            cast('{{ var("observability_now") }}' as timestamp)
-        {% else %}
-            cast(current_timestamp as timestamp)
-        {% endif %} as checked_at
+    select {{ observability_checked_at() }} as checked_at
 ),
 
 live as (
@@ -53,61 +48,42 @@ pairs as (
     from state_times
 ),
 
-pair_now as (
+paired as (
+    -- every column of both states of each consecutive pair, marked by side
     select
-        pairs.state_at,
+        pairs.state_at as detected_at,
+        states.state_at = pairs.state_at as is_current,
         states.table_schema,
         states.table_name,
         states.column_name,
         states.data_type
     from pairs
     inner join states
-        on pairs.state_at = states.state_at
-    where pairs.previous_at is not null
-),
-
-pair_before as (
-    select
-        pairs.state_at,
-        states.table_schema,
-        states.table_name,
-        states.column_name,
-        states.data_type
-    from pairs
-    inner join states
-        on pairs.previous_at = states.state_at
+        on states.state_at in (pairs.state_at, pairs.previous_at)
     where pairs.previous_at is not null
 ),
 
 tables_in_both as (
     -- a relation created or dropped between two states is not a column change (every run may add models)
-    select distinct
-        pair_now.state_at,
-        pair_now.table_schema,
-        pair_now.table_name
-    from pair_now
-    inner join pair_before
-        on
-            pair_now.state_at = pair_before.state_at
-            and pair_now.table_schema = pair_before.table_schema
-            and pair_now.table_name = pair_before.table_name
+    select
+        detected_at,
+        table_schema,
+        table_name
+    from paired
+    group by detected_at, table_schema, table_name
+    having count(distinct is_current) = 2
 ),
 
 diffs as (
     select
-        coalesce(pair_now.state_at, pair_before.state_at) as detected_at,
-        coalesce(pair_now.table_schema, pair_before.table_schema) as table_schema,
-        coalesce(pair_now.table_name, pair_before.table_name) as table_name,
-        coalesce(pair_now.column_name, pair_before.column_name) as column_name,
-        pair_before.data_type as previous_type,
-        pair_now.data_type as current_type
-    from pair_now
-    full outer join pair_before
-        on
-            pair_now.state_at = pair_before.state_at
-            and pair_now.table_schema = pair_before.table_schema
-            and pair_now.table_name = pair_before.table_name
-            and pair_now.column_name = pair_before.column_name
+        detected_at,
+        table_schema,
+        table_name,
+        column_name,
+        max(case when not is_current then data_type end) as previous_type,
+        max(case when is_current then data_type end) as current_type
+    from paired
+    group by detected_at, table_schema, table_name, column_name
 ),
 
 final as (
@@ -127,7 +103,7 @@ final as (
     from diffs
     inner join tables_in_both
         on
-            diffs.detected_at = tables_in_both.state_at
+            diffs.detected_at = tables_in_both.detected_at
             and diffs.table_schema = tables_in_both.table_schema
             and diffs.table_name = tables_in_both.table_name
     cross join checked
