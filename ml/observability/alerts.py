@@ -33,11 +33,20 @@ from typing import Any, Protocol
 import duckdb
 
 from ml.logs import log_event, timed
-from ml.observability.queries import ranked_test_results, records, relations
+from ml.observability.queries import failing_rows, ranked_test_results
+from ml.pages import num
+from ml.sql import records, relations
 
 # the monitor marts: their tests are alerted row by row (which feed, which period, which column)
 MONITOR_MODELS = ("fct_volume_monitor", "fct_freshness_monitor", "fct_schema_changes")
-VOLUME_CHECK = "volume_of_latest_delivery_is_normal"
+# the dbt test (Dagster asset check) each monitor finding links back to, by the finding's state
+MONITOR_CHECKS = {
+    "missing": "no_missing_delivery",
+    "volume": "volume_of_latest_delivery_is_normal",
+    "late": "feeds_are_fresh",
+    "stale": "no_stale_feed",
+    "schema": "no_recent_schema_change",
+}
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,8 @@ class Links:
 
     def for_finding(self, f: Finding) -> dict[str, str]:
         out = {}
-        if f.check and self.for_check(f.check):
-            out["check"] = self.for_check(f.check)
+        if check_url := (f.check and self.for_check(f.check)):
+            out["check"] = check_url
         elif self.dagster_url and f.asset and f.asset in self.model_assets:
             out["asset"] = self._asset_url(self.model_assets[f.asset])
         if self.report:
@@ -180,25 +189,20 @@ def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
     out: list[Finding] = []
     if "observability.elementary_test_results" in have:
         monitored = ", ".join(f"'{m}'" for m in MONITOR_MODELS)
-        samples = "observability.test_result_rows" in have
-        for r in records(
+        latest = records(
             con,
             f"""
             with latest as ({ranked_test_results(have)})
-            select l.test_unique_id, l.test_execution_id, l.test_name, l.test_short_name, l.model_unique_id,
-                l.column_name, l.severity, l.status, l.failures, l.message, l.detected_at,
-                {
-                "(select list(result_row) from observability.test_result_rows s "
-                "where s.test_execution_id = l.test_execution_id)"
-                if samples
-                else "null"
-            } as sample_rows
-            from latest l
-            where l.rn = 1 and l.status in ('fail', 'warn', 'error')
-                and split_part(l.model_unique_id, '.', 3) not in ({monitored})
-            order by l.detected_at, l.test_unique_id
+            select test_unique_id, test_execution_id, test_name, test_short_name, model_unique_id, column_name,
+                status, failures, message, detected_at
+            from latest
+            where rn = 1 and status in ('fail', 'warn', 'error')
+                and split_part(model_unique_id, '.', 3) not in ({monitored})
+            order by detected_at, test_unique_id
             """,
-        ):
+        )
+        samples = failing_rows(con, have, [r["test_execution_id"] for r in latest])
+        for r in latest:
             model = (r["model_unique_id"] or "").split(".")[-1]
             out.append(
                 Finding(
@@ -213,7 +217,7 @@ def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
                         "failures": r["failures"],
                         "message": r["message"],
                         "detected_at": r["detected_at"],
-                        "sample_rows": [json.loads(s) for s in (r["sample_rows"] or [])],
+                        "sample_rows": samples.get(r["test_execution_id"], []),
                     },
                     check=r["test_name"],
                 )
@@ -222,8 +226,7 @@ def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
         for r in records(
             con,
             """
-            select feed, period_date, direction, rows_appended, expected_value, lower_bound, upper_bound,
-                explanation, is_latest_period
+            select feed, period_date, direction, rows_appended, expected_value, lower_bound, upper_bound, explanation
             from marts.fct_volume_monitor
             where direction = 'missing' or (is_anomaly and is_latest_period)
             order by feed, period_date
@@ -242,7 +245,7 @@ def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
                     title=f"{r['feed']} {r['period_date']}: {got} (expected {_num(r['expected_value'])} rows, "
                     f"normal range [{_num(r['lower_bound'])}, {_num(r['upper_bound'])}])",
                     detail={k: r[k] for k in ("feed", "period_date", "direction", "rows_appended", "explanation")},
-                    check="no_missing_delivery" if r["direction"] == "missing" else VOLUME_CHECK,
+                    check=MONITOR_CHECKS["missing" if r["direction"] == "missing" else "volume"],
                 )
             )
     if "marts.fct_freshness_monitor" in have:
@@ -265,7 +268,7 @@ def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
                     title=f"{r['feed']} is {r['freshness_status']}: no file for {_num(r['hours_since_last_load'])} h "
                     f"(expected every {r['expected_every_hours']} h)",
                     detail={k: r[k] for k in ("feed", "freshness_status", "last_loaded_at", "latest_period")},
-                    check="no_stale_feed" if stale else "feeds_are_fresh",
+                    check=MONITOR_CHECKS["stale" if stale else "late"],
                 )
             )
     if "marts.fct_schema_changes" in have:
@@ -287,7 +290,7 @@ def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
                     title=f"{rel}.{r['column_name']}: {r['change_type'].replace('_', ' ')} "
                     f"({r['previous_type'] or '-'} -> {r['current_type'] or '-'})",
                     detail={"relation": rel, **{k: r[k] for k in ("column_name", "change_type", "detected_at")}},
-                    check="no_recent_schema_change",
+                    check=MONITOR_CHECKS["schema"],
                 )
             )
     if "marts.fct_api_anomaly_detection_summary" in have:
@@ -295,7 +298,7 @@ def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
             con,
             """
             select incident_key, level, series_key, direction, start_date, end_date, peak_value,
-                peak_expected_value, peak_deviation_pct, peak_explanation
+                peak_expected_value, peak_explanation
             from marts.fct_api_anomaly_detection_summary
             order by start_date, series_key
             """,
@@ -316,7 +319,7 @@ def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
 
 
 def _num(v: Any) -> str:
-    return "-" if v is None else f"{v:,.0f}" if isinstance(v, int | float) else str(v)
+    return num(v) or "-"
 
 
 def send_alerts(

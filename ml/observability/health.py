@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import jinja2
 
 from ml.logs import timed
 from ml.observability.alerts import Links
-from ml.observability.queries import ranked_test_results, records, relations
-from ml.plots import COLOURS, plt, png
+from ml.observability.queries import failing_rows, quarantine_by_reason, ranked_test_results
+from ml.pages import COLOURS, plt, png, write_page
+from ml.sql import records, relations
 
 HISTORY = 20  # results per test shown as a strip
 INVOCATIONS = 30  # invocations in the outcome plot
@@ -158,15 +158,12 @@ def gather(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             limit {INVOCATIONS}
             """,
         )))  # fmt: skip
-    if "observability.test_result_rows" in have:
-        failing = [t for t in data["tests"] if t["status"] in ("fail", "warn")]
-        ids = [t["test_execution_id"] for t in failing]
-        rows = _rows_by_execution(con, ids) if ids else {}
-        for t in failing:
-            parsed = [json.loads(r) for r in rows.get(t["test_execution_id"], [])]
-            if parsed:
-                cols = list(dict.fromkeys(k for r in parsed for k in r))
-                data["samples"].append({"test": t, "columns": cols, "rows": [[r.get(c) for c in cols] for r in parsed]})
+    failing = [t for t in data["tests"] if t["status"] in ("fail", "warn")]
+    rows = failing_rows(con, have, [t["test_execution_id"] for t in failing])
+    for t in failing:
+        if parsed := rows.get(t["test_execution_id"]):
+            cols = list(dict.fromkeys(k for r in parsed for k in r))
+            data["samples"].append({"test": t, "columns": cols, "rows": [[r.get(c) for c in cols] for r in parsed]})
     if "observability.dbt_run_results" in have:
         data["models"] = records(
             con,
@@ -189,17 +186,7 @@ def gather(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         data["freshness"] = records(con, "select * from marts.fct_freshness_monitor order by feed")
     if "marts.fct_schema_changes" in have:
         data["schema"] = records(con, "select * from marts.fct_schema_changes order by detected_at desc limit 200")
-    parts = []
-    if "marts.fct_api_requests_quarantined" in have:
-        parts.append("select 'api_logs' as feed, rejection_reason from marts.fct_api_requests_quarantined")
-    if "marts.fct_calls_quarantined" in have:
-        parts.append("select source_name as feed, rejection_reason from marts.fct_calls_quarantined")
-    if parts:
-        data["quarantine"] = records(
-            con,
-            f"select feed, rejection_reason, count(*) as rows from ({' union all '.join(parts)}) "
-            "group by all order by rows desc, feed, rejection_reason",
-        )
+    data["quarantine"] = quarantine_by_reason(con, have)
     if "observability.alert_log" in have:
         data["alerts"] = records(
             con,
@@ -211,39 +198,25 @@ def gather(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     return data
 
 
-def _rows_by_execution(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    placeholders = ", ".join("?" for _ in ids)
-    for execution, row in con.execute(
-        f"select test_execution_id, result_row from observability.test_result_rows "
-        f"where test_execution_id in ({placeholders})",
-        ids,
-    ).fetchall():
-        out.setdefault(execution, []).append(row)
-    return out
-
-
 def build_health_report(con: duckdb.DuckDBPyConnection, path: Path, links: Links | None = None) -> HealthSummary:
     """Write the report to `path` (atomically: readers never see half a page) and summarise it."""
     links = links or Links()
     with timed("health_report", path=str(path)) as facts:
         data = gather(con)
-        by_status = {s: sum(1 for t in data["tests"] if t["status"] == s) for s in (*STATUS_ORDER, "skipped")}
+        by_status = {s: sum(1 for t in data["tests"] if t["status"] == s) for s in STATUS_ORDER}
+        open_alerts = [a for a in data["alerts"] if a["resolved_at"] is None]
         for t in data["tests"]:
             t["link"] = links.for_check(t["test_name"])
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        env.filters["num"] = lambda v: "" if v is None else f"{v:,.0f}" if isinstance(v, int | float) else v
-        html = env.get_template("health.html.j2").render(
+        size = write_page(
+            Path(__file__).parent / "templates",
+            "health.html.j2",
+            path,
             generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             code_version=os.environ.get("SENTINEL_CODE_VERSION")
             or (data["invocations"][-1]["code_version"] if data["invocations"] else "unknown"),
             by_status=by_status,
             colours=COLOURS,
-            open_alerts=[a for a in data["alerts"] if a["resolved_at"] is None],
+            open_alerts=open_alerts,
             plots={
                 "outcomes": _plot_outcomes(data["invocations"]),
                 "volume": _plot_volume(data["volume"]),
@@ -252,17 +225,13 @@ def build_health_report(con: duckdb.DuckDBPyConnection, path: Path, links: Links
             },
             **data,
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(html, encoding="utf-8")
-        tmp.replace(path)
-        facts.update(tests=len(data["tests"]), invocations=len(data["invocations"]), bytes=len(html))
+        facts.update(tests=len(data["tests"]), invocations=len(data["invocations"]), bytes=size)
     return HealthSummary(
         path=path,
         tests=len(data["tests"]),
         by_status=by_status,
         failing=[t["test_name"] for t in data["tests"] if t["status"] in ("fail", "error")],
         warning=[t["test_name"] for t in data["tests"] if t["status"] == "warn"],
-        open_alerts=sum(1 for a in data["alerts"] if a["resolved_at"] is None),
+        open_alerts=len(open_alerts),
         invocations=len(data["invocations"]),
     )

@@ -20,15 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import jinja2
 import numpy as np
 import pandas as pd
 
 from ml.logs import timed
 from ml.observability.health import plot_quarantine
-from ml.plots import plt, png
+from ml.observability.queries import quarantine_by_reason
+from ml.pages import plt, png, write_page
 from ml.publish import Snapshot
 from ml.settings import Paths
+from ml.sql import relations
 
 MAX_SERIES_PLOTS = 12
 CONTEXT_DAYS = 42  # days of history drawn before the detection period
@@ -303,7 +304,6 @@ def build_report(
     p: Paths,
     out: Path,
     lineage: tuple[list[tuple[str, str]], dict[str, float]] | None = None,
-    spam: bool = True,
 ) -> ReportSummary:
     with timed("report", snapshot=snapshot.snapshot_id, path=str(out)) as facts:
         with duckdb.connect(str(snapshot.path), read_only=True) as con:
@@ -312,13 +312,7 @@ def build_report(
             start, end = period["detection_start"].iloc[0], period["detection_end"].iloc[0]
             incidents = _df(con, "select * from marts.fct_api_anomaly_detection_summary order by level, start_date")
             ev = _df(con, "select * from evaluation.fct_detector_evaluation order by dataset, event_type, detector")
-            quarantine = _df(
-                con,
-                "select feed, rejection_reason, count(*) as rows from ("
-                "select 'api_logs' as feed, rejection_reason from marts.fct_api_requests_quarantined union all "
-                "select source_name, rejection_reason from marts.fct_calls_quarantined) "
-                "group by all order by rows desc",
-            )
+            quarantine = quarantine_by_reason(con, relations(con))
             recon = _df(
                 con,
                 "select 'api_logs' as feed, count(*) as files, sum(raw_rows) as raw_rows, sum(staged_rows) as staged, "
@@ -332,14 +326,13 @@ def build_report(
             perf = _df(con, "select * from marts.fct_spam_model_performance_weekly order by week_start")
             decision = _df(con, "select * from marts.fct_spam_retrain_decision")
             gate = _df(con, "select * from ml.spam_gate_decisions order by decided_at")
-        for col in ("series_date",):
-            anoms[col] = pd.to_datetime(anoms[col])
+        anoms["series_date"] = pd.to_datetime(anoms["series_date"])
         start, end = pd.Timestamp(start), pd.Timestamp(end)
-        comparison = spam_comparison(p.warehouse, p, versions) if spam and not versions.empty else {}
+        comparison = spam_comparison(p.warehouse, p, versions) if not versions.empty else {}
         plots = {
             "traffic": plot_traffic(anoms),
             "countries": plot_countries(anoms),
-            "quarantine": plot_quarantine(quarantine.to_dict("records")),
+            "quarantine": plot_quarantine(quarantine),
             "heatmap": plot_heatmap(anoms, start, end),
             "series": plot_flagged_series(anoms, incidents, start),
             "evaluation": plot_evaluation(ev),
@@ -349,14 +342,10 @@ def build_report(
             "performance": plot_performance(perf),
             "lineage": plot_lineage(lineage),
         }
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        env.filters["num"] = lambda v, d=0: "" if v is None or v != v else f"{v:,.{d}f}"
-        env.filters["day"] = lambda v: "" if v is None else str(v)[:10]
-        html = env.get_template("report.html.j2").render(
+        size = write_page(
+            Path(__file__).parent / "templates",
+            "report.html.j2",
+            out,
             generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             snapshot=snapshot,
             start=start.date(),
@@ -366,7 +355,7 @@ def build_report(
             last_day=anoms["series_date"].max().date(),
             n_series=anoms.loc[anoms["level"] == "country_os", "series_key"].nunique(),
             recon=recon.to_dict("records"),
-            quarantine=quarantine.to_dict("records"),
+            quarantine=quarantine,
             incidents=incidents.to_dict("records"),
             levels=["total", "os", "country", "country_os"],
             evaluation=ev.to_dict("records"),
@@ -376,10 +365,6 @@ def build_report(
             gate=gate.to_dict("records"),
             plots=plots,
         )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(html, encoding="utf-8")
-        tmp.replace(out)
         n_plots = sum(1 for v in plots.values() if v)
-        facts.update(plots=n_plots, incidents=len(incidents), bytes=len(html))
+        facts.update(plots=n_plots, incidents=len(incidents), bytes=size)
     return ReportSummary(out, snapshot.snapshot_id, n_plots, len(incidents), versions["model_version"].tolist())
