@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from ml.serving.snapshots import NoSnapshotError, Reading, SnapshotReader
 from ml.settings import Paths, paths
+from ml.spam.features import check_batch
+from ml.sql import records
 
 MAX_PAGE = 1000
 MAX_BATCH = 10_000
@@ -58,15 +60,11 @@ class Scored(BaseModel):
 
 
 def _rows(cur, sql: str, params: list | None = None) -> list[dict[str, Any]]:
-    res = cur.execute(sql, params or [])
-    cols = [d[0] for d in res.description]
-    return [{c: _jsonable(v) for c, v in zip(cols, row, strict=True)} for row in res.fetchall()]
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
+    """The rows as JSON-ready dicts: NaN and infinity become null."""
+    return [
+        {c: None if isinstance(v, float) and not math.isfinite(v) else v for c, v in row.items()}
+        for row in records(cur, sql, params)
+    ]
 
 
 class ChampionModels:
@@ -225,9 +223,9 @@ def create_app(p: Paths | None = None) -> FastAPI:
                 ]
         if errors:
             raise HTTPException(422, detail=errors[:50])
-        batch = rows
-        frame = pd.DataFrame([row.model_dump() for row in batch])
-        scores = model.predict_proba(frame[[name for name, _ in schema]])[:, 1]
+        frame = pd.DataFrame([row.model_dump() for row in rows])
+        # the pipeline's own rule for a scoring batch: exactly the model's features, in its order
+        scores = model.predict_proba(check_batch(frame, [name for name, _ in schema]))[:, 1]
         threshold = float(card["threshold"])
         return Scored(
             snapshot_id=r.snapshot.snapshot_id,

@@ -74,20 +74,51 @@ def _batch(warehouse: Path, features: list[str], n: int) -> list[dict]:
         )
 
 
+def two_versions(warehouse: Path, scratch: Path) -> tuple[Path, Path, int]:
+    """Two copies of the warehouse that every response can tell apart: A, and B without its total-level anomaly
+    rows; with A's count of those rows. A response that mixes two publishes is a torn read (`is_torn`)."""
+    a, b = scratch / "a.duckdb", scratch / "b.duckdb"
+    shutil.copy(warehouse, a)
+    shutil.copy(a, b)
+    with duckdb.connect(str(b)) as con:
+        con.execute("delete from marts.fct_api_request_anomalies where level = 'total'")
+    with duckdb.connect(str(a), read_only=True) as con:
+        (n_total,) = con.execute(
+            "select count(*) from marts.fct_api_request_anomalies where level = 'total'"
+        ).fetchone()
+    return a, b, n_total
+
+
+def is_torn(page: dict, n_total: int, limit: int) -> bool:
+    """A `GET /anomalies?level=total` page whose count or rows belong to neither version, or to both."""
+    return page["total"] not in (0, n_total) or len(page["items"]) != min(limit, page["total"])
+
+
+class Republisher(threading.Thread):
+    """The pipeline's publish step in a loop, alternating two warehouses, until `stop()`."""
+
+    def __init__(self, versions: tuple[Path, Path], published: Path, relations: list[str]):
+        super().__init__(daemon=True)
+        self.versions, self.published, self.relations = versions, published, relations
+        self.count = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            publish(self.versions[(self.count + 1) % 2], self.published, self.relations)
+            self.count += 1
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=60)
+
+
 def run(requests: int, seconds: float, concurrency: int, batch_rows: int) -> dict:
     src = paths()
     if not (src.warehouse.exists() and (src.published / "current.json").exists()):
         raise SystemExit(f"no built warehouse in {src.home}: run `make run` first")
     scratch = Path(tempfile.mkdtemp(prefix="sentinel-load-"))
-    a, b = scratch / "a.duckdb", scratch / "b.duckdb"
-    shutil.copy(src.warehouse, a)
-    shutil.copy(a, b)
-    with duckdb.connect(str(b)) as con:
-        con.execute("delete from marts.fct_api_request_anomalies where level = 'total'")
-    with duckdb.connect(str(a), read_only=True) as con:
-        n_total = con.execute("select count(*) from marts.fct_api_request_anomalies where level = 'total'").fetchone()[
-            0
-        ]
+    a, b, n_total = two_versions(src.warehouse, scratch)
     home = scratch / "home"
     (home / "published").mkdir(parents=True)
     shutil.copytree(src.mlflow, home / "mlflow")  # the champion's model, for batch scoring
@@ -100,14 +131,7 @@ def run(requests: int, seconds: float, concurrency: int, batch_rows: int) -> dic
          "--log-level", "warning"],
         cwd=PROJECT_DIR, env=env,
     )  # fmt: skip
-    stop = threading.Event()
-    publishes = [0]
-
-    def republish() -> None:
-        while not stop.is_set():
-            publish(b if publishes[0] % 2 == 0 else a, home / "published", RELATIONS)
-            publishes[0] += 1
-
+    writer = Republisher((a, b), home / "published", RELATIONS)
     try:
         _wait(port, server)
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -152,14 +176,11 @@ def run(requests: int, seconds: float, concurrency: int, batch_rows: int) -> dic
                         problems["errors"] += 1
                         continue
                     lat[name].append(took)
-                    if "level=total" in url and (
-                        payload["total"] not in (0, n_total) or len(payload["items"]) != min(20, payload["total"])
-                    ):
+                    if "level=total" in url and is_torn(payload, n_total, limit=20):
                         problems["torn_reads"] += 1
                     if name == "batch_score" and len(payload["scores"]) != batch_rows:
                         problems["torn_reads"] += 1
 
-        writer = threading.Thread(target=republish, daemon=True)
         writer.start()
         t0 = time.perf_counter()
         threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
@@ -168,8 +189,7 @@ def run(requests: int, seconds: float, concurrency: int, batch_rows: int) -> dic
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
-        stop.set()
-        writer.join(timeout=60)
+        writer.stop()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -183,7 +203,7 @@ def run(requests: int, seconds: float, concurrency: int, batch_rows: int) -> dic
         "seconds": round(wall, 2),
         "requests_per_second": round(sum(len(v) for v in lat.values()) / wall, 1),
         "concurrency": concurrency,
-        "republished": publishes[0],
+        "republished": writer.count,
         **problems,
     }
     for name, xs in lat.items():

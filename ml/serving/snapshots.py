@@ -65,9 +65,3 @@ class SnapshotReader:
             yield Reading(snap, cursor)
         finally:
             cursor.close()
-
-    def close(self) -> None:
-        with self._lock:
-            for con in self._cons.values():
-                con.close()
-            self._cons.clear()

@@ -3,7 +3,6 @@ with the champion and its 422s, the OpenAPI schema, and no torn read while the p
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from ml.publish import current, publish
 from ml.serving.app import create_app
+from ml.serving.loadtest import Republisher, is_torn, two_versions
 from ml.settings import Paths
 
 
@@ -150,35 +150,19 @@ def test_nothing_published_yet_is_a_503_not_a_crash(tmp_path: Path) -> None:
 def test_no_torn_read_while_the_pipeline_republishes(built_home: Path, tmp_path: Path) -> None:
     """Two warehouses that differ (B lost its total-level rows) are published alternately, as fast as
     possible, while four threads read: every response is wholly A or wholly B."""
-    a = tmp_path / "a.duckdb"
-    b = tmp_path / "b.duckdb"
-    shutil.copy(built_home / "warehouse.duckdb", a)
-    shutil.copy(a, b)
-    with duckdb.connect(str(b)) as con:
-        con.execute("delete from marts.fct_api_request_anomalies where level = 'total'")
+    a, b, n_total = two_versions(built_home / "warehouse.duckdb", tmp_path)
     relations = ["marts.fct_api_request_anomalies", "ml.spam_model_aliases"]
     home = Paths(tmp_path / "home")
     publish(a, home.published, relations)
-    stop = threading.Event()
-    published = [0]
-
-    def republish() -> None:
-        while not stop.is_set():
-            publish(b if published[0] % 2 else a, home.published, relations)
-            published[0] += 1
-
+    writer = Republisher((a, b), home.published, relations)
     client = TestClient(create_app(home))
     seen: dict[int, int] = {}
     errors: list[str] = []
-    with duckdb.connect(str(a), read_only=True) as con:
-        (n_total,) = con.execute(
-            "select count(*) from marts.fct_api_request_anomalies where level = 'total'"
-        ).fetchone()
     deadline = time.monotonic() + 60
 
     def read() -> None:
         n = 0
-        while (n < 40 or published[0] < 6) and time.monotonic() < deadline:  # reads span several publishes
+        while (n < 40 or writer.count < 6) and time.monotonic() < deadline:  # reads span several publishes
             n += 1
             r = client.get("/anomalies", params={"level": "total", "limit": 5})
             if r.status_code != 200:
@@ -186,17 +170,15 @@ def test_no_torn_read_while_the_pipeline_republishes(built_home: Path, tmp_path:
                 continue
             got = r.json()
             seen[got["total"]] = seen.get(got["total"], 0) + 1
-            if len(got["items"]) != min(5, got["total"]):  # count and rows from two different publishes
+            if is_torn(got, n_total, limit=5):  # count and rows from two different publishes
                 errors.append(f"torn: total {got['total']} with {len(got['items'])} rows")
 
-    writer = threading.Thread(target=republish)
     writer.start()
     readers = [threading.Thread(target=read) for _ in range(4)]
     for t in readers:
         t.start()
     for t in readers:
         t.join()
-    stop.set()
-    writer.join()
+    writer.stop()
     assert errors == []
-    assert published[0] >= 6 and set(seen) == {0, n_total}  # both versions served, never a mix
+    assert writer.count >= 6 and set(seen) == {0, n_total}  # both versions served, never a mix
