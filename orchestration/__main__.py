@@ -80,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 tags={"sentinel/after_refusal": result.run_id},
             )
         if not result.success:
-            for event in result.all_events:
-                if event.is_step_failure:
-                    print(f"step {event.step_key} failed: {error_text(event.step_failure_data.error)}", file=sys.stderr)
+            print_failures(result)
             print(f"run {result.run_id} failed; `make ui` shows it with its logs", file=sys.stderr)
             # what the sensor observability_after_failure does under the daemon: alert the failure, rebuild the report
             health(instance, tags={"sentinel/after_failed_run": result.run_id})
@@ -105,10 +103,15 @@ def run_job(instance, name: str, tags: dict[str, str] | None = None) -> bool:
     from orchestration.definitions import defs
 
     result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False, tags=tags or {})
+    print_failures(result)
+    return result.success
+
+
+def print_failures(result) -> None:
+    """Each failed step of an in-process run, with its chain of causes, on stderr."""
     for event in result.all_events:
         if event.is_step_failure:
             print(f"step {event.step_key} failed: {error_text(event.step_failure_data.error)}", file=sys.stderr)
-    return result.success
 
 
 RETRAINING = ("spam_challenger", "spam_champion")

@@ -70,18 +70,22 @@ def with_row_counts(events: list, warehouse: Warehouse) -> Iterator:
     nodes = manifest()["nodes"]
     relations = {}
     for e in events:
-        uid = e.metadata.get("unique_id").value if isinstance(e, Output) and "unique_id" in e.metadata else None
-        node = nodes.get(uid) if uid else None
+        node = nodes.get(_unique_id(e))
         if node and node["config"].get("materialized") in ("table", "incremental", "seed"):
-            relations[uid] = f"{node['schema']}.{node['alias']}"
+            relations[node["unique_id"]] = f"{node['schema']}.{node['alias']}"
     counts = {}
     if relations:
         with warehouse.connect(read_only=True) as con:
             for uid, rel in relations.items():
                 counts[uid] = con.execute(f"select count(*) from {rel}").fetchall()[0][0]
     for e in events:
-        uid = e.metadata.get("unique_id").value if isinstance(e, Output) and "unique_id" in e.metadata else None
+        uid = _unique_id(e)
         yield e.with_metadata({**e.metadata, "dagster/row_count": counts[uid]}) if uid in counts else e
+
+
+def _unique_id(event) -> str | None:
+    """The dbt node a materialisation is about (None for checks and other events)."""
+    return event.metadata["unique_id"].value if isinstance(event, Output) and "unique_id" in event.metadata else None
 
 
 @functools.cache
@@ -102,14 +106,10 @@ def model_keys(name: str) -> list[AssetKey]:
 
 
 def check_assets() -> dict[str, list[str]]:
-    """Every dbt test's Dagster asset check: its name (the test's name) -> the asset key path it is attached to."""
-    m = manifest()
-    out = {}
-    for node in m["nodes"].values():
-        attached = node.get("attached_node") or (node.get("depends_on", {}).get("nodes") or [None])[-1]
-        if node["resource_type"] == "test" and attached in {**m["nodes"], **m["sources"]}:
-            out[node["name"]] = _key(m, attached).path
-    return out
+    """Every Dagster asset check of a dbt test: its name (the test's name) -> the asset key path it is on.
+    Read from the dbt assets themselves, so a link never points at a check Dagster does not have (the three
+    relationship tests between two sources are not checks)."""
+    return {key.name: key.asset_key.path for key in sentinel_dbt_models.check_keys}
 
 
 def model_assets() -> dict[str, list[str]]:

@@ -127,6 +127,7 @@ def test_definitions_load_with_lineage_from_landing_files_to_published_results(d
 
 
 def test_every_dbt_test_is_an_asset_check_and_the_gate_blocks(defs) -> None:
+    from ml.observability.alerts import MONITOR_CHECKS
     from orchestration.assets.dbt import sentinel_dbt_models
     from orchestration.assets.spam import spam_challenger
 
@@ -142,6 +143,7 @@ def test_every_dbt_test_is_an_asset_check_and_the_gate_blocks(defs) -> None:
         "source_relationships_ingestion_load_columns_load_id",
     ]
     assert len(checks) == len(tests) - 3
+    assert set(MONITOR_CHECKS.values()) <= checks  # every check an alert links back to exists
     (gate,) = spam_challenger.check_specs
     assert gate.name == "gate" and gate.blocking
 
