@@ -43,6 +43,39 @@
     {{ return(n) }}
 {%- endmacro %}
 
+{#- The settings for a grain other than the daily default (the vars): hourly data has a daily and a weekly
+    cycle. One place for the evaluation marts and `python -m ml detect`. -#}
+{% macro anomaly_grain_options(grain) -%}
+    {%- if grain == 'hour' -%}
+        {{ return({
+            'season_length': 24, 'window': 168, 'level_window': 24, 'season_window': 7,
+            'iqr_window': 336, 'zscore_window': 336, 'poisson_floor': false, 'min_abs_change': 0,
+            'log_transform': false,
+        }) }}
+    {%- elif grain == 'day' -%}
+        {{ return({}) }}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("anomaly grain must be hour or day, got " ~ grain) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The methods the evaluation compares, side by side with the baselines `always` and `never`. -#}
+{% macro anomaly_evaluated_methods() -%}
+    {{ return(['iqr', 'zscore', 'robust_seasonal']) }}
+{%- endmacro %}
+
+{#- The longest trailing window of a method: the warm-up an evaluation leaves unscored for every detector
+    compared (docs/anomaly_detection.md, "Evaluation"). -#}
+{% macro anomaly_window_periods(method, options=none) -%}
+    {%- if method == 'iqr' -%}
+        {{ return(anomaly_option(options, 'iqr_window') | int) }}
+    {%- elif method == 'zscore' -%}
+        {{ return(anomaly_option(options, 'zscore_window') | int) }}
+    {%- else -%}
+        {{ return(anomaly_option(options, 'window') | int) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro detect_anomalies(relation, series_cols, time_col, value_col, method=none, holiday_col=none,
                           passthrough_cols=[], options=none) -%}
     {%- set method = method or anomaly_option(options, 'method') -%}

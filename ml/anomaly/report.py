@@ -12,15 +12,23 @@ def _table(df: pd.DataFrame) -> str:
     return df.to_string(index=False, float_format=lambda x: f"{x:.3f}")
 
 
+EVALUATION_LEGEND = (
+    "Ranked by Fc (harmonic mean of point precision and event recall) within each data set and event type.\n"
+    "  events: labelled events scored; tp / fp: events detected / false-alarm runs (tolerance 1 bucket);\n"
+    "  ev_f1: event F1; pt_p / pt_r: point precision / recall; flag%: flagged buckets / scored buckets;\n"
+    "  series: series scored after one common warm-up (evaluation.fct_eval_series lists the skipped ones).\n"
+    "  always / never: baselines that flag every bucket with a value / nothing."
+)
+
+
 def evaluation_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute(
         """
-        select dataset, event_type, detector, n_events, events_detected as detected, false_alarms,
-               event_precision as ev_p, event_recall as ev_r, event_f1 as ev_f1,
-               point_precision as pt_p, point_recall as pt_r, point_f1 as pt_f1
+        select dataset, event_type as events_of, fc_rank as rank, detector, n_series as series, n_events as events,
+               events_detected as tp, false_alarms as fp, fc, event_f1 as ev_f1, point_precision as pt_p,
+               point_recall as pt_r, 100 * flag_rate as "flag%"
         from evaluation.fct_detector_evaluation
-        order by dataset = 'synthetic' desc, dataset, event_type = 'all' desc, event_type,
-                 case detector when 'iqr' then 1 when 'zscore' then 2 else 3 end
+        order by dataset = 'synthetic' desc, dataset, event_type = 'all' desc, event_type, fc_rank, detector
         """
     ).df()
 
@@ -28,6 +36,9 @@ def evaluation_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def print_evaluation(con: duckdb.DuckDBPyConnection) -> None:
     df = evaluation_table(con)
     print("\n=== Detector evaluation (evaluation.fct_detector_evaluation) ===")
+    print(EVALUATION_LEGEND)
+    for col in ("series", "events", "tp", "fp"):
+        df[col] = df[col].astype("int64")
     print(_table(df))
 
 

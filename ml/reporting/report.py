@@ -144,13 +144,15 @@ def plot_evaluation(ev: pd.DataFrame) -> str | None:
     allrows = ev[ev["event_type"] == "all"]
     if allrows.empty:
         return None
-    pivot = allrows.pivot_table(index="dataset", columns="detector", values="event_f1")
-    fig, ax = plt.subplots(figsize=(8, 2.8))
-    pivot.plot.bar(ax=ax, rot=0, color=["#ef6c00", "#2e7d32", "#6a1b9a"][: len(pivot.columns)])
-    ax.set_ylabel("event-level F1")
-    ax.set_ylim(0, 1)
-    ax.set_title("Detectors x datasets: event-level F1", fontsize=10)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 2.8), sharey=True)
+    for ax, (col, label) in zip(
+        axes, [("fc", "Fc (point precision x event recall)"), ("event_f1", "event F1")], strict=True
+    ):
+        pivot = allrows.pivot_table(index="dataset", columns="detector", values=col)
+        pivot.plot.bar(ax=ax, rot=0, legend=ax is axes[0])
+        ax.set_title(label, fontsize=10)
+        ax.set_ylim(0, 1)
+    axes[0].legend(fontsize=7, ncol=2)
     return png(fig)
 
 
@@ -311,7 +313,9 @@ def build_report(
             period = _df(con, "select * from intermediate.int_api_detection_period")
             start, end = period["detection_start"].iloc[0], period["detection_end"].iloc[0]
             incidents = _df(con, "select * from marts.fct_api_anomaly_detection_summary order by level, start_date")
-            ev = _df(con, "select * from evaluation.fct_detector_evaluation order by dataset, event_type, detector")
+            ev = _df(
+                con, "select * from evaluation.fct_detector_evaluation order by dataset, event_type, fc_rank, detector"
+            )
             quarantine = quarantine_by_reason(con, relations(con))
             recon = _df(
                 con,

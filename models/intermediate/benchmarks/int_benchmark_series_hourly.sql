@@ -1,6 +1,7 @@
 -- Benchmark series aggregated to a regular hourly grain on a spine per series (a missing hour is a null),
--- scaled to a median of 1000 (scale-free for every detector), labelled when any raw point in the hour is
--- labelled (AIOps) or the hour overlaps a labelled window (NAB).
+-- labelled when any raw point in the hour is labelled (AIOps) or the hour overlaps a labelled window (NAB).
+-- Values are not rescaled: every detector is judged on the series as it is (a rescaling by the median made
+-- every series with a zero median null, so it was never judged).
 with
 
 points as (
@@ -27,9 +28,7 @@ series as (
         dataset,
         series_id,
         min(period_ts) as first_ts,
-        max(period_ts) as last_ts,
-        {{ dbt.safe_cast("percentile_cont(0.5) within group (order by value)", "double") }} as median_value,
-        min(value) as min_value
+        max(period_ts) as last_ts
     from hourly
     group by dataset, series_id
 ),
@@ -43,9 +42,7 @@ gridded as (
         series.dataset,
         series.series_id,
         spine.period_ts,
-        -- shift non-positive series to start at 0, then scale to a median of 1000
-        1000 * (hourly.value - least(series.min_value, 0))
-        / nullif(series.median_value - least(series.min_value, 0), 0) as value,
+        hourly.value,
         coalesce(hourly.point_label, 0) as point_label
     from series
     inner join spine

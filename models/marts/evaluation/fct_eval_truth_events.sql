@@ -1,49 +1,28 @@
--- Labelled events: the generator's injected incidents (at the level where they happened) and the
--- benchmarks' labelled stretches (consecutive labelled hours of a series).
+-- Labelled events as the evaluation counts them: maximal runs of labelled scored buckets of a series (an
+-- injected incident of the generator at the node where it happened; a labelled stretch of a benchmark).
 with
-
-injected as (
-    select * from {{ source('api_logs', 'api_ground_truth_incidents') }}
-),
-
-hourly as (
-    select
-        *,
-        row_number() over (partition by dataset, series_id order by period_ts) as period_index
-    from {{ ref('int_benchmark_series_hourly') }}
-),
 
 labelled as (
     select
         *,
-        period_index - row_number() over (partition by dataset, series_id order by period_ts) as island
-    from hourly
-    where is_labelled = 1
+        bucket_index - row_number() over (partition by dataset, series_key order by bucket_index) as island
+    from {{ ref('int_eval_series_buckets') }}
+    where is_scored and is_labelled
 ),
 
 final as (
     select
-        'synthetic' as dataset,
-        incident_id as event_id,
-        incident_type as event_type,
-        level,
-        series_key,
-        cast(start_date as timestamp) as start_ts,
-        cast(end_date as timestamp) as end_ts,
-        24 as period_hours
-    from injected
-    union all
-    select
         dataset,
-        series_id || '#' || cast(min(period_ts) as varchar) as event_id,
-        'labelled' as event_type,
-        'total' as level,
-        dataset || ':' || series_id as series_key,
+        series_key || '#' || cast(min(period_ts) as varchar) as event_id,
+        min(event_type) as event_type,
+        series_level as level,
+        series_key,
         min(period_ts) as start_ts,
         max(period_ts) as end_ts,
-        1 as period_hours
+        cast(case when grain = 'day' then 24 else 1 end as integer) as period_hours,
+        count(*) as n_periods
     from labelled
-    group by dataset, series_id, island
+    group by dataset, grain, series_level, series_key, island
 )
 
 select * from final
