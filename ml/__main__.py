@@ -9,6 +9,7 @@ Commands
   spam       the spam model lifecycle: train (challenger, gate, register), score, rollback, answer
   evaluate   load the real benchmarks, build the evaluation models, print the comparison table
   answer     print the detection-period answer from the marts
+  detect     run the SQL detector on any table (CSV, Parquet, DuckDB): python -m ml detect --help
   bench      detection-mart throughput vs pandas, and the daily incremental-run cost
   spam-bench feature mart + scoring at 1M and 10M numbers per week, training time on 1M labelled rows
 """
@@ -19,6 +20,7 @@ import argparse
 import os
 import sys
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -152,6 +154,29 @@ def cmd_answer(_: argparse.Namespace) -> None:
         print_answer(con, paths().warehouse)
 
 
+def cmd_detect(args: argparse.Namespace) -> None:
+    from ml.anomaly.detect import DetectConfig, DetectError, run_detect
+
+    cfg = DetectConfig(
+        inputs=args.inputs,
+        time_col=args.time_col,
+        value_col=args.value_col,
+        out=Path(args.out),
+        series_cols=args.series_col or [],
+        grain=args.grain,
+        agg=args.agg,
+        method=args.method,
+        label_col=args.label_col,
+        columns=args.columns.split(",") if args.columns else None,
+        flag_missing=args.flag_missing,
+        counts=args.counts,
+    )
+    try:
+        run_detect(cfg)
+    except DetectError as exc:
+        raise SystemExit(f"python -m ml detect: {exc}") from None
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     from ml.anomaly.bench import run_bench
 
@@ -162,6 +187,24 @@ def cmd_spam_bench(args: argparse.Namespace) -> None:
     from ml.spam.bench import run_bench
 
     run_bench(sizes=[int(s) for s in args.sizes.split(",") if s], keep=args.keep)
+
+
+def _detect_arguments(p: argparse.ArgumentParser) -> None:
+    from ml.anomaly.detect import METHODS
+
+    p.description = "Run the project's SQL detector (the macro the marts use) on any table; see ml/anomaly/detect.py."
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="CSV or Parquet files, or duckdb:PATH::schema.table")
+    p.add_argument("--time-col", required=True, help="time column (ISO 8601 text, or Unix epoch s/ms)")
+    p.add_argument("--value-col", required=True, help="numeric value column")
+    p.add_argument("--series-col", action="append", help="column(s) naming the series (default: one per file)")
+    p.add_argument("--grain", choices=["hour", "day"], help="bucket size (default: chosen from the data)")
+    p.add_argument("--agg", choices=["mean", "sum"], default="mean", help="aggregate of the rows in a bucket")
+    p.add_argument("--method", choices=METHODS, default="robust_seasonal", help="detector (default: robust_seasonal)")
+    p.add_argument("--label-col", help="0/1 label column: carried to the output and scored, never read by the detector")
+    p.add_argument("--columns", help="comma-separated names for the columns of CSV files without a header")
+    p.add_argument("--flag-missing", action="store_true", help="count buckets without data as anomalies")
+    p.add_argument("--counts", action="store_true", help="day grain: keep the API-count floors of the marts")
+    p.add_argument("--out", required=True, help="output file, .csv or .parquet")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -197,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
         "evaluate": (cmd_evaluate, []),
         "answer": (cmd_answer, []),
         "spam": (cmd_spam, [seed, train]),
+        "detect": (cmd_detect, []),
         "bench": (cmd_bench, []),
         "spam-bench": (cmd_spam_bench, []),
     }
@@ -209,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.choices["bench"].add_argument(
         "--sizes", default="1000000,10000000,30000000", help="series-days per throughput run ('' to skip)"
     )
+    _detect_arguments(sub.choices["detect"])
     args = parser.parse_args(argv)
     args.fn(args)
 

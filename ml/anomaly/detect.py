@@ -1,0 +1,408 @@
+"""`python -m ml detect`: the project's SQL detector on any table, without writing a dbt model.
+
+    python -m ml detect INPUT... --time-col TS --value-col V [--series-col C ...] [--grain hour|day]
+                        [--agg mean|sum] [--method robust_seasonal|iqr|zscore] [--label-col L] --out OUT.csv
+
+The inputs (CSV or Parquet files, or `duckdb:PATH::schema.table`) are read into a scratch DuckDB file, bucketed
+to the grain (UTC) and put on a spine per series (a gap is a bucket with no value, not a zero). The detector is
+the very macro the marts use (`detect_anomalies`, macros/anomaly/), compiled by dbt against the `detect` target
+(an in-memory DuckDB: the warehouse is never opened) and run in the scratch file. Rules for messy input:
+
+* several rows in one bucket (duplicate timestamps included) are aggregated with --agg (mean by default);
+* an empty value, NaN or +-Infinity is a missing value; any other non-numeric value is an error naming the
+  file, the column, the row and the value; so is a missing column, an unreadable file or an unparseable time;
+* numeric times are Unix epochs (seconds, or milliseconds when above 1e11); text times are ISO 8601, and those
+  with an offset are converted to UTC;
+* every other column is ignored; the label column (--label-col) is never given to the detector: it is carried
+  to the output and used only to print the evaluation (docs/anomaly_detection.md) after the run.
+
+Output (CSV or Parquet by extension): one row per series and bucket with series_id, bucket_ts (ISO 8601, UTC),
+value, expected_value, lower_bound, upper_bound, score, is_anomaly (0/1), direction (up, down, or missing for a
+bucket without data, which is not flagged unless --flag-missing), explanation, and label when given.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from ml.logs import log_event
+from ml.settings import PROJECT_DIR
+
+METHODS = ("robust_seasonal", "iqr", "zscore")
+SPLIT = "-- @@ sentinel detect split @@"
+# the daily defaults (dbt vars) carry count-specific floors for API requests; off for arbitrary tables
+DAY_OPTIONS_FOR_ANY_TABLE = "{'poisson_floor': false, 'min_abs_change': 0}"
+
+
+class DetectError(Exception):
+    """Bad input or settings, with a message that names the file and the column."""
+
+
+@dataclass
+class DetectConfig:
+    inputs: list[str]
+    time_col: str
+    value_col: str
+    out: Path
+    series_cols: list[str] = field(default_factory=list)
+    grain: str | None = None
+    agg: str = "mean"
+    method: str = "robust_seasonal"
+    label_col: str | None = None
+    columns: list[str] | None = None  # names for the columns of header-less CSV files
+    flag_missing: bool = False
+    counts: bool = False  # day grain: keep the API-count floors (Poisson noise, minimum absolute change)
+
+
+@dataclass
+class DetectSummary:
+    rows_read: int
+    series: int
+    buckets: int
+    flagged: int
+    grain: str
+    seconds: float
+    evaluation: dict[str, dict[str, float]] | None = None
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _ident(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"'
+
+
+@dataclass
+class _Source:
+    spec: str
+    kind: str  # csv | parquet | duckdb
+    path: Path
+    table: str | None = None
+
+
+def _sources(inputs: list[str]) -> list[_Source]:
+    out = []
+    for spec in inputs:
+        if spec.startswith("duckdb:"):
+            path, sep, table = spec[len("duckdb:") :].partition("::")
+            if not sep or not table:
+                raise DetectError(f"{spec}: a DuckDB input is duckdb:PATH::schema.table")
+            out.append(_Source(spec, "duckdb", Path(path), table))
+            continue
+        p = Path(spec)
+        if not p.is_file():
+            raise DetectError(f"{spec}: no such file")
+        suffix = p.suffix.lower()
+        if suffix not in (".csv", ".parquet", ".pq"):
+            raise DetectError(f"{spec}: expected a .csv or .parquet file (or duckdb:PATH::schema.table)")
+        out.append(_Source(spec, "csv" if suffix == ".csv" else "parquet", p))
+    if not out:
+        raise DetectError("no input given")
+    return out
+
+
+def _series_names(sources: list[_Source]) -> dict[str, str]:
+    """Without --series-col each input is one series, named by its path relative to the inputs' common parent."""
+    parents = [str(s.path.resolve().parent) for s in sources]
+    root = Path(os.path.commonpath(parents)) if parents else Path(".")
+    names = {}
+    for s in sources:
+        names[s.spec] = s.table if s.kind == "duckdb" and len(sources) == 1 else str(s.path.resolve().relative_to(root))
+        if s.kind == "duckdb" and len(sources) > 1:
+            names[s.spec] = f"{names[s.spec]}::{s.table}"
+    return names
+
+
+def _relation(con: duckdb.DuckDBPyConnection, src: _Source, i: int, columns: list[str] | None) -> str:
+    """A view over one input with every column as text, in file order, plus its row number."""
+    view = f"input_{i}"
+    try:
+        if src.kind == "csv":
+            if columns:
+                rel = (
+                    f"read_csv({_sql_str(str(src.path))}, header = false, all_varchar = true, "
+                    f"names = [{', '.join(_sql_str(c) for c in columns)}])"
+                )
+            else:
+                (has_header,) = con.execute("select HasHeader from sniff_csv(?)", [str(src.path)]).fetchone()
+                rel = (
+                    f"read_csv({_sql_str(str(src.path))}, header = {str(bool(has_header)).lower()}, all_varchar = true)"
+                )
+        elif src.kind == "parquet":
+            rel = f"read_parquet({_sql_str(str(src.path))})"
+        else:
+            alias = f"src_{i}"
+            con.execute(f"attach {_sql_str(str(src.path))} as {alias} (read_only)")
+            rel = f"{alias}.{src.table}"
+        con.execute(f"create temp view {view} as select *, row_number() over () as _row from {rel}")
+        con.execute(f"select count(*) from {view}").fetchone()
+    except duckdb.Error as exc:
+        raise DetectError(f"{src.spec}: cannot read it: {str(exc).splitlines()[0][:300]}") from exc
+    return view
+
+
+def _require(con: duckdb.DuckDBPyConnection, view: str, src: _Source, cols: list[str]) -> None:
+    have = [r[0] for r in con.execute(f"select column_name from (describe {view})").fetchall()]
+    for c in cols:
+        if c not in have:
+            shown = ", ".join(h for h in have if h != "_row")
+            raise DetectError(f"{src.spec}: no column {c!r} (columns: {shown[:300]})")
+
+
+def _check_numeric(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: str, what: str) -> None:
+    bad = con.execute(
+        f"select _row, cast({_ident(col)} as varchar) from {view} "
+        f"where nullif(trim(cast({_ident(col)} as varchar)), '') is not null "
+        f"and try_cast(trim(cast({_ident(col)} as varchar)) as double) is null order by _row limit 3"
+    ).fetchall()
+    if bad:
+        (n,) = con.execute(
+            f"select count(*) from {view} where nullif(trim(cast({_ident(col)} as varchar)), '') is not null "
+            f"and try_cast(trim(cast({_ident(col)} as varchar)) as double) is null"
+        ).fetchone()
+        examples = ", ".join(f"row {r} {v[:40]!r}" for r, v in bad)
+        raise DetectError(f"{src.spec}: column {col!r} ({what}) has {n} non-numeric value(s): {examples}")
+
+
+def _time_expr(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: str) -> str:
+    """A UTC timestamp expression for the time column (epoch numbers or ISO 8601 text)."""
+    c = f"trim(cast({_ident(col)} as varchar))"
+    (n_missing,) = con.execute(f"select count(*) from {view} where nullif({c}, '') is null").fetchone()
+    if n_missing:
+        (row,) = con.execute(f"select min(_row) from {view} where nullif({c}, '') is null").fetchone()
+        raise DetectError(f"{src.spec}: column {col!r} (time) is empty in {n_missing} row(s), first at row {row}")
+    (n_num, n_all, mx) = con.execute(
+        f"select count(try_cast({c} as double)), count(*), max(try_cast({c} as double)) from {view}"
+    ).fetchone()
+    if n_all and n_num == n_all:
+        scale = 1000.0 if mx and mx > 1e11 else 1.0
+        return f"cast(to_timestamp(cast({c} as double) / {scale}) at time zone 'UTC' as timestamp)"
+    parsed = f"cast(try_cast({c} as timestamptz) at time zone 'UTC' as timestamp)"
+    bad = con.execute(f"select _row, {c} from {view} where {parsed} is null order by _row limit 3").fetchall()
+    if bad:
+        examples = ", ".join(f"row {r} {v[:40]!r}" for r, v in bad)
+        raise DetectError(f"{src.spec}: column {col!r} (time) has values that are not times: {examples}")
+    return parsed
+
+
+def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
+    """Every input into one table `points(series_id, ts, value, label)`; returns the rows read."""
+    sources = _sources(cfg.inputs)
+    names = _series_names(sources)
+    con.execute("create or replace table points (series_id varchar, ts timestamp, value double, label double)")
+    for i, src in enumerate(sources):
+        view = _relation(con, src, i, cfg.columns)
+        needed = [cfg.time_col, cfg.value_col, *cfg.series_cols, *([cfg.label_col] if cfg.label_col else [])]
+        _require(con, view, src, needed)
+        _check_numeric(con, view, src, cfg.value_col, "value")
+        if cfg.label_col:
+            _check_numeric(con, view, src, cfg.label_col, "label")
+        ts = _time_expr(con, view, src, cfg.time_col)
+        series = (
+            "concat_ws('/', " + ", ".join(f"coalesce(cast({_ident(c)} as varchar), '')" for c in cfg.series_cols) + ")"
+            if cfg.series_cols
+            else _sql_str(names[src.spec])
+        )
+        value = f"try_cast(trim(cast({_ident(cfg.value_col)} as varchar)) as double)"
+        label = f"try_cast(trim(cast({_ident(cfg.label_col)} as varchar)) as double)" if cfg.label_col else "null"
+        con.execute(
+            f"insert into points select {series}, {ts}, case when isfinite({value}) then {value} end, {label} "
+            f"from {view}"
+        )
+    (n,) = con.execute("select count(*) from points").fetchone()
+    if n == 0:
+        raise DetectError("the inputs hold no rows")
+    return n
+
+
+def choose_grain(con: duckdb.DuckDBPyConnection) -> str:
+    """hour when the typical step between a series' timestamps is under a day, else day."""
+    (step,) = con.execute(
+        "select median(epoch(ts) - epoch(prev)) from (select ts, lag(ts) over (partition by series_id order by ts) "
+        "as prev from (select distinct series_id, ts from points)) where prev is not null"
+    ).fetchone()
+    return "hour" if step is not None and step < 86400 else "day"
+
+
+def bucket(con: duckdb.DuckDBPyConnection, grain: str, agg: str) -> int:
+    """`detect_input(series_id, bucket_ts, value, label)`: one row per series and bucket on a spine."""
+    fn = {"mean": "avg", "sum": "sum"}[agg]
+    step = "interval 1 hour" if grain == "hour" else "interval 1 day"
+    con.execute(
+        f"""
+        create or replace table detect_input as
+        with bucketed as (
+            select series_id, date_trunc('{grain}', ts) as bucket_ts, {fn}(value) as value,
+                   max(case when label > 0 then 1 else 0 end) as label
+            from points group by series_id, date_trunc('{grain}', ts)
+        ),
+        spine as (
+            select series_id, unnest(range(min(bucket_ts), max(bucket_ts) + {step}, {step})) as bucket_ts
+            from bucketed group by series_id
+        )
+        select spine.series_id, spine.bucket_ts, bucketed.value, coalesce(bucketed.label, 0) as label
+        from spine left join bucketed using (series_id, bucket_ts)
+        """
+    )
+    (n,) = con.execute("select count(*) from detect_input").fetchone()
+    return n
+
+
+@functools.cache
+def compile_sql(method: str, grain: str, counts: bool, evaluate: bool) -> tuple[str, str | None, int]:
+    """(detector SQL over `detect_input`, scoring SQL over `detect_scored` or None, warm-up periods), compiled by
+    dbt from the project's macros against the in-memory `detect` target."""
+    from dbt.cli.main import dbtRunner
+
+    options = DAY_OPTIONS_FOR_ANY_TABLE if grain == "day" and not counts else f"anomaly_grain_options('{grain}')"
+    inline = (
+        f"{{% set o = {options} %}}"
+        f"{{{{ anomaly_window_periods('{method}', o) }}}}\n{SPLIT}\n"
+        f"{{{{ detect_anomalies('detect_input', series_cols=['series_id'], time_col='bucket_ts', value_col='value', "
+        f"method='{method}', options=o) }}}}"
+    )
+    if evaluate:
+        inline += f"\n{SPLIT}\n{{{{ score_detections('detect_scored') }}}}"
+    # its own target path: the parse is reused from one call to the next, whatever SENTINEL_HOME is
+    work = PROJECT_DIR / "target" / "detect"
+    args = [
+        "compile",
+        "--inline",
+        inline,
+        "--target",
+        "detect",
+        "--target-path",
+        str(work),
+        "--log-path",
+        str(work / "logs"),
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--quiet",
+        "--log-level",
+        "none",
+    ]
+    res = dbtRunner().invoke(args)
+    if not res.success:
+        raise DetectError(f"dbt could not compile the detector: {res.exception or 'see the dbt log'}")
+    parts = res.result.results[0].node.compiled_code.split(SPLIT)
+    return parts[1], (parts[2] if evaluate else None), int(parts[0].strip())
+
+
+def _evaluate(con: duckdb.DuckDBPyConnection, method: str, grain: str, warmup: int, score_sql: str) -> dict:
+    """The run's flags against the label column, scored as the evaluation marts score (score_detections)."""
+    min_len = max(2 * warmup, 28 * 24 if grain == "hour" else 60)
+    con.execute(
+        f"""
+        create or replace table detect_scored as
+        with indexed as (
+            select *, row_number() over (partition by series_id order by bucket_ts) as bucket_index,
+                   count(*) over (partition by series_id) as series_periods
+            from detected_out
+        )
+        select 'input' as dataset, d.detector, series_id as series_key, 'total' as series_level, bucket_index,
+               case d.detector when 'always' then value is not null else is_anomaly = 1 end as is_flagged,
+               label = 1 as is_labelled, case when label = 1 then 'labelled' end as event_type
+        from indexed cross join (select '{method}' as detector union all select 'always') as d
+        where bucket_index > {warmup} and series_periods >= {min_len}
+        """
+    )
+    df = con.execute(f"select * from ({score_sql}) where event_type = 'all'").df()
+    return {r["detector"]: r for r in df.to_dict("records")}
+
+
+def run_detect(cfg: DetectConfig, scratch: Path | None = None) -> DetectSummary:
+    if cfg.method not in METHODS:
+        raise DetectError(f"--method must be one of {', '.join(METHODS)}")
+    if cfg.out.suffix.lower() not in (".csv", ".parquet"):
+        raise DetectError(f"{cfg.out}: the output must end in .csv or .parquet")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="sentinel_detect_") as tmp:
+        db = scratch or Path(tmp) / "detect.duckdb"
+        con = duckdb.connect(str(db))
+        try:
+            return _run(con, cfg, t0)
+        finally:
+            con.close()
+
+
+def _run(con: duckdb.DuckDBPyConnection, cfg: DetectConfig, t0: float) -> DetectSummary:
+    n_rows = load_points(con, cfg)
+    grain = cfg.grain or choose_grain(con)
+    _say(f"[1/4] read {n_rows:,} rows from {len(cfg.inputs)} input(s) ({time.perf_counter() - t0:.1f} s)")
+    n_buckets = bucket(con, grain, cfg.agg)
+    (n_series,) = con.execute("select count(distinct series_id) from detect_input").fetchone()
+    _say(f"[2/4] {n_series:,} series on {n_buckets:,} {grain} buckets ({cfg.agg} per bucket)")
+    detect_sql, score_sql, warmup = compile_sql(cfg.method, grain, cfg.counts, evaluate=bool(cfg.label_col))
+    t1 = time.perf_counter()
+    flagged_dirs = "('up', 'down', 'missing')" if cfg.flag_missing else "('up', 'down')"
+    con.execute(
+        f"""
+        create or replace table detected_out as
+        select d.series_id, d.period_ts as bucket_ts, d.value, d.expected_value, d.lower_bound, d.upper_bound,
+               d.score, case when d.direction in {flagged_dirs} then 1 else 0 end as is_anomaly, d.direction,
+               d.explanation, i.label
+        from ({detect_sql}) as d
+        inner join detect_input as i on d.series_id = i.series_id and d.period_ts = i.bucket_ts
+        """
+    )
+    (flagged,) = con.execute("select coalesce(sum(is_anomaly), 0) from detected_out").fetchone()
+    _say(
+        f"[3/4] {cfg.method} at {grain} grain: {flagged:,} flagged buckets of {n_buckets:,} "
+        f"({100 * flagged / max(n_buckets, 1):.2f} %) in {time.perf_counter() - t1:.1f} s"
+    )
+    _write(con, cfg)
+    _say(f"[4/4] wrote {cfg.out}")
+    summary = DetectSummary(n_rows, n_series, n_buckets, int(flagged), grain, time.perf_counter() - t0)
+    if cfg.label_col and score_sql:
+        summary.evaluation = _evaluate(con, cfg.method, grain, warmup, score_sql)
+        for det, r in summary.evaluation.items():
+            _say(
+                f"      vs {cfg.label_col} ({det}): {int(r['n_series'])} series after a {warmup}-bucket warm-up, "
+                f"{int(r['n_events'])} events, {int(r['events_detected'])} detected, {int(r['false_alarms'])} "
+                f"false-alarm runs; Fc {r['fc']:.3f}, event F1 {r['event_f1']:.3f}, flag rate "
+                f"{100 * r['flag_rate']:.2f} %"
+            )
+    log_event(
+        "detect.done",
+        method=cfg.method,
+        grain=grain,
+        rows=n_rows,
+        series=n_series,
+        buckets=n_buckets,
+        flagged=int(flagged),
+        seconds=round(summary.seconds, 3),
+        out=str(cfg.out),
+    )
+    return summary
+
+
+def _write(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> None:
+    cols = (
+        "series_id, {ts}, value, expected_value, lower_bound, upper_bound, score, is_anomaly, direction, explanation"
+        + (", label" if cfg.label_col else "")
+    )
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    if cfg.out.suffix.lower() == ".csv":
+        select = cols.format(ts="strftime(bucket_ts, '%Y-%m-%dT%H:%M:%SZ') as bucket_ts")
+        fmt = "format csv, header true"
+    else:
+        select = cols.format(ts="bucket_ts")
+        fmt = "format parquet"
+    con.execute(
+        f"copy (select {select} from detected_out order by series_id, detected_out.bucket_ts) "
+        f"to {_sql_str(str(cfg.out))} ({fmt})"
+    )

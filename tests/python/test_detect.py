@@ -1,0 +1,216 @@
+"""`python -m ml detect`: the SQL detector on any table, its output shape and every bad-input rule."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.anomaly.detect import DetectConfig, DetectError, run_detect
+from ml.settings import PROJECT_DIR, benchmarks_dir
+
+OUTPUT_COLUMNS = [
+    "series_id",
+    "bucket_ts",
+    "value",
+    "expected_value",
+    "lower_bound",
+    "upper_bound",
+    "score",
+    "is_anomaly",
+    "direction",
+    "explanation",
+]
+
+
+def hourly_frame(days: int = 35, spike_at: int = 24 * 30 + 5, seed: int = 0) -> pd.DataFrame:
+    """Five-minute points with a daily cycle, noise and one hour of x6 traffic."""
+    rng = np.random.default_rng(seed)
+    ts = pd.date_range("2024-01-01", periods=days * 24 * 12, freq="5min")
+    hour = ts.hour.to_numpy()
+    value = 100 + 40 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 3, len(ts))
+    spike = (np.arange(len(ts)) // 12) == spike_at
+    value[spike] *= 6
+    return pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"), "value": value, "label": spike.astype(int)})
+
+
+def run(tmp_path: Path, inputs: list[Path | str], **kw) -> pd.DataFrame:
+    out = tmp_path / kw.pop("out", "out.csv")
+    cfg = DetectConfig(
+        inputs=[str(i) for i in inputs],
+        time_col=kw.pop("time_col", "timestamp"),
+        out=out,
+        value_col=kw.pop("value_col", "value"),
+        **kw,
+    )
+    run_detect(cfg)
+    return pd.read_csv(out) if out.suffix == ".csv" else pd.read_parquet(out)
+
+
+@pytest.fixture(scope="module")
+def two_series(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("detect_in")
+    (root / "group-a").mkdir()
+    (root / "group-b").mkdir()
+    a, b = root / "group-a" / "series-01.csv", root / "group-b" / "series-02.csv"
+    hourly_frame(seed=1).to_csv(a, index=False)
+    hourly_frame(seed=2, spike_at=24 * 31).to_csv(b, index=False)
+    return a, b
+
+
+def test_one_row_per_series_and_bucket_named_by_relative_path(tmp_path: Path, two_series) -> None:
+    df = run(tmp_path, list(two_series))
+    assert list(df.columns) == OUTPUT_COLUMNS
+    assert set(df["series_id"]) == {"group-a/series-01.csv", "group-b/series-02.csv"}
+    assert df.groupby("series_id").size().tolist() == [35 * 24, 35 * 24]  # 5-minute points -> hour buckets
+    assert not df.duplicated(["series_id", "bucket_ts"]).any()
+    assert df["bucket_ts"].iloc[0] == "2024-01-01T00:00:00Z"
+    flagged = df[df["is_anomaly"] == 1]
+    spike = df[(df["series_id"] == "group-a/series-01.csv") & (df["bucket_ts"] == "2024-01-31T05:00:00Z")]
+    assert spike["is_anomaly"].item() == 1 and spike["direction"].item() == "up"
+    assert spike["value"].item() > spike["upper_bound"].item()
+    assert len(flagged) / len(df) < 0.03  # a clean daily cycle is not flagged
+
+
+def test_label_column_is_carried_but_never_read_by_the_detector(tmp_path: Path, two_series) -> None:
+    plain = run(tmp_path, list(two_series), out="plain.csv")
+    # scramble the labels: the detection must not move
+    for f in two_series:
+        df = pd.read_csv(f)
+        df["label"] = np.random.default_rng(5).integers(0, 2, len(df))
+        df.to_csv(tmp_path / f.name, index=False)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    moved = [tmp_path / "a" / two_series[0].name, tmp_path / "b" / two_series[1].name]
+    for f, m in zip(two_series, moved, strict=True):
+        (tmp_path / f.name).rename(m)
+    labelled = run(tmp_path, moved, out="labelled.parquet", label_col="label")
+    assert "label" in labelled.columns
+    cols = ["value", "expected_value", "lower_bound", "upper_bound", "score", "is_anomaly", "direction"]
+    pd.testing.assert_frame_equal(
+        plain[cols].reset_index(drop=True), labelled[cols].reset_index(drop=True), check_dtype=False
+    )
+
+
+def test_series_columns_day_grain_sum_and_duckdb_input(tmp_path: Path) -> None:
+    days = pd.date_range("2024-01-01", periods=80, freq="D")
+    rows = [
+        {"day": d.date().isoformat(), "country": c, "os": o, "n": 1000 + 10 * (d.day_of_week < 5), "junk": "x"}
+        for d in days
+        for c in ("DE", "FR")
+        for o in ("iOS", "Android")
+    ]
+    frame = pd.DataFrame(rows)
+    frame.loc[(frame["day"] == "2024-03-10") & (frame["country"] == "DE") & (frame["os"] == "iOS"), "n"] = 9000
+    db = tmp_path / "in.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("create schema s")
+        con.execute("create table s.t as select * from frame")
+    df = run(tmp_path, [f"duckdb:{db}::s.t"], time_col="day", value_col="n", series_cols=["country", "os"], agg="sum")
+    assert df.groupby("series_id").size().to_dict() == {
+        f"{c}/{o}": 80 for c in ("DE", "FR") for o in ("Android", "iOS")
+    }
+    hit = df[(df["series_id"] == "DE/iOS") & (df["bucket_ts"] == "2024-03-10T00:00:00Z")]
+    assert hit["is_anomaly"].item() == 1
+
+
+def test_duplicates_are_averaged_gaps_are_missing_and_non_finite_is_missing(tmp_path: Path) -> None:
+    f = tmp_path / "messy.csv"
+    frame = hourly_frame(days=30)
+    dup = frame.iloc[[100]].copy()
+    dup["value"] = frame["value"].iloc[100] + 12  # same timestamp twice: averaged with --agg mean
+    frame = pd.concat([frame, dup])
+    frame.loc[frame["timestamp"].str.startswith("2024-01-20 07"), "value"] = np.nan  # a gap hour
+    frame.loc[frame["timestamp"] == "2024-01-21 03:00:00", "value"] = np.inf
+    frame.to_csv(f, index=False)
+    df = run(tmp_path, [f]).set_index("bucket_ts")
+    raw = hourly_frame(days=30)
+    first_hour = raw[raw["timestamp"].str.startswith("2024-01-01 08")]["value"].tolist()
+    assert df.loc["2024-01-01T08:00:00Z", "value"] == pytest.approx(np.mean(first_hour + [first_hour[4] + 12]))
+    gap = df.loc["2024-01-20T07:00:00Z"]
+    assert np.isnan(gap["value"]) and gap["direction"] == "missing" and gap["is_anomaly"] == 0
+    three = raw[raw["timestamp"].str.startswith("2024-01-21 03")]["value"].tolist()[1:]
+    assert df.loc["2024-01-21T03:00:00Z", "value"] == pytest.approx(np.mean(three))  # inf dropped, not averaged
+
+
+@pytest.mark.parametrize(
+    ("content", "kw", "message"),
+    [
+        (b"\x00\x01\x02garbage\xff\xfe", {}, "cannot read it"),
+        (b"timestamp,val\n2024-01-01 00:00:00,1\n", {}, "no column 'value'"),
+        (b"timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 01:00:00,abc\n", {}, "'value' (value) has 1 non-numeric"),
+        (b"timestamp,value\n2024-01-01 00:00:00,1\nnot a time,2\n", {}, "not times: row 2 'not a time'"),
+        (b"timestamp,value\n2024-01-01 00:00:00,1\n,2\n", {}, "(time) is empty in 1 row"),
+    ],
+)
+def test_bad_input_names_the_file_and_column(tmp_path: Path, content: bytes, kw: dict, message: str) -> None:
+    f = tmp_path / "bad.csv"
+    f.write_bytes(content)
+    with pytest.raises(DetectError) as err:
+        run(tmp_path, [f], **kw)
+    assert str(f) in str(err.value) and message in str(err.value)
+
+
+def test_missing_file_and_wrong_extension(tmp_path: Path) -> None:
+    with pytest.raises(DetectError, match="no such file"):
+        run(tmp_path, [tmp_path / "nope.csv"])
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(DetectError, match="expected a .csv or .parquet"):
+        run(tmp_path, [tmp_path / "x.json"])
+
+
+def test_the_cli_on_the_real_benchmarks(tmp_path: Path) -> None:
+    """NAB (header, text times) and AIOps (no header, epoch seconds, a label column), as a user runs them."""
+    root = benchmarks_dir()
+    nab = root / "nab" / "data" / "realKnownCause" / "nyc_taxi.csv"
+    aiops = sorted((root / "aiops2018-kpi" / "preliminary_train_split").glob("*.csv"))[:2]
+    assert nab.is_file() and aiops, f"the benchmarks are expected in {root}"
+    cmd = [sys.executable, "-m", "ml", "detect"]
+    out = subprocess.run(
+        [*cmd, str(nab), "--time-col", "timestamp", "--value-col", "value", "--out", str(tmp_path / "nab.csv")],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    nab_out = pd.read_csv(tmp_path / "nab.csv")
+    assert len(nab_out) == 5160 and set(nab_out["series_id"]) == {"nyc_taxi.csv"}  # 30-minute points -> hours
+    assert "[4/4] wrote" in out.stdout
+    out = subprocess.run(
+        [
+            *cmd,
+            *map(str, aiops),
+            "--time-col",
+            "ts",
+            "--value-col",
+            "v",
+            "--label-col",
+            "label",
+            "--columns",
+            "ts,v,label",
+            "--out",
+            str(tmp_path / "aiops.parquet"),
+        ],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    df = pd.read_parquet(tmp_path / "aiops.parquet")
+    assert set(df["series_id"]) == {p.name for p in aiops} and df["label"].sum() > 0
+    assert "Fc" in out.stdout and "(always)" in out.stdout
+    bad = subprocess.run(
+        [*cmd, str(nab), "--time-col", "timestamp", "--value-col", "nope", "--out", str(tmp_path / "x.csv")],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode != 0 and "no column 'nope'" in bad.stderr and "Traceback" not in bad.stderr
