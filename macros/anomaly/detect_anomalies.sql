@@ -390,7 +390,7 @@
             {{ anomaly_inv('q3_s', log_space) }} as q3,
             {{ anomaly_inv('q3_s', log_space) }} - {{ anomaly_inv('q1_s', log_space) }} as iqr,
             {%- endif %}
-            k_eff as k,
+            cast(k_eff as decimal(4, 2)) as k,  -- one type for every method (the marts' contract)
             lower_bound,
             upper_bound,
             case

@@ -39,7 +39,8 @@ def _make_series(db: Path, n_series: int, days: int) -> int:
                date '2023-01-01' as series_start_date,
                cast(round(s.base * (case when isodow(d.series_date) >= 6 then 0.8 else 1.0 end)
                     * exp(0.05 * (random() + random() + random() - 1.5))) as bigint) as request_count,
-               1 as n_children, 1 as n_children_present, 0.0 as holiday_share, false as is_holiday,
+               cast(1 as bigint) as n_children, cast(1 as bigint) as n_children_present,
+               cast(0 as double) as holiday_share, false as is_holiday,
                cast(null as varchar) as calendar_label
         from s cross join d
         order by d.series_date, s.sid
@@ -69,8 +70,17 @@ def _dbt_run(home: Path, extra: list[str]) -> float:
         ]
     )
     if not res.success:
-        raise SystemExit(f"dbt run failed: {res.exception}")
-    return float(res.result.results[0].execution_time)
+        failed = [r.message for r in getattr(res.result, "results", []) or [] if r.status in ("error", "fail")]
+        raise SystemExit(f"dbt run failed: {res.exception or '; '.join(failed) or 'see the dbt log'}")
+    return model_seconds(res.result.results, "fct_api_request_anomalies")
+
+
+def model_seconds(results: list, model: str) -> float:
+    """Execution seconds of `model` among a dbt invocation's results (hooks are results too, and come first)."""
+    for r in results:
+        if getattr(r.node, "resource_type", None) == "model" and r.node.name == model:
+            return float(r.execution_time)
+    raise ValueError(f"{model} is not among the results")
 
 
 def worker(kind: str, home: Path, n_series: int, days: int, method: str) -> dict:
