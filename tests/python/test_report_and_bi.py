@@ -88,9 +88,9 @@ def test_findings_match_a_fresh_run(built_home: Path) -> None:
             f"where dataset = 'synthetic' and cast(end_ts as date) >= '{start}' and cast(start_ts as date) <= '{end}'"
         )
         ev = {
-            (d, det): (f1, fa)
-            for d, det, f1, fa in q(
-                "select dataset, detector, event_f1, false_alarms from evaluation.fct_detector_evaluation "
+            (d, det): (f1, fa, fc)
+            for d, det, f1, fa, fc in q(
+                "select dataset, detector, event_f1, false_alarms, fc from evaluation.fct_detector_evaluation "
                 "where event_type = 'all'"
             )
         }
@@ -111,6 +111,10 @@ def test_findings_match_a_fresh_run(built_home: Path) -> None:
         "detection_period": f"{start} .. {end}",
         "incidents_in_detection_period": str(len(incidents)),
         "injected_incidents_in_period_found": f"{found} of {len(truth)}",
+        **{
+            f"fc_{d}": " / ".join(f"{ev[d, det][2]:.3f}" for det in (*DETECTORS, "always"))
+            for d in ("synthetic", "nab", "aiops")
+        },
         **{
             f"event_f1_{d}": " / ".join(f"{ev[d, det][0]:.3f}" for det in DETECTORS)
             for d in ("synthetic", "nab", "aiops")
