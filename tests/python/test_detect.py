@@ -170,47 +170,37 @@ def test_the_cli_on_the_real_benchmarks(tmp_path: Path) -> None:
     nab = root / "nab" / "data" / "realKnownCause" / "nyc_taxi.csv"
     aiops = sorted((root / "aiops2018-kpi" / "preliminary_train_split").glob("*.csv"))[:2]
     assert nab.is_file() and aiops, f"the benchmarks are expected in {root}"
-    cmd = [sys.executable, "-m", "ml", "detect"]
-    out = subprocess.run(
-        [*cmd, str(nab), "--time-col", "timestamp", "--value-col", "value", "--out", str(tmp_path / "nab.csv")],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def cli(*args: object) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "ml", "detect", *map(str, args)],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    out = cli(nab, "--time-col", "timestamp", "--value-col", "value", "--out", tmp_path / "nab.csv")
     assert out.returncode == 0, out.stderr[-2000:]
     nab_out = pd.read_csv(tmp_path / "nab.csv")
     assert len(nab_out) == 5160 and set(nab_out["series_id"]) == {"nyc_taxi.csv"}  # 30-minute points -> hours
     assert "[4/4] wrote" in out.stdout
-    out = subprocess.run(
-        [
-            *cmd,
-            *map(str, aiops),
-            "--time-col",
-            "ts",
-            "--value-col",
-            "v",
-            "--label-col",
-            "label",
-            "--columns",
-            "ts,v,label",
-            "--out",
-            str(tmp_path / "aiops.parquet"),
-        ],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    out = cli(
+        *aiops,
+        "--time-col",
+        "ts",
+        "--value-col",
+        "v",
+        "--label-col",
+        "label",
+        "--columns",
+        "ts,v,label",
+        "--out",
+        tmp_path / "aiops.parquet",
     )
     assert out.returncode == 0, out.stderr[-2000:]
     df = pd.read_parquet(tmp_path / "aiops.parquet")
     assert set(df["series_id"]) == {p.name for p in aiops} and df["label"].sum() > 0
     assert "Fc" in out.stdout and "(always)" in out.stdout
-    bad = subprocess.run(
-        [*cmd, str(nab), "--time-col", "timestamp", "--value-col", "nope", "--out", str(tmp_path / "x.csv")],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    bad = cli(nab, "--time-col", "timestamp", "--value-col", "nope", "--out", tmp_path / "x.csv")
     assert bad.returncode != 0 and "no column 'nope'" in bad.stderr and "Traceback" not in bad.stderr
