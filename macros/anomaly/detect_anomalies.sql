@@ -29,18 +29,14 @@
     much history gives exactly the rows of a full rebuild. -#}
 {% macro anomaly_lookback_periods(options=none) -%}
     {%- set method = anomaly_option(options, 'method') -%}
-    {%- if method == 'iqr' -%}
-        {%- set n = anomaly_option(options, 'iqr_window') | int -%}
-    {%- elif method == 'zscore' -%}
-        {%- set n = anomaly_option(options, 'zscore_window') | int -%}
-    {%- else -%}
-        {%- set level = anomaly_option(options, 'level_window') | int -%}
-        {%- set season = (anomaly_option(options, 'season_window') | int) * (anomaly_option(options, 'season_length') | int) -%}
-        {#- pass-two quartiles (window) <- clean level (2 x level, its fallback) <- clean factor (season) <-
-            pass-one flags: quartiles (window) <- level (level) <- factor (season) <- rough level (level) -#}
-        {%- set n = 2 * (anomaly_option(options, 'window') | int) + 2 * season + 4 * level -%}
+    {%- if method in ['iqr', 'zscore'] -%}
+        {{ return(anomaly_window_periods(method, options)) }}
     {%- endif -%}
-    {{ return(n) }}
+    {%- set level = anomaly_option(options, 'level_window') | int -%}
+    {%- set season = (anomaly_option(options, 'season_window') | int) * (anomaly_option(options, 'season_length') | int) -%}
+    {#- pass-two quartiles (window) <- clean level (2 x level, its fallback) <- clean factor (season) <-
+        pass-one flags: quartiles (window) <- level (level) <- factor (season) <- rough level (level) -#}
+    {{ return(2 * (anomaly_option(options, 'window') | int) + 2 * season + 4 * level) }}
 {%- endmacro %}
 
 {#- The settings for a grain other than the daily default (the vars): hourly data has a daily and a weekly

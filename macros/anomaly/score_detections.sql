@@ -23,9 +23,6 @@
         over (partition by {{ g }}, series_key order by bucket_index
               range between {{ tolerance }} preceding and {{ tolerance }} following)
     {%- endset -%}
-    {%- set on_g -%}
-        {% for c in group_cols %}{{ 'and ' if not loop.first }}a.{{ c }} = b.{{ c }} {% endfor %}
-    {%- endset -%}
 
     with sd_buckets as (
         select
@@ -109,32 +106,22 @@
             coalesce(c.false_alarms, 0) as false_alarms
         from sd_levels as a
         left join sd_level_events as b
-            on {{ on_g }} and a.series_level = b.series_level
+            on {{ _score_join('a', 'b', group_cols + ['series_level']) }}
         left join sd_false_alarms as c
-            on {% for col in group_cols %}a.{{ col }} = c.{{ col }} and {% endfor %}a.series_level = c.series_level
+            on {{ _score_join('a', 'c', group_cols + ['series_level']) }}
     ),
 
     sd_types as (
         -- the recall side, per event type and for all events
         select
             {{ g }},
-            event_type,
+            case when grouping(event_type) = 1 then 'all' else event_type end as event_type,
             count(*) as n_events,
             sum(is_detected) as events_detected,
             sum(n_labelled) as n_labelled,
             sum(n_flagged) as n_labelled_flagged
         from sd_events
-        group by {{ g }}, event_type
-        union all
-        select
-            {{ g }},
-            'all' as event_type,
-            count(*) as n_events,
-            sum(is_detected) as events_detected,
-            sum(n_labelled) as n_labelled,
-            sum(n_flagged) as n_labelled_flagged
-        from sd_events
-        group by {{ g }}
+        group by grouping sets (({{ g }}, event_type), ({{ g }}))
     ),
 
     sd_type_levels as (
@@ -155,7 +142,7 @@
             sum(b.false_alarms) as false_alarms
         from sd_type_levels as a
         inner join sd_level_stats as b
-            on {{ on_g }} and a.series_level = b.series_level
+            on {{ _score_join('a', 'b', group_cols + ['series_level']) }}
         group by {% for c in group_cols %}a.{{ c }}, {% endfor %}a.event_type
     ),
 
@@ -175,7 +162,7 @@
             coalesce(a.n_labelled_flagged, 0) as n_labelled_flagged
         from sd_precision as b
         left join sd_types as a
-            on {{ on_g }} and a.event_type = b.event_type
+            on {{ _score_join('a', 'b', group_cols + ['event_type']) }}
     ),
 
     sd_rates as (
@@ -211,4 +198,16 @@
         coalesce(2 * point_precision * event_recall / nullif(point_precision + event_recall, 0), 0) as fc,
         coalesce(flag_rate, 0) as flag_rate
     from sd_rates
+{%- endmacro %}
+
+
+{#- `a.c1 = b.c1 and a.c2 = b.c2 ...` for a join on the group columns. -#}
+{% macro _score_join(left, right, cols) -%}
+    {%- for c in cols %}{{ ' and ' if not loop.first }}{{ left }}.{{ c }} = {{ right }}.{{ c }}{% endfor -%}
+{%- endmacro %}
+
+{#- The shortest series an evaluation scores: twice the common warm-up, and at least 60 days (day grain) or
+    28 days (hour grain). One rule for the evaluation marts and `python -m ml detect --label-col`. -#}
+{% macro evaluation_min_series_periods(grain, warmup_periods) -%}
+    {{ return([2 * warmup_periods, 60 if grain == 'day' else 28 * 24] | max) }}
 {%- endmacro %}

@@ -114,14 +114,13 @@ def _sources(inputs: list[str]) -> list[_Source]:
 
 
 def _series_names(sources: list[_Source]) -> dict[str, str]:
-    """Without --series-col each input is one series, named by its path relative to the inputs' common parent."""
-    parents = [str(s.path.resolve().parent) for s in sources]
-    root = Path(os.path.commonpath(parents)) if parents else Path(".")
+    """Without --series-col each input is one series, named by its path relative to the inputs' common parent
+    (a DuckDB table: `PATH::schema.table`)."""
+    root = Path(os.path.commonpath([str(s.path.resolve().parent) for s in sources]))
     names = {}
     for s in sources:
-        names[s.spec] = s.table if s.kind == "duckdb" and len(sources) == 1 else str(s.path.resolve().relative_to(root))
-        if s.kind == "duckdb" and len(sources) > 1:
-            names[s.spec] = f"{names[s.spec]}::{s.table}"
+        rel = str(s.path.resolve().relative_to(root))
+        names[s.spec] = f"{rel}::{s.table}" if s.kind == "duckdb" else rel
     return names
 
 
@@ -162,18 +161,14 @@ def _require(con: duckdb.DuckDBPyConnection, view: str, src: _Source, cols: list
 
 
 def _check_numeric(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: str, what: str) -> None:
+    text = f"trim(cast({_ident(col)} as varchar))"
     bad = con.execute(
-        f"select _row, cast({_ident(col)} as varchar) from {view} "
-        f"where nullif(trim(cast({_ident(col)} as varchar)), '') is not null "
-        f"and try_cast(trim(cast({_ident(col)} as varchar)) as double) is null order by _row limit 3"
+        f"select _row, {text}, count(*) over () from {view} "
+        f"where nullif({text}, '') is not null and try_cast({text} as double) is null order by _row limit 3"
     ).fetchall()
     if bad:
-        (n,) = con.execute(
-            f"select count(*) from {view} where nullif(trim(cast({_ident(col)} as varchar)), '') is not null "
-            f"and try_cast(trim(cast({_ident(col)} as varchar)) as double) is null"
-        ).fetchone()
-        examples = ", ".join(f"row {r} {v[:40]!r}" for r, v in bad)
-        raise DetectError(f"{src.spec}: column {col!r} ({what}) has {n} non-numeric value(s): {examples}")
+        examples = ", ".join(f"row {r} {v[:40]!r}" for r, v, _ in bad)
+        raise DetectError(f"{src.spec}: column {col!r} ({what}) has {bad[0][2]} non-numeric value(s): {examples}")
 
 
 def _time_expr(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: str) -> str:
@@ -261,15 +256,15 @@ def bucket(con: duckdb.DuckDBPyConnection, grain: str, agg: str) -> int:
 
 
 @functools.cache
-def compile_sql(method: str, grain: str, counts: bool, evaluate: bool) -> tuple[str, str | None, int]:
-    """(detector SQL over `detect_input`, scoring SQL over `detect_scored` or None, warm-up periods), compiled by
-    dbt from the project's macros against the in-memory `detect` target."""
+def compile_sql(method: str, grain: str, counts: bool, evaluate: bool) -> tuple[str, str | None, int, int]:
+    """(detector SQL over `detect_input`, scoring SQL over `detect_scored` or None, warm-up periods, shortest
+    series scored), compiled by dbt from the project's macros against the in-memory `detect` target."""
     from dbt.cli.main import dbtRunner
 
     options = DAY_OPTIONS_FOR_ANY_TABLE if grain == "day" and not counts else f"anomaly_grain_options('{grain}')"
     inline = (
-        f"{{% set o = {options} %}}"
-        f"{{{{ anomaly_window_periods('{method}', o) }}}}\n{SPLIT}\n"
+        f"{{% set o = {options} %}}{{% set n = anomaly_window_periods('{method}', o) %}}"
+        f"{{{{ n }}}} {{{{ evaluation_min_series_periods('{grain}', n) }}}}\n{SPLIT}\n"
         f"{{{{ detect_anomalies('detect_input', series_cols=['series_id'], time_col='bucket_ts', value_col='value', "
         f"method='{method}', options=o) }}}}"
     )
@@ -299,12 +294,12 @@ def compile_sql(method: str, grain: str, counts: bool, evaluate: bool) -> tuple[
     if not res.success:
         raise DetectError(f"dbt could not compile the detector: {res.exception or 'see the dbt log'}")
     parts = res.result.results[0].node.compiled_code.split(SPLIT)
-    return parts[1], (parts[2] if evaluate else None), int(parts[0].strip())
+    warmup, min_len = (int(x) for x in parts[0].split())
+    return parts[1], (parts[2] if evaluate else None), warmup, min_len
 
 
-def _evaluate(con: duckdb.DuckDBPyConnection, method: str, grain: str, warmup: int, score_sql: str) -> dict:
+def _evaluate(con: duckdb.DuckDBPyConnection, method: str, warmup: int, min_len: int, score_sql: str) -> dict:
     """The run's flags against the label column, scored as the evaluation marts score (score_detections)."""
-    min_len = max(2 * warmup, 28 * 24 if grain == "hour" else 60)
     con.execute(
         f"""
         create or replace table detect_scored as
@@ -346,7 +341,7 @@ def _run(con: duckdb.DuckDBPyConnection, cfg: DetectConfig, t0: float) -> Detect
     n_buckets = bucket(con, grain, cfg.agg)
     (n_series,) = con.execute("select count(distinct series_id) from detect_input").fetchone()
     _say(f"[2/4] {n_series:,} series on {n_buckets:,} {grain} buckets ({cfg.agg} per bucket)")
-    detect_sql, score_sql, warmup = compile_sql(cfg.method, grain, cfg.counts, evaluate=bool(cfg.label_col))
+    detect_sql, score_sql, warmup, min_len = compile_sql(cfg.method, grain, cfg.counts, evaluate=bool(cfg.label_col))
     t1 = time.perf_counter()
     flagged_dirs = "('up', 'down', 'missing')" if cfg.flag_missing else "('up', 'down')"
     con.execute(
@@ -368,7 +363,7 @@ def _run(con: duckdb.DuckDBPyConnection, cfg: DetectConfig, t0: float) -> Detect
     _say(f"[4/4] wrote {cfg.out}")
     summary = DetectSummary(n_rows, n_series, n_buckets, int(flagged), grain, time.perf_counter() - t0)
     if cfg.label_col and score_sql:
-        summary.evaluation = _evaluate(con, cfg.method, grain, warmup, score_sql)
+        summary.evaluation = _evaluate(con, cfg.method, warmup, min_len, score_sql)
         for det, r in summary.evaluation.items():
             _say(
                 f"      vs {cfg.label_col} ({det}): {int(r['n_series'])} series after a {warmup}-bucket warm-up, "

@@ -79,16 +79,14 @@ def test_one_row_per_series_and_bucket_named_by_relative_path(tmp_path: Path, tw
 
 def test_label_column_is_carried_but_never_read_by_the_detector(tmp_path: Path, two_series) -> None:
     plain = run(tmp_path, list(two_series), out="plain.csv")
-    # scramble the labels: the detection must not move
+    # the same files with scrambled labels, under the same relative names: the detection must not move
+    moved = []
     for f in two_series:
         df = pd.read_csv(f)
         df["label"] = np.random.default_rng(5).integers(0, 2, len(df))
-        df.to_csv(tmp_path / f.name, index=False)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    moved = [tmp_path / "a" / two_series[0].name, tmp_path / "b" / two_series[1].name]
-    for f, m in zip(two_series, moved, strict=True):
-        (tmp_path / f.name).rename(m)
+        (tmp_path / f.parent.name).mkdir()
+        df.to_csv(tmp_path / f.parent.name / f.name, index=False)
+        moved.append(tmp_path / f.parent.name / f.name)
     labelled = run(tmp_path, moved, out="labelled.parquet", label_col="label")
     assert "label" in labelled.columns
     cols = ["value", "expected_value", "lower_bound", "upper_bound", "score", "is_anomaly", "direction"]

@@ -89,15 +89,18 @@ def test_missing_rows_are_not_zeros_and_dead_series_alert(warehouse, built_home:
     assert late, "the generator's late-starting series should start after the extract start"
 
 
+def _harmonic_mean(a: float, b: float) -> float:
+    return 2 * a * b / (a + b) if a + b else 0.0
+
+
 def test_evaluation_rates_follow_their_definitions(warehouse) -> None:
     ev = warehouse.execute("select * from evaluation.fct_detector_evaluation").df()
     assert {"synthetic", "nab", "aiops"} <= set(ev["dataset"])
     assert {"iqr", "zscore", "robust_seasonal", "always", "never"} == set(ev["detector"])
     for r in ev.itertuples():
-        hm = lambda a, b: 2 * a * b / (a + b) if a + b else 0.0  # noqa: E731
-        assert abs(r.event_f1 - hm(r.event_precision, r.event_recall)) < 1e-9
-        assert abs(r.point_f1 - hm(r.point_precision, r.point_recall)) < 1e-9
-        assert abs(r.fc - hm(r.point_precision, r.event_recall)) < 1e-9
+        assert abs(r.event_f1 - _harmonic_mean(r.event_precision, r.event_recall)) < 1e-9
+        assert abs(r.point_f1 - _harmonic_mean(r.point_precision, r.point_recall)) < 1e-9
+        assert abs(r.fc - _harmonic_mean(r.point_precision, r.event_recall)) < 1e-9
         assert r.events_detected + r.events_missed == r.n_events
         assert abs(r.flag_rate - r.n_flagged / r.n_buckets) < 1e-12
     # one warm-up for every detector: every detector is scored on the same buckets and events

@@ -68,8 +68,10 @@ indexed as (
         row_number() over (partition by dataset, series_key order by period_ts) as bucket_index,
         count(*) over (partition by dataset, series_key) as series_periods,
         case when grain = 'day' then {{ ns.day }} else {{ ns.hour }} end as warmup_periods,
-        case when grain = 'day' then {{ [2 * ns.day, 60] | max }} else {{ [2 * ns.hour, 28 * 24] | max }} end
-            as min_series_periods
+        case
+            when grain = 'day' then {{ evaluation_min_series_periods('day', ns.day) }}
+            else {{ evaluation_min_series_periods('hour', ns.hour) }}
+        end as min_series_periods
     from unioned
 ),
 
