@@ -112,16 +112,20 @@
     ),
 
     sd_types as (
-        -- the recall side, per event type and for all events
+        -- the recall side, per event type and for all events (sqlfluff's DuckDB dialect cannot parse
+        -- grouping sets, so the two groupings are a union)
+        {%- for by_type in [true, false] %}
         select
             {{ g }},
-            case when grouping(event_type) = 1 then 'all' else event_type end as event_type,
+            {{ 'event_type' if by_type else "'all' as event_type" }},
             count(*) as n_events,
             sum(is_detected) as events_detected,
             sum(n_labelled) as n_labelled,
             sum(n_flagged) as n_labelled_flagged
         from sd_events
-        group by grouping sets (({{ g }}, event_type), ({{ g }}))
+        group by {{ g }}{{ ', event_type' if by_type }}
+        {% if by_type %}union all{% endif %}
+        {%- endfor %}
     ),
 
     sd_type_levels as (
