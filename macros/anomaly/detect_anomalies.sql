@@ -14,7 +14,8 @@
     * robust_seasonal the default (docs/anomaly_detection.md): log space; level = median of the last season;
                       seasonal factor = median same-bucket residual over the last seasons; IQR of the
                       residuals over the window; two passes so flagged periods leave the baseline; Poisson and
-                      relative floors on the spread, a minimum absolute change; wider k on holidays; cold start.
+                      relative floors on the spread, a minimum absolute change; wider k on holidays; cold start;
+                      a flag is corroborated by a plain z-score (|z| > corroboration_z over the z-score window).
     Every method shares the output columns and the rule that a missing period of a live series is an alert.
 -#}
 
@@ -36,17 +37,22 @@
     {%- set season = (anomaly_option(options, 'season_window') | int) * (anomaly_option(options, 'season_length') | int) -%}
     {#- pass-two quartiles (window) <- clean level (2 x level, its fallback) <- clean factor (season) <-
         pass-one flags: quartiles (window) <- level (level) <- factor (season) <- rough level (level) -#}
-    {{ return(2 * (anomaly_option(options, 'window') | int) + 2 * season + 4 * level) }}
+    {%- set chain = 2 * (anomaly_option(options, 'window') | int) + 2 * season + 4 * level -%}
+    {#- the corroborating z-score reads the raw values of its own window only -#}
+    {{ return([chain, anomaly_window_periods(method, options)] | max) }}
 {%- endmacro %}
 
-{#- The settings for a grain other than the daily default (the vars): hourly data has a daily and a weekly
-    cycle. One place for the evaluation marts and `python -m ml detect`. -#}
+{#- The settings for a grain other than the daily default (the vars). One place for the evaluation marts and
+    `python -m ml detect`. Hourly: a daily cycle (a weekly one, season 168, was measured and lost AIOps), raw
+    values (not only counts), no count floors, and stricter thresholds: a day holds 24 judged hours, so a per-hour
+    rule as loose as the per-day one raises 24 times the false alarms per day. -#}
 {% macro anomaly_grain_options(grain) -%}
     {%- if grain == 'hour' -%}
         {{ return({
             'season_length': 24, 'window': 168, 'level_window': 24, 'season_window': 7,
             'iqr_window': 336, 'zscore_window': 336, 'poisson_floor': false, 'min_abs_change': 0,
             'log_transform': false,
+            'k': 4.0, 'corroboration_z': 2.0,
         }) }}
     {%- elif grain == 'day' -%}
         {{ return({}) }}
@@ -67,6 +73,8 @@
         {{ return(anomaly_option(options, 'iqr_window') | int) }}
     {%- elif method == 'zscore' -%}
         {{ return(anomaly_option(options, 'zscore_window') | int) }}
+    {%- elif (anomaly_option(options, 'corroboration_z') or 0) | float > 0 -%}
+        {{ return([anomaly_option(options, 'window') | int, anomaly_option(options, 'zscore_window') | int] | max) }}
     {%- else -%}
         {{ return(anomaly_option(options, 'window') | int) }}
     {%- endif -%}
@@ -82,6 +90,7 @@
         'season_window': anomaly_option(options, 'season_window') | int,
         'min_seasons': anomaly_option(options, 'min_seasons') | int,
         'k': anomaly_option(options, 'k') | float,
+        'clean_k': anomaly_option(options, 'clean_k') | float,
         'iqr_k': anomaly_option(options, 'iqr_k') | float,
         'iqr_window': anomaly_option(options, 'iqr_window') | int,
         'zscore_window': anomaly_option(options, 'zscore_window') | int,
@@ -91,6 +100,7 @@
         'min_abs_change': anomaly_option(options, 'min_abs_change') | float,
         'holiday_k_factor': anomaly_option(options, 'holiday_k_factor') | float,
         'log_transform': anomaly_option(options, 'log_transform'),
+        'corroboration_z': anomaly_option(options, 'corroboration_z') | float,
     } -%}
     {%- if method not in ['iqr', 'zscore', 'robust_seasonal'] -%}
         {{ exceptions.raise_compiler_error("anomaly method must be iqr, zscore or robust_seasonal, got " ~ method) }}
@@ -192,6 +202,10 @@
         over (partition by {{ partition }} order by period_ts
               rows between {{ o.window }} preceding and 1 preceding)
     {%- endset -%}
+    {%- set wz -%}
+        over (partition by {{ partition }} order by period_ts
+              rows between {{ o.zscore_window }} preceding and 1 preceding)
+    {%- endset -%}
     logged as (
         -- log space: multiplicative moves and steady growth become additive and symmetric.
         -- Holidays are expected behaviour: judged (with a wider k) but kept out of every baseline.
@@ -248,8 +262,8 @@
         select
             *,
             case
-                when e1 < q1_1 - {{ o.k }} * greatest(q3_1 - q1_1, {{ o.min_iqr_log }})
-                    or e1 > q3_1 + {{ o.k }} * greatest(q3_1 - q1_1, {{ o.min_iqr_log }})
+                when e1 < q1_1 - {{ o.clean_k }} * greatest(q3_1 - q1_1, {{ anomaly_min_spread(o, 'level1_y + factor1_y') }})
+                    or e1 > q3_1 + {{ o.clean_k }} * greatest(q3_1 - q1_1, {{ anomaly_min_spread(o, 'level1_y + factor1_y') }})
                     then null
                 else y_base
             end as y_clean
@@ -297,7 +311,12 @@
             *,
             {{ rolling_quantile('e_clean', 0.25, partition, 'period_ts', o.window) }} as q1_e,
             {{ rolling_quantile('e_clean', 0.75, partition, 'period_ts', o.window) }} as q3_e,
-            count(e_clean) {{ ww }} as n_window
+            count(e_clean) {{ ww }} as n_window{% if o.corroboration_z > 0 %},
+            -- corroboration: the raw values' plain mean and sd over the z-score window
+            avg(value) {{ wz }} as z_mean,
+            stddev_samp(value) {{ wz }} as z_sd,
+            count(value) {{ wz }} as n_z
+            {%- endif %}
         from resid_pass2
     ),
 
@@ -308,7 +327,7 @@
             center_s + q3_e as q3_s,
             greatest(
                 q3_e - q1_e,
-                {{ o.min_iqr_log }}
+                {{ anomaly_min_spread(o, 'center_s') }}
                 {%- if o.poisson_floor and o.log_transform %},
                 -- Poisson: sd of ln(X + 1) is about 1 / sqrt(lambda); an IQR is 1.349 sd.
                 1.349 / sqrt(greatest(exp(center_s) - 1, 1.0))
@@ -321,11 +340,23 @@
                 period_index > {{ o.min_seasons * o.season_length }}
                 and n_level >= {{ (o.level_window + 1) // 2 }}
                 and n_factor >= 1
-                and n_window >= {{ [o.season_length, o.window // 2] | min }},
+                and n_window >= {{ [o.season_length, o.window // 2] | min }}
+                {%- if o.corroboration_z > 0 %}
+                and n_z >= {{ [o.zscore_window // 2, 2] | max }}
+                {%- endif %},
                 false
             ) as is_judged
         from scored
     ),
+
+{%- endmacro %}
+
+
+{#- The floor on the residual spread: min_iqr_log in log space is a relative spread (2 % by default); on raw
+    values the same relative floor, so it does not depend on the unit of the measure. -#}
+{% macro anomaly_min_spread(o, center) -%}
+    {%- if o.log_transform -%}{{ o.min_iqr_log }}
+    {%- else -%}{{ o.min_iqr_log }} * abs({{ center }}){%- endif -%}
 {%- endmacro %}
 
 
@@ -339,7 +370,10 @@
 {% macro anomaly_finalize(carry, method, o) -%}
     {%- set log_space = method == 'robust_seasonal' and o.log_transform -%}
     {%- set min_abs = o.min_abs_change if method == 'robust_seasonal' else 0 -%}
-    {%- set window = o.window if method == 'robust_seasonal' else (o.iqr_window if method == 'iqr' else o.zscore_window) -%}
+    {%- set window = anomaly_window_periods(method, o) -%}
+    {%- set corroborate = method == 'robust_seasonal' and o.corroboration_z > 0 -%}
+    {#- counts cannot go below zero; other measures (temperatures, latencies in log units...) can -#}
+    {%- set floor_zero = o.log_transform -%}
     bounded as (
         select
             *,
@@ -353,8 +387,15 @@
         select
             *,
             {{ anomaly_inv('center_s', log_space) }} as expected_value,
-            greatest({{ anomaly_inv('lower_s', log_space) }}, 0) as lower_bound,
-            {{ anomaly_inv('upper_s', log_space) }} as upper_bound
+            {%- set lower = anomaly_inv('lower_s', log_space) %}
+            {%- set upper = anomaly_inv('upper_s', log_space) %}
+            {%- if corroborate %}
+            -- a flag needs both: outside the seasonal band and a plain outlier against the recent values
+            {%- set lower = 'least(' ~ lower ~ ', z_mean - ' ~ o.corroboration_z ~ ' * z_sd)' %}
+            {%- set upper = 'greatest(' ~ upper ~ ', z_mean + ' ~ o.corroboration_z ~ ' * z_sd)' %}
+            {%- endif %}
+            {{ lower }} as lower_value,
+            {{ upper }} as upper_bound
         from bounded
     ),
 
@@ -363,9 +404,12 @@
             *,
             case
                 when value is null then 'missing'
-                when is_judged and y > upper_s and abs(value - expected_value) >= {{ min_abs }} then 'up'
-                when is_judged and y < lower_s and abs(value - expected_value) >= {{ min_abs }} then 'down'
-            end as direction
+                when is_judged and y > upper_s {% if corroborate %}and value > upper_bound {% endif -%}
+                    and abs(value - expected_value) >= {{ min_abs }} then 'up'
+                when is_judged and y < lower_s {% if corroborate %}and value < lower_value {% endif -%}
+                    and abs(value - expected_value) >= {{ min_abs }} then 'down'
+            end as direction,
+            {% if floor_zero %}greatest(lower_value, 0){% else %}lower_value{% endif %} as lower_bound
         from valued
     ),
 

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from ml.publish import current
 from tests.python.conftest import run_pipeline
@@ -127,18 +128,22 @@ def test_flagging_everything_cannot_top_the_evaluation(warehouse) -> None:
         assert ev.loc[(dataset, "never"), "fc"] == 0
 
 
-def test_default_detector_ranks_first_on_ground_truth(warehouse) -> None:
+@pytest.mark.parametrize("dataset", ["synthetic", "nab", "aiops"])
+def test_default_detector_beats_both_peers(warehouse, dataset: str) -> None:
+    """On the generator's ground truth and on both real labelled benchmarks, the default ranks first on Fc and on
+    event F1 while flagging under 3 % of buckets (before the corroborating z-score it lost NAB to the z-score)."""
     ev = (
         warehouse.execute(
             "select detector, fc, event_f1, flag_rate from evaluation.fct_detector_evaluation "
-            "where dataset = 'synthetic' and event_type = 'all'"
+            "where dataset = ? and event_type = 'all'",
+            [dataset],
         )
         .df()
         .set_index("detector")
     )
     for peer in ("iqr", "zscore"):
-        assert ev.loc["robust_seasonal", "fc"] > ev.loc[peer, "fc"]
-        assert ev.loc["robust_seasonal", "event_f1"] > ev.loc[peer, "event_f1"]
+        assert ev.loc["robust_seasonal", "fc"] > ev.loc[peer, "fc"], peer
+        assert ev.loc["robust_seasonal", "event_f1"] > ev.loc[peer, "event_f1"], peer
     assert ev.loc["robust_seasonal", "flag_rate"] < 0.03
 
 
