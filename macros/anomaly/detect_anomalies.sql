@@ -1,11 +1,14 @@
 {#-
     The anomaly detector macro family. One entry point, three methods, one output shape:
 
-        {{ detect_anomalies(relation, series_cols=['level', 'series_key'], time_col='period_ts',
-                            value_col='request_count', method='robust_seasonal', options={...}) }}
+        {{ detect_anomalies(relation, series_cols=['series_key'], time_col='period_ts',
+                            value_col='request_count', method='robust_seasonal',
+                            passthrough_cols=['level'], options={...}) }}
 
     `relation` is any relation (or CTE name) with a regular grain: one row per series and period (build it on a
-    date spine so a missing period is a row with a null value, not an absent row). Options default to the
+    date spine so a missing period is a row with a null value, not an absent row: the seasonal factors read the
+    rows one, two... seasons back). `series_cols` identify a series and are every window's partition: pass the
+    fewest that do (one key is fastest) and carry the others in `passthrough_cols`. Options default to the
     `anomaly_*` dbt vars (see dbt_project.yml); pass `options` to override per call (e.g. hourly data).
 
     Methods (all trailing windows exclude the period under test):
@@ -115,8 +118,7 @@
             {{ time_col }} as period_ts,
             cast({{ value_col }} as double) as value,
             {{ season_bucket(time_col, o.season_length) }} as season_bucket,
-            {{ holiday }} as is_holiday,
-            row_number() over (partition by {{ partition }} order by {{ time_col }}) as period_index
+            {{ holiday }} as is_holiday
         from {{ relation }}
     ),
 
@@ -132,12 +134,20 @@
 {%- endmacro %}
 
 
+{#- The period's position in its series: computed in each method's first window step, which sorts the same way
+    (one sort fewer than a step of its own). -#}
+{% macro anomaly_period_index(partition) -%}
+    row_number() over (partition by {{ partition }} order by period_ts) as period_index
+{%- endmacro %}
+
+
 {#- Plain rolling IQR of the raw values: the user's hint, no seasonality, no floors. -#}
 {% macro anomaly_iqr_scored(partition, o) -%}
     scored as (
         select
             *,
             value as y,
+            {{ anomaly_period_index(partition) }},
             {{ rolling_quantile('value', 0.5, partition, 'period_ts', o.iqr_window) }} as center_s,
             {{ rolling_quantile('value', 0.25, partition, 'period_ts', o.iqr_window) }} as q1_s,
             {{ rolling_quantile('value', 0.75, partition, 'period_ts', o.iqr_window) }} as q3_s,
@@ -169,6 +179,7 @@
         select
             *,
             value as y,
+            {{ anomaly_period_index(partition) }},
             avg(value) {{ w }} as center_s,
             stddev_samp(value) {{ w }} as sd_s,
             count(value) {{ w }} as n_window,
@@ -193,10 +204,6 @@
     {%- set wl -%}
         over (partition by {{ partition }} order by period_ts
               rows between {{ o.level_window }} preceding and 1 preceding)
-    {%- endset -%}
-    {%- set ws -%}
-        over (partition by {{ partition }}, season_bucket order by period_ts
-              rows between {{ o.season_window }} preceding and 1 preceding)
     {%- endset -%}
     {%- set ww -%}
         over (partition by {{ partition }} order by period_ts
@@ -225,7 +232,14 @@
         -- a rough level: median of the last season of raw values (robust to 1-3 odd periods).
         select
             *,
+            {{ anomaly_period_index(partition) }},
             {{ rolling_quantile('y_base', 0.5, partition, 'period_ts', o.level_window) }} as level0_y
+            {%- if o.corroboration_z > 0 %},
+            -- corroboration: the raw values' plain mean and sd over the z-score window
+            avg(value) {{ wz }} as z_mean,
+            stddev_samp(value) {{ wz }} as z_sd,
+            count(value) {{ wz }} as n_z
+            {%- endif %}
         from logged
     ),
 
@@ -233,8 +247,8 @@
         -- seasonal factor: median of the same bucket's offsets from the level over the last seasons.
         select
             *,
-            {{ rolling_quantile('y_base - level0_y', 0.5, partition ~ ', season_bucket', 'period_ts',
-                                o.season_window) }} as factor1_y
+            {{ seasonal_median('y_base - level0_y', partition, 'period_ts', 'season_bucket', o.season_length,
+                               o.season_window, 'factor1_y') }}
         from leveled
     ),
 
@@ -250,20 +264,21 @@
         select
             *,
             y - (level1_y + factor1_y) as e1,
-            {{ rolling_quantile('y_base - (level1_y + factor1_y)', 0.25, partition, 'period_ts', o.window) }}
-                as q1_1,
-            {{ rolling_quantile('y_base - (level1_y + factor1_y)', 0.75, partition, 'period_ts', o.window) }}
-                as q3_1
+            {{ rolling_quantiles('y_base - (level1_y + factor1_y)', [0.25, 0.75], partition, 'period_ts', o.window) }}
+                as quartiles_1
         from level_pass1
     ),
 
+    {%- set q1_1 = array_at('quartiles_1', 1) %}
+    {%- set q3_1 = array_at('quartiles_1', 2) %}
+    {%- set floor_1 = anomaly_min_spread(o, 'level1_y + factor1_y') %}
     flag_pass1 as (
         -- first pass: which periods are clearly abnormal, so that they leave the baseline in pass two.
         select
             *,
             case
-                when e1 < q1_1 - {{ o.clean_k }} * greatest(q3_1 - q1_1, {{ anomaly_min_spread(o, 'level1_y + factor1_y') }})
-                    or e1 > q3_1 + {{ o.clean_k }} * greatest(q3_1 - q1_1, {{ anomaly_min_spread(o, 'level1_y + factor1_y') }})
+                when e1 < {{ q1_1 }} - {{ o.clean_k }} * greatest({{ q3_1 }} - {{ q1_1 }}, {{ floor_1 }})
+                    or e1 > {{ q3_1 }} + {{ o.clean_k }} * greatest({{ q3_1 }} - {{ q1_1 }}, {{ floor_1 }})
                     then null
                 else y_base
             end as y_clean
@@ -273,9 +288,8 @@
     factor_pass2 as (
         select
             *,
-            {{ rolling_quantile('y_clean - level0_y', 0.5, partition ~ ', season_bucket', 'period_ts',
-                                o.season_window) }} as factor_y,
-            count(y_clean - level0_y) {{ ws }} as n_factor
+            {{ seasonal_median('y_clean - level0_y', partition, 'period_ts', 'season_bucket', o.season_length,
+                               o.season_window, 'factor_y') }}
         from flag_pass1
     ),
 
@@ -309,24 +323,18 @@
     scored as (
         select
             *,
-            {{ rolling_quantile('e_clean', 0.25, partition, 'period_ts', o.window) }} as q1_e,
-            {{ rolling_quantile('e_clean', 0.75, partition, 'period_ts', o.window) }} as q3_e,
-            count(e_clean) {{ ww }} as n_window{% if o.corroboration_z > 0 %},
-            -- corroboration: the raw values' plain mean and sd over the z-score window
-            avg(value) {{ wz }} as z_mean,
-            stddev_samp(value) {{ wz }} as z_sd,
-            count(value) {{ wz }} as n_z
-            {%- endif %}
+            {{ rolling_quantiles('e_clean', [0.25, 0.75], partition, 'period_ts', o.window) }} as quartiles_e,
+            count(e_clean) {{ ww }} as n_window
         from resid_pass2
     ),
 
     spread as (
         select
             *,
-            center_s + q1_e as q1_s,
-            center_s + q3_e as q3_s,
+            center_s + {{ array_at('quartiles_e', 1) }} as q1_s,
+            center_s + {{ array_at('quartiles_e', 2) }} as q3_s,
             greatest(
-                q3_e - q1_e,
+                {{ array_at('quartiles_e', 2) }} - {{ array_at('quartiles_e', 1) }},
                 {{ anomaly_min_spread(o, 'center_s') }}
                 {%- if o.poisson_floor and o.log_transform %},
                 -- Poisson: sd of ln(X + 1) is about 1 / sqrt(lambda); an IQR is 1.349 sd.
@@ -339,7 +347,7 @@
                 -- a few clean residuals for the quartiles
                 period_index > {{ o.min_seasons * o.season_length }}
                 and n_level >= {{ (o.level_window + 1) // 2 }}
-                and n_factor >= 1
+                and n_factor_y >= 1
                 and n_window >= {{ [o.season_length, o.window // 2] | min }}
                 {%- if o.corroboration_z > 0 %}
                 and n_z >= {{ [o.zscore_window // 2, 2] | max }}

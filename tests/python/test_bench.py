@@ -38,3 +38,52 @@ def test_every_method_builds_the_contracted_mart_on_the_bench_table(tmp_path: Pa
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         rows, detector = con.execute("select count(*), min(detector) from marts.fct_api_request_anomalies").fetchone()
     assert rows == 30 * 60 and detector == method
+
+
+def test_pandas_twin_reproduces_the_default_detector_of_the_mart(warehouse) -> None:
+    """The bench's pandas twin is the same algorithm: on the reference extract it gives the mart's numbers to 1e-9
+    and the same verdicts (so the bench compares like with like)."""
+    import numpy as np
+
+    from ml.anomaly.bench import detector_options
+    from ml.anomaly.twin import robust_seasonal
+
+    options = detector_options()
+    series = warehouse.execute(
+        "select series_key, series_date as period_ts, cast(request_count as double) as value, is_holiday "
+        "from intermediate.int_api_request_series_daily"
+    ).df()
+    mart = warehouse.execute(
+        "select series_key, series_date as period_ts, period_index, expected_value, lower_bound, upper_bound, score, "
+        "coalesce(direction, '') as direction, is_judged from marts.fct_api_request_anomalies"
+    ).df()
+    twin = robust_seasonal(series, options)
+    twin["direction"] = twin["direction"].fillna("")
+    both = mart.merge(twin, on=["series_key", "period_ts"], suffixes=("_sql", "_pd"), validate="one_to_one")
+    assert len(both) == len(mart) == len(series) > 10_000
+    for col in ("period_index", "expected_value", "lower_bound", "upper_bound", "score"):
+        a, b = both[f"{col}_sql"].astype(float).to_numpy(), both[f"{col}_pd"].astype(float).to_numpy()
+        assert np.array_equal(np.isnan(a), np.isnan(b)), col
+        ok = ~np.isnan(a)
+        assert np.allclose(a[ok], b[ok], rtol=1e-9, atol=1e-9), col
+    assert (both["direction_sql"] == both["direction_pd"]).all()
+    assert (both["is_judged_sql"] == both["is_judged_pd"].astype(bool)).all()
+    assert (both["direction_sql"] != "").sum() > 20  # the verdicts compared include real flags
+
+
+def test_speedups_compare_each_detector_with_its_own_pandas_form() -> None:
+    import pandas as pd
+
+    from ml.anomaly.bench import format_speedups
+
+    table = pd.DataFrame(
+        [
+            {"rows": 1000, "engine": "duckdb", "detector": "iqr", "seconds": 1.0},
+            {"rows": 1000, "engine": "pandas", "detector": "iqr", "seconds": 2.0},
+            {"rows": 1000, "engine": "duckdb", "detector": "robust_seasonal", "seconds": 4.0},
+            {"rows": 1000, "engine": "pandas", "detector": "robust_seasonal", "seconds": 2.0},
+        ]
+    )
+    text = format_speedups(table)
+    assert "iqr              2.00x" in text
+    assert "robust_seasonal  0.50x" in text

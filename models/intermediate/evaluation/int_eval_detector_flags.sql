@@ -8,12 +8,12 @@ with
     api_{{ m }} as (
         {{ detect_anomalies(
             ref('int_api_request_series_daily'),
-            series_cols=['level', 'country', 'os', 'series_key'],
+            series_cols=['series_key'],
             time_col='series_date',
             value_col='request_count',
             method=m,
             holiday_col='is_holiday',
-            passthrough_cols=['calendar_label'],
+            passthrough_cols=['level', 'country', 'os', 'calendar_label'],
         ) }}
     ),
 

@@ -23,11 +23,13 @@ series as (
 detected as (
     {{ detect_anomalies(
         'series',
-        series_cols=['level', 'country', 'os', 'series_key'],
+        series_cols=['series_key'],
         time_col='series_date',
         value_col='request_count',
         holiday_col='is_holiday',
-        passthrough_cols=['calendar_label', 'n_children', 'n_children_present', 'series_start_date'],
+        passthrough_cols=[
+            'level', 'country', 'os', 'calendar_label', 'n_children', 'n_children_present', 'series_start_date'
+        ],
     ) }}
 ),
 
