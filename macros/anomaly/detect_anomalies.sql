@@ -148,9 +148,7 @@
             *,
             value as y,
             {{ anomaly_period_index(partition) }},
-            {{ rolling_quantile('value', 0.5, partition, 'period_ts', o.iqr_window) }} as center_s,
-            {{ rolling_quantile('value', 0.25, partition, 'period_ts', o.iqr_window) }} as q1_s,
-            {{ rolling_quantile('value', 0.75, partition, 'period_ts', o.iqr_window) }} as q3_s,
+            {{ rolling_quantiles('value', [0.25, 0.5, 0.75], partition, 'period_ts', o.iqr_window) }} as quartiles,
             count(value) over (
                 partition by {{ partition }} order by period_ts
                 rows between {{ o.iqr_window }} preceding and 1 preceding
@@ -162,7 +160,10 @@
     spread as (
         select
             *,
-            q3_s - q1_s as spread_s,
+            {{ array_at('quartiles', 2) }} as center_s,
+            {{ array_at('quartiles', 1) }} as q1_s,
+            {{ array_at('quartiles', 3) }} as q3_s,
+            {{ array_at('quartiles', 3) }} - {{ array_at('quartiles', 1) }} as spread_s,
             n_window >= {{ [o.iqr_window // 2, 2] | max }} as is_judged
         from scored
     ),
