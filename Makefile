@@ -7,7 +7,7 @@ export SENTINEL_HOME ?= $(CURDIR)/.sentinel
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 
-.PHONY: setup run ui health report serve docs bench-api test lint pytest evaluate bench bench-spam mlflow-ui rollback clean
+.PHONY: setup run ui health report serve docs bench-api test test-fast lint pytest evaluate bench bench-spam mlflow-ui rollback clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ pytest: setup /usr/bin/chromium  ## the pytest suite; exit code 5 (no tests coll
 	$(BIN)/python -m pytest
 
 test: lint pytest  ## everything CI runs
+
+test-fast: setup  ## the edit loop (about a minute): ruff, and the tests that build no state (pytest -m "not slow")
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -m "not slow"
 
 evaluate: setup  ## detector comparison on the generator's ground truth and the real benchmarks
 	$(BIN)/python -m ml evaluate

@@ -85,6 +85,18 @@ def run_pipeline(home: Path, *args: str, env: dict[str, str] | None = None) -> s
     return proc
 
 
+# The fixtures that build a state (generate, ingest, dbt, the pipeline): a test that needs one is `slow`, left
+# out of `make test-fast` (the edit loop) and run by `make test`. Tests that build their own state are marked
+# with `@pytest.mark.slow` (or a module's `pytestmark`).
+STATE_FIXTURES = {"built_home", "small_home", "two_series", "drift_home"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if STATE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`make run` end to end through Dagster (generate, ingest, dbt, spam lifecycle, evaluation, publish,

@@ -25,6 +25,7 @@ def test_model_seconds_skips_the_hooks() -> None:
         model_seconds([hook], "fct_api_request_anomalies")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["iqr", "zscore", "robust_seasonal"])
 def test_every_method_builds_the_contracted_mart_on_the_bench_table(tmp_path: Path, method: str) -> None:
     code = (

@@ -162,6 +162,7 @@ def test_missing_file_and_wrong_extension(tmp_path: Path) -> None:
         run(tmp_path, [tmp_path / "x.json"])
 
 
+@pytest.mark.slow
 def test_the_cli_on_the_real_benchmarks(tmp_path: Path) -> None:
     """NAB (header, text times) and AIOps (no header, epoch seconds, a label column), as a user runs them."""
     root = benchmarks_dir()

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pytest
 
 from tests.python.conftest import run_ml
+
+pytestmark = pytest.mark.slow  # two pipelines of seven months each
 
 
 def _mart(home: Path) -> pd.DataFrame:

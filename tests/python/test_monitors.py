@@ -18,6 +18,8 @@ from ml.observability.alerts import AlertRun, JsonLinesSink, send_alerts
 from ml.settings import PROJECT_DIR
 from tests.python.conftest import chromium_page, run_ml, screenshot_stats
 
+pytestmark = pytest.mark.slow  # every test here reads a state built by generate, ingest and dbt build
+
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -238,6 +238,7 @@ def test_running_twice_gives_the_same_marts_and_no_new_model_version(small_home:
 # ---------------------------------------------------------------- failures leave what readers see untouched
 
 
+@pytest.mark.slow
 def test_a_bad_file_fails_ingestion_and_keeps_everything(defs, small_home, tmp_path, monkeypatch) -> None:
     home = _copy(small_home, tmp_path)
     before = _state(home)
@@ -255,6 +256,7 @@ def test_a_bad_file_fails_ingestion_and_keeps_everything(defs, small_home, tmp_p
         assert con.execute("select count(*) from raw.calls_weekly").fetchall() == raw_before
 
 
+@pytest.mark.slow
 def test_a_failing_dbt_test_stops_the_run_before_publishing(defs, small_home, tmp_path, monkeypatch) -> None:
     """... and the failure is still alerted and reported: the failure sensor runs the `data_health` job."""
     from dagster import DagsterEventType, DagsterInstance, RunRequest, build_run_status_sensor_context
@@ -302,6 +304,7 @@ def test_a_failing_dbt_test_stops_the_run_before_publishing(defs, small_home, tm
     assert 'id="test-expect_column_sum_identity_fct_api_request_load_reconciliation' in report
 
 
+@pytest.mark.slow
 def test_a_crash_in_training_keeps_the_champion_and_the_published_results(
     defs, small_home, tmp_path, monkeypatch
 ) -> None:
@@ -390,6 +393,7 @@ def test_retraining_sensor_acts_on_the_published_decision_once(tmp_path, monkeyp
     assert new_version.run_config["ops"]["spam_challenger"]["config"]["retrain"] is False  # the new version
 
 
+@pytest.mark.slow
 def test_a_new_column_is_reported_and_a_challenger_is_requested(defs, small_home, tmp_path, monkeypatch) -> None:
     """Deliver next week's file with a column no feature mart uses: the landing sensor runs the scoring job,
     the schema-change check warns and names the column; the published decision still asks for v2 (a feature
@@ -528,6 +532,7 @@ def test_a_promotion_judged_against_an_old_champion_is_not_applied(small_home: P
     assert (reg.alias("champion"), reg.alias("previous")) == (2, 1)
 
 
+@pytest.mark.slow
 def test_a_version_registered_without_its_warehouse_mirror_is_replaced(
     small_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -558,6 +563,7 @@ def test_a_version_registered_without_its_warehouse_mirror_is_replaced(
     assert outcome.challenger == registered[-1] and outcome.challenger > 2
 
 
+@pytest.mark.slow
 def test_a_promotion_lost_between_the_gate_and_the_alias_is_resumed_once(small_home: Path, tmp_path: Path) -> None:
     """The gate promoted, then the step that moves the alias died: the next run promotes that version instead
     of calling it "already registered" forever. After a rollback the same version is not promoted again."""

@@ -38,6 +38,7 @@ def _build_fails(home: Path) -> str:
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_every_invocation_is_kept_through_full_refreshes_with_failures_and_recovery(tiny_home: Path) -> None:
     run_ml(tiny_home, "build")
     run_ml(tiny_home, "build", "--full-refresh")  # drops and rebuilds every model; the history stays

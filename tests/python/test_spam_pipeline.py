@@ -181,6 +181,7 @@ def rolled_back_home(built_home: Path, tmp_path_factory: pytest.TempPathFactory)
     return home
 
 
+@pytest.mark.slow
 def test_rollback_restores_the_previous_champion_and_its_scores(rolled_back_home: Path) -> None:
     proc = run_ml(rolled_back_home, "spam", "rollback")
     assert "champion is now version 1 (was 2)" in proc.stdout
@@ -194,6 +195,7 @@ def test_rollback_restores_the_previous_champion_and_its_scores(rolled_back_home
     con.close()
 
 
+@pytest.mark.slow
 def test_a_v2_model_refuses_to_score_a_week_without_the_feature(rolled_back_home: Path) -> None:
     run_ml(rolled_back_home, "spam", "rollback")  # back to v2 (rollback toggles champion and previous)
     con = duckdb.connect(str(rolled_back_home / "warehouse.duckdb"))
