@@ -55,14 +55,14 @@ def test_pandas_twin_reproduces_the_default_detector_of_the_mart(warehouse) -> N
         "from intermediate.int_api_request_series_daily"
     ).df()
     mart = warehouse.execute(
-        "select series_key, series_date as period_ts, period_index, expected_value, lower_bound, upper_bound, score, "
+        "select series_key, series_date as period_ts, expected_value, lower_bound, upper_bound, score, "
         "coalesce(direction, '') as direction, is_judged from marts.fct_api_request_anomalies"
     ).df()
     twin = robust_seasonal(series, options)
     twin["direction"] = twin["direction"].fillna("")
     both = mart.merge(twin, on=["series_key", "period_ts"], suffixes=("_sql", "_pd"), validate="one_to_one")
     assert len(both) == len(mart) == len(series) > 10_000
-    for col in ("period_index", "expected_value", "lower_bound", "upper_bound", "score"):
+    for col in ("expected_value", "lower_bound", "upper_bound", "score"):
         a, b = both[f"{col}_sql"].astype(float).to_numpy(), both[f"{col}_pd"].astype(float).to_numpy()
         assert np.array_equal(np.isnan(a), np.isnan(b)), col
         ok = ~np.isnan(a)
