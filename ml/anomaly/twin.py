@@ -39,17 +39,16 @@ def robust_seasonal(
     df: pd.DataFrame, o: dict, series_col: str = "series_key", time_col: str = "period_ts"
 ) -> pd.DataFrame:
     """Columns `value` (and `is_holiday`) per series and period in; the detector's columns out, same rows."""
-    wide = df.pivot(index=time_col, columns=series_col, values="value").astype("float64")
+    v = df.pivot(index=time_col, columns=series_col, values="value").astype("float64")
     holiday = (
         df.pivot(index=time_col, columns=series_col, values="is_holiday").fillna(False).astype(bool)
         if "is_holiday" in df
-        else pd.DataFrame(False, index=wide.index, columns=wide.columns)
+        else pd.DataFrame(False, index=v.index, columns=v.columns)
     )
     present = df.pivot(index=time_col, columns=series_col, values=time_col).notna()
     L, S, W, N = o["level_window"], o["season_length"], o["season_window"], o["window"]
     log = bool(o["log_transform"])
 
-    v = wide
     y = np.log(v.where(v >= 0) + 1) if log else v
     y_base = y.where(~holiday)
     period_index = present.cumsum().where(present)
@@ -60,7 +59,8 @@ def robust_seasonal(
     level1 = _past(y_base - factor1, L).median()
     fit1 = level1 + factor1
     r1 = y_base - fit1
-    q1_1, q3_1 = _past(r1, N).quantile(0.25), _past(r1, N).quantile(0.75)
+    past_r1 = _past(r1, N)
+    q1_1, q3_1 = past_r1.quantile(0.25), past_r1.quantile(0.75)
     floor1 = o["min_iqr_log"] if log else o["min_iqr_log"] * fit1.abs()
     width1 = np.fmax(q3_1 - q1_1, floor1)
     e1 = y - fit1
@@ -72,8 +72,9 @@ def robust_seasonal(
     deseason = y_clean - factor
     short = _past(deseason, L)
     level = short.median().where(short.count() >= (L + 1) // 2)
-    level = level.fillna(_past(deseason, 2 * L).median())
-    n_level = _past(deseason, 2 * L).count()
+    long_frame = _past(deseason, 2 * L)
+    level = level.fillna(long_frame.median())
+    n_level = long_frame.count()
     center = level + factor
     e_clean = y_clean - center
     past_e = _past(e_clean, N)
@@ -95,17 +96,16 @@ def robust_seasonal(
     inv = (lambda x: np.exp(x) - 1) if log else (lambda x: x)
     expected = inv(center)
     lower_value, upper_bound = inv(lower_s), inv(upper_s)
-    up = (y > upper_s) & judged
-    down = (y < lower_s) & judged
     zc = float(o.get("corroboration_z") or 0)
-    if zc > 0:
+    if zc > 0:  # the union of the seasonal band and the plain z band; the flag must leave both
         past_v = _past(v, o["zscore_window"])
         z_mean, z_sd, n_z = past_v.mean(), past_v.std(), past_v.count()
         judged &= n_z >= max(o["zscore_window"] // 2, 2)
         lower_value = np.fmin(lower_value, z_mean - zc * z_sd)
         upper_bound = np.fmax(upper_bound, z_mean + zc * z_sd)
-        up &= (v > upper_bound) & judged
-        down &= (v < lower_value) & judged
+    up, down = judged & (y > upper_s), judged & (y < lower_s)
+    if zc > 0:
+        up, down = up & (v > upper_bound), down & (v < lower_value)
     big = (v - expected).abs() >= o["min_abs_change"]
     direction = pd.DataFrame(None, index=v.index, columns=v.columns, dtype=object)
     direction = direction.mask(down & big, "down").mask(up & big, "up").mask(v.isna(), "missing")
