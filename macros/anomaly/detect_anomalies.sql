@@ -18,7 +18,9 @@
                       seasonal factor = median same-bucket residual over the last seasons; IQR of the
                       residuals over the window; two passes so flagged periods leave the baseline; Poisson and
                       relative floors on the spread, a minimum absolute change; wider k on holidays; cold start;
-                      a flag is corroborated by a plain z-score (|z| > corroboration_z over the z-score window).
+                      a flag is corroborated by a plain z-score (|z| > corroboration_z over the z-score window)
+                      or by a sudden jump: a change from the previous period above jump_z robust sd of the
+                      window's changes and above 99 % of them; a jump needs only pass one's band (clean_k).
     Every method shares the output columns and the rule that a missing period of a live series is an alert.
 -#}
 
@@ -104,6 +106,7 @@
         'holiday_k_factor': anomaly_option(options, 'holiday_k_factor') | float,
         'log_transform': anomaly_option(options, 'log_transform'),
         'corroboration_z': anomaly_option(options, 'corroboration_z') | float,
+        'jump_z': anomaly_option(options, 'jump_z') | float,
     } -%}
     {%- if method not in ['iqr', 'zscore', 'robust_seasonal'] -%}
         {{ exceptions.raise_compiler_error("anomaly method must be iqr, zscore or robust_seasonal, got " ~ method) }}
@@ -235,6 +238,10 @@
             *,
             {{ anomaly_period_index(partition) }},
             {{ rolling_quantile('y_base', 0.5, partition, 'period_ts', o.level_window) }} as level0_y
+            {%- if o.jump_z > 0 %},
+            -- the change from the previous period (a sudden jump is evidence of its own)
+            y - lag(y) over (partition by {{ partition }} order by period_ts) as jump
+            {%- endif %}
             {%- if o.corroboration_z > 0 %},
             -- corroboration: the raw values' plain mean and sd over the z-score window
             avg(value) {{ wz }} as z_mean,
@@ -267,6 +274,11 @@
             y - (level1_y + factor1_y) as e1,
             {{ rolling_quantiles('y_base - (level1_y + factor1_y)', [0.25, 0.75], partition, 'period_ts', o.window) }}
                 as quartiles_1
+            {%- if o.jump_z > 0 %},
+            -- the window's usual changes: their quartiles and the size only 1 % of them exceed
+            {{ rolling_quantiles('jump', [0.25, 0.75], partition, 'period_ts', o.window) }} as jump_quartiles,
+            {{ rolling_quantile('abs(jump)', 0.99, partition, 'period_ts', o.window) }} as jump_q99
+            {%- endif %}
         from level_pass1
     ),
 
@@ -343,6 +355,17 @@
                 {%- endif %}
             ) as spread_s,
             {{ o.k }} * case when is_holiday then {{ o.holiday_k_factor }} else 1.0 end as k_eff,
+            {%- if o.jump_z > 0 %}
+            {%- set jump_big -%}
+                abs(jump) > {{ o.jump_z }} * greatest(
+                    ({{ array_at('jump_quartiles', 2) }} - {{ array_at('jump_quartiles', 1) }}) / 1.349,
+                    {{ anomaly_min_spread(o, 'center_s') }}
+                )
+                and abs(jump) > jump_q99
+            {%- endset %}
+            coalesce(jump > 0 and {{ jump_big }}, false) as jump_up,
+            coalesce(jump < 0 and {{ jump_big }}, false) as jump_down,
+            {%- endif %}
             coalesce(
                 -- cold start: at least min_seasons full seasons of history, a level, a seasonal factor and
                 -- a few clean residuals for the quartiles
@@ -381,13 +404,20 @@
     {%- set min_abs = o.min_abs_change if method == 'robust_seasonal' else 0 -%}
     {%- set window = anomaly_window_periods(method, o) -%}
     {%- set corroborate = method == 'robust_seasonal' and o.corroboration_z > 0 -%}
+    {%- set jumps = method == 'robust_seasonal' and o.jump_z > 0 -%}
     {#- counts cannot go below zero; other measures (temperatures, latencies in log units...) can -#}
     {%- set floor_zero = o.log_transform -%}
     bounded as (
         select
             *,
+            {%- if jumps %}
+            -- a sudden jump is evidence enough: pass one's band (clean_k) applies, without the z-score
+            q1_s - case when jump_down then k_eff * {{ o.clean_k / o.k }} else k_eff end * spread_s as lower_s,
+            q3_s + case when jump_up then k_eff * {{ o.clean_k / o.k }} else k_eff end * spread_s as upper_s
+            {%- else %}
             q1_s - k_eff * spread_s as lower_s,
             q3_s + k_eff * spread_s as upper_s
+            {%- endif %}
         from spread
     ),
 
@@ -400,8 +430,14 @@
             {%- set upper = anomaly_inv('upper_s', log_space) %}
             {%- if corroborate %}
             -- a flag needs both: outside the seasonal band and a plain outlier against the recent values
-            {%- set lower = 'least(' ~ lower ~ ', z_mean - ' ~ o.corroboration_z ~ ' * z_sd)' %}
-            {%- set upper = 'greatest(' ~ upper ~ ', z_mean + ' ~ o.corroboration_z ~ ' * z_sd)' %}
+            {%- set lower_z = 'least(' ~ lower ~ ', z_mean - ' ~ o.corroboration_z ~ ' * z_sd)' %}
+            {%- set upper_z = 'greatest(' ~ upper ~ ', z_mean + ' ~ o.corroboration_z ~ ' * z_sd)' %}
+            {%- if jumps %}
+            {%- set lower = 'case when jump_down then ' ~ lower ~ ' else ' ~ lower_z ~ ' end' %}
+            {%- set upper = 'case when jump_up then ' ~ upper ~ ' else ' ~ upper_z ~ ' end' %}
+            {%- else %}
+            {%- set lower, upper = lower_z, upper_z %}
+            {%- endif %}
             {%- endif %}
             {{ lower }} as lower_value,
             {{ upper }} as upper_bound
@@ -466,7 +502,11 @@
                     || ' (expected ' || cast(round(expected_value, 1) as varchar) || ', '
                     || cast(round(100 * (value - expected_value) / nullif(expected_value, 0), 1) as varchar)
                     || ' %, k=' || cast(k_eff as varchar)
-                    || case when is_holiday then ', holiday' else '' end || ')'
+                    || case when is_holiday then ', holiday' else '' end
+                    {%- if jumps %}
+                    || case when (direction = 'up' and jump_up) or (direction = 'down' and jump_down)
+                        then ', sudden jump' else '' end
+                    {%- endif %} || ')'
                 when not is_judged then 'cold start: not enough history to judge'
             end as explanation,
             {{ window }} as window_periods

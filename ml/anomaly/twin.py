@@ -81,7 +81,8 @@ def robust_seasonal(
     q1_e, q3_e, n_window = past_e.quantile(0.25), past_e.quantile(0.75), past_e.count()
 
     q1_s, q3_s = center + q1_e, center + q3_e
-    spread = np.fmax(q3_e - q1_e, o["min_iqr_log"] if log else o["min_iqr_log"] * center.abs())
+    floor_e = o["min_iqr_log"] if log else o["min_iqr_log"] * center.abs()
+    spread = np.fmax(q3_e - q1_e, floor_e)
     if o["poisson_floor"] and log:
         spread = np.fmax(spread, 1.349 / np.sqrt(np.fmax(np.exp(center) - 1, 1.0)))
     k_eff = pd.DataFrame(o["k"] * 1.0, index=v.index, columns=v.columns).where(~holiday, o["k"] * o["holiday_k_factor"])
@@ -92,7 +93,17 @@ def robust_seasonal(
         & (n_factor >= 1)
         & (n_window >= min(S, N // 2))
     )
-    lower_s, upper_s = q1_s - k_eff * spread, q3_s + k_eff * spread
+    jump_up = jump_down = pd.DataFrame(False, index=v.index, columns=v.columns)
+    jz = float(o.get("jump_z") or 0)
+    if jz > 0:  # a sudden jump: above jz robust sd of the window's changes and above 99 % of them
+        jump = y.diff()
+        past_j = _past(jump, N)
+        scale = np.fmax((past_j.quantile(0.75) - past_j.quantile(0.25)) / 1.349, floor_e)
+        big_jump = (jump.abs() > jz * scale) & (jump.abs() > _past(jump.abs(), N).quantile(0.99))
+        jump_up, jump_down = big_jump & (jump > 0), big_jump & (jump < 0)
+    k_ratio = o["clean_k"] / o["k"]  # a jump needs only pass one's band
+    lower_s = q1_s - k_eff.where(~jump_down, k_eff * k_ratio) * spread
+    upper_s = q3_s + k_eff.where(~jump_up, k_eff * k_ratio) * spread
     inv = (lambda x: np.exp(x) - 1) if log else (lambda x: x)
     expected = inv(center)
     lower_value, upper_bound = inv(lower_s), inv(upper_s)
@@ -101,8 +112,8 @@ def robust_seasonal(
         past_v = _past(v, o["zscore_window"])
         z_mean, z_sd, n_z = past_v.mean(), past_v.std(), past_v.count()
         judged &= n_z >= max(o["zscore_window"] // 2, 2)
-        lower_value = np.fmin(lower_value, z_mean - zc * z_sd)
-        upper_bound = np.fmax(upper_bound, z_mean + zc * z_sd)
+        lower_value = np.fmin(lower_value, z_mean - zc * z_sd).where(~jump_down, lower_value)
+        upper_bound = np.fmax(upper_bound, z_mean + zc * z_sd).where(~jump_up, upper_bound)
     up, down = judged & (y > upper_s), judged & (y < lower_s)
     if zc > 0:
         up, down = up & (v > upper_bound), down & (v < lower_value)
