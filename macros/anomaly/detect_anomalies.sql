@@ -29,6 +29,30 @@
     {%- else -%}{{ return(var('anomaly_' ~ key)) }}{%- endif -%}
 {%- endmacro %}
 
+{#- The per-row state of robust_seasonal that later rows' windows read. The mart stores it (`state_<name>`), so a
+    daily run takes it from the stored rows instead of recomputing the whole chain of windows. -#}
+{% macro anomaly_state_columns() -%}
+    {{ return(['level0_y', 'factor1_y', 'level1_y', 'y_clean', 'factor_y', 'level_y']) }}
+{%- endmacro %}
+
+{#- `expr` for a new row, the stored value for a history row (a stored null is a value: a flagged period's
+    y_clean is null on purpose). -#}
+{% macro anomaly_stored(o, name, expr) -%}
+    {%- if o.state -%}case when is_stored then state_{{ name }} else {{ expr }} end
+    {%- else -%}{{ expr }}{%- endif -%}
+{%- endmacro %}
+
+{#- How much history an incremental run with the stored state needs: the longest single window (the seasonal
+    lags reach season_window seasons back; a jump reads one period before its window). -#}
+{% macro anomaly_state_lookback_periods(options=none) -%}
+    {{ return([
+        (anomaly_option(options, 'season_window') | int) * (anomaly_option(options, 'season_length') | int),
+        (anomaly_option(options, 'window') | int) + 1,
+        2 * (anomaly_option(options, 'level_window') | int),
+        anomaly_option(options, 'zscore_window') | int,
+    ] | max) }}
+{%- endmacro %}
+
 {#- How many periods back the verdict on the newest period can depend on: the longest chain of trailing
     windows of the method (robust_seasonal: quartiles <- clean level <- clean seasonal factor <- pass-one flags
     <- pass-one quartiles <- pass-one level <- pass-one factor <- rough level). An incremental run that reads this
@@ -86,7 +110,7 @@
 {%- endmacro %}
 
 {% macro detect_anomalies(relation, series_cols, time_col, value_col, method=none, holiday_col=none,
-                          passthrough_cols=[], options=none) -%}
+                          passthrough_cols=[], options=none, state_relation=none) -%}
     {%- set method = method or anomaly_option(options, 'method') -%}
     {%- set o = {
         'season_length': anomaly_option(options, 'season_length') | int,
@@ -107,6 +131,7 @@
         'log_transform': anomaly_option(options, 'log_transform'),
         'corroboration_z': anomaly_option(options, 'corroboration_z') | float,
         'jump_z': anomaly_option(options, 'jump_z') | float,
+        'state': state_relation is not none and method == 'robust_seasonal',
     } -%}
     {%- if method not in ['iqr', 'zscore', 'robust_seasonal'] -%}
         {{ exceptions.raise_compiler_error("anomaly method must be iqr, zscore or robust_seasonal, got " ~ method) }}
@@ -116,6 +141,27 @@
     {%- set holiday = ('coalesce(' ~ holiday_col ~ ', false)') if holiday_col else 'false' -%}
 
     with anomaly_input as (
+        {%- if o.state %}
+        -- the stored state of the history rows (anomaly_state_columns): an incremental run reads it instead of
+        -- recomputing the chain of windows, so it needs only the longest single window of history
+        select
+            {%- for c in series_cols + passthrough_cols %}
+            anomaly_source.{{ c }},
+            {%- endfor %}
+            anomaly_source.{{ time_col }} as period_ts,
+            cast(anomaly_source.{{ value_col }} as double) as value,
+            {{ season_bucket('anomaly_source.' ~ time_col, o.season_length) }} as season_bucket,
+            {{ holiday | replace(holiday_col or '#', 'anomaly_source.' ~ holiday_col) }} as is_holiday,
+            {%- for c in anomaly_state_columns() %}
+            anomaly_state.state_{{ c }},
+            {%- endfor %}
+            anomaly_state.period_ts is not null as is_stored
+        from {{ relation }} as anomaly_source
+        left join {{ state_relation }} as anomaly_state
+            on
+                {% for c in series_cols %}anomaly_source.{{ c }} = anomaly_state.{{ c }} and {% endfor -%}
+                anomaly_source.{{ time_col }} = anomaly_state.period_ts
+        {%- else %}
         select
             {{ carry }},
             {{ time_col }} as period_ts,
@@ -123,6 +169,7 @@
             {{ season_bucket(time_col, o.season_length) }} as season_bucket,
             {{ holiday }} as is_holiday
         from {{ relation }}
+        {%- endif %}
     ),
 
     {% if method == 'iqr' %}
@@ -237,7 +284,8 @@
         select
             *,
             {{ anomaly_period_index(partition) }},
-            {{ rolling_quantile('y_base', 0.5, partition, 'period_ts', o.level_window) }} as level0_y
+            {{ anomaly_stored(o, 'level0_y', rolling_quantile('y_base', 0.5, partition, 'period_ts', o.level_window)) }}
+                as level0_y
             {%- if o.jump_z > 0 %},
             -- the change from the previous period (a sudden jump is evidence of its own)
             y - lag(y) over (partition by {{ partition }} order by period_ts) as jump
@@ -256,16 +304,23 @@
         select
             *,
             {{ seasonal_median('y_base - level0_y', partition, 'period_ts', 'season_bucket', o.season_length,
-                               o.season_window, 'factor1_y') }}
+                               o.season_window, 'factor1_calc' if o.state else 'factor1_y') }}
         from leveled
     ),
+    {%- if o.state %}
+
+    factor_pass1_stored as (
+        select *, {{ anomaly_stored(o, 'factor1_y', 'factor1_calc') }} as factor1_y from factor_pass1
+    ),
+    {%- endif %}
 
     level_pass1 as (
         -- level of the de-seasonalised values, so losing a day from the window does not bias it.
         select
             *,
-            {{ rolling_quantile('y_base - factor1_y', 0.5, partition, 'period_ts', o.level_window) }} as level1_y
-        from factor_pass1
+            {{ anomaly_stored(o, 'level1_y',
+                rolling_quantile('y_base - factor1_y', 0.5, partition, 'period_ts', o.level_window)) }} as level1_y
+        from {{ 'factor_pass1_stored' if o.state else 'factor_pass1' }}
     ),
 
     quart_pass1 as (
@@ -289,12 +344,15 @@
         -- first pass: which periods are clearly abnormal, so that they leave the baseline in pass two.
         select
             *,
+            {%- set y_clean -%}
             case
                 when e1 < {{ q1_1 }} - {{ o.clean_k }} * greatest({{ q3_1 }} - {{ q1_1 }}, {{ floor_1 }})
                     or e1 > {{ q3_1 }} + {{ o.clean_k }} * greatest({{ q3_1 }} - {{ q1_1 }}, {{ floor_1 }})
                     then null
                 else y_base
-            end as y_clean
+            end
+            {%- endset %}
+            {{ anomaly_stored(o, 'y_clean', y_clean) }} as y_clean
         from quart_pass1
     ),
 
@@ -302,27 +360,37 @@
         select
             *,
             {{ seasonal_median('y_clean - level0_y', partition, 'period_ts', 'season_bucket', o.season_length,
-                               o.season_window, 'factor_y') }}
+                               o.season_window, 'factor_calc' if o.state else 'factor_y') }}
         from flag_pass1
     ),
+    {%- if o.state %}
+
+    factor_pass2_stored as (
+        select *, {{ anomaly_stored(o, 'factor_y', 'factor_calc') }} as factor_y, n_factor_calc as n_factor_y
+        from factor_pass2
+    ),
+    {%- endif %}
 
     level_pass2 as (
         -- a persistent shift is flagged in pass one until the rough level catches up (about half a
         -- season), then it enters the clean level: detected once, then re-learnt.
         select
             *,
+            {%- set level_y -%}
             coalesce(
                 case when count(y_clean - factor_y) {{ wl }} >= {{ (o.level_window + 1) // 2 }} then
                     {{ rolling_quantile('y_clean - factor_y', 0.5, partition, 'period_ts', o.level_window) }}
                 end,
                 -- after a holiday week or a long incident: look back twice as far for clean periods
                 {{ rolling_quantile('y_clean - factor_y', 0.5, partition, 'period_ts', 2 * o.level_window) }}
-            ) as level_y,
+            )
+            {%- endset %}
+            {{ anomaly_stored(o, 'level_y', level_y) }} as level_y,
             count(y_clean - factor_y) over (
                 partition by {{ partition }} order by period_ts
                 rows between {{ 2 * o.level_window }} preceding and 1 preceding
             ) as n_level
-        from factor_pass2
+        from {{ 'factor_pass2_stored' if o.state else 'factor_pass2' }}
     ),
 
     resid_pass2 as (
@@ -509,7 +577,11 @@
                     {%- endif %} || ')'
                 when not is_judged then 'cold start: not enough history to judge'
             end as explanation,
-            {{ window }} as window_periods
+            {{ window }} as window_periods,
+            {%- for c in anomaly_state_columns() %}
+            {% if method == 'robust_seasonal' %}{{ c }}{% else %}cast(null as double){% endif %} as state_{{ c }}
+            {%- if not loop.last %},{% endif %}
+            {%- endfor %}
         from judged
     )
 

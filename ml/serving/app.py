@@ -170,7 +170,9 @@ def create_app(p: Paths | None = None) -> FastAPI:
         total = total.fetchall()[0][0]
         items = _rows(
             r.cursor,
-            f"select * from marts.fct_api_request_anomalies where {clause} "
+            # the detector's internal state (state_*) is for its daily run, not for readers
+            "select columns(c -> not starts_with(c, 'state_')) from marts.fct_api_request_anomalies "
+            f"where {clause} "
             "order by series_date, level, series_key limit ? offset ?",
             [*params, limit, offset],
         )

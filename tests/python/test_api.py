@@ -63,6 +63,8 @@ def test_anomalies_filter_and_page_like_the_mart(client: TestClient, built_home:
     assert len({(r["series_key"], r["series_date"]) for r in pages}) == expected
     assert all(r["country"] == "IN" and r["is_anomaly"] for r in pages)
     assert all("2024-03-01" <= r["series_date"] <= "2024-04-14" for r in pages)
+    assert not [c for c in pages[0] if c.startswith("state_")]  # the detector's internal state stays internal
+    assert {"expected_value", "lower_bound", "upper_bound", "explanation"} <= set(pages[0])
     total = client.get("/anomalies", params={"level": "total", "limit": 1}).json()
     assert total["items"][0]["series_key"] == "*/*"
 

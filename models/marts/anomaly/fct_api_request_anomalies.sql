@@ -1,7 +1,9 @@
 -- One row per day, level and series with the detector's statistics, bounds, flag and explanation.
 -- The detector is chosen by the dbt var anomaly_method (default robust_seasonal).
--- Incremental: a daily run reads only the history the detector can depend on (anomaly_lookback_periods) and
--- writes only the new days, so its cost does not grow with the history and its rows equal a full rebuild.
+-- Incremental: a daily run writes only the new days, so its cost does not grow with the history, and its rows
+-- equal a full rebuild. robust_seasonal stores its per-row state (the state_* columns) and a daily run reads it
+-- for the last anomaly_state_lookback_periods days (42) instead of recomputing the whole chain of windows over
+-- anomaly_lookback_periods (168); the plain methods read their window.
 -- Late corrections of old days, or another detector or setting, need `dbt build --full-refresh`.
 -- Nothing here depends on when the table was built: the detection period lives in int_api_detection_period.
 {{ config(
@@ -11,14 +13,30 @@
     on_schema_change='fail',
 ) }}
 
+{%- set stateful = is_incremental() and var('anomaly_method') == 'robust_seasonal' %}
+{%- set lookback = anomaly_state_lookback_periods() if stateful else anomaly_lookback_periods() %}
+
 with
 
 series as (
     select * from {{ ref('int_api_request_series_daily') }}
     {% if is_incremental() %}
-        where series_date > (select {{ dbt.dateadd('day', -1 * anomaly_lookback_periods(), 'max(series_date)') }} from {{ this }})  -- noqa
+        where series_date > (select {{ dbt.dateadd('day', -1 * lookback, 'max(series_date)') }} from {{ this }})  -- noqa
     {% endif %}
 ),
+
+{% if stateful %}
+    detector_state as (
+        select
+            series_key,
+            series_date as period_ts,
+            {% for c in anomaly_state_columns() -%}
+                state_{{ c }}{% if not loop.last %},{% endif %}
+            {% endfor %}
+        from {{ this }}
+        where series_date > (select {{ dbt.dateadd('day', -1 * lookback, 'max(series_date)') }} from {{ this }})  -- noqa
+    ),
+{% endif %}
 
 detected as (
     {{ detect_anomalies(
@@ -30,6 +48,7 @@ detected as (
         passthrough_cols=[
             'level', 'country', 'os', 'calendar_label', 'n_children', 'n_children_present', 'series_start_date'
         ],
+        state_relation='detector_state' if stateful else none,
     ) }}
 ),
 
@@ -64,7 +83,10 @@ final as (
         detected.n_children,
         detected.n_children_present,
         detected.series_start_date,
-        detected.explanation
+        detected.explanation,
+        {% for c in anomaly_state_columns() -%}
+            detected.state_{{ c }}{% if not loop.last %},{% endif %}
+        {% endfor %}
     from detected
     {% if is_incremental() %}
         where cast(detected.period_ts as date) > (select max(series_date) from {{ this }})  -- noqa: RF02
