@@ -171,7 +171,7 @@ def create_app(p: Paths | None = None) -> FastAPI:
         items = _rows(
             r.cursor,
             # the detector's internal state (state_*) is for its daily run, not for readers
-            "select columns(c -> not starts_with(c, 'state_')) from marts.fct_api_request_anomalies "
+            "select columns(lambda c: not starts_with(c, 'state_')) from marts.fct_api_request_anomalies "
             f"where {clause} "
             "order by series_date, level, series_key limit ? offset ?",
             [*params, limit, offset],
