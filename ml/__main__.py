@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from ml.logs import timed
-from ml.settings import PROJECT_DIR, paths
+from ml.settings import PROJECT_DIR, paths, use_state_dbt_dirs
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -84,6 +84,7 @@ def dbt(args: list[str]) -> None:
 
     os.environ.setdefault("SENTINEL_HOME", str(paths().home))
     os.environ.setdefault("SENTINEL_CODE_VERSION", code_version())  # stamped on the run and test history
+    use_state_dbt_dirs()  # the state's own dbt target folder: its parse is reused run after run
     full = [*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
     with timed("dbt", command=" ".join(args)) as facts:
         res = dbtRunner().invoke(full)

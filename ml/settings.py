@@ -49,6 +49,15 @@ class Paths:
     def dagster(self) -> Path:
         return self.home / "dagster"
 
+    @property
+    def dbt_target(self) -> Path:
+        """dbt's artifacts for this state: manifest, partial-parse file, run results, compiled SQL."""
+        return self.home / "dbt" / "target"
+
+    @property
+    def dbt_logs(self) -> Path:
+        return self.home / "dbt" / "logs"
+
     def ensure(self) -> Paths:
         for d in (
             self.home,
@@ -67,6 +76,21 @@ class Paths:
 def paths() -> Paths:
     """Paths under $SENTINEL_HOME (default: <project>/.sentinel)."""
     return Paths(Path(os.environ.get("SENTINEL_HOME", PROJECT_DIR / ".sentinel")).resolve())
+
+
+def use_state_dbt_dirs(p: Paths | None = None) -> Paths:
+    """Point dbt's target and log folders at the state directory, for this process and its children.
+
+    dbt reuses its parse (`partial_parse.msgpack`) only when the profile is unchanged, and the profile holds the
+    warehouse path: two state directories sharing the project's `target/` re-parse the whole project on every
+    switch, and two runs at once would write the same manifest. One target folder per state keeps each parse
+    reusable and each run's artifacts its own. Exported as DBT_TARGET_PATH / DBT_LOG_PATH, which dbt in process,
+    the dbt CLI and dagster-dbt's invocations all read; the entry points (`python -m ml`, `python -m
+    orchestration`, the Dagster code location) call it once."""
+    p = p or paths()
+    os.environ["DBT_TARGET_PATH"] = str(p.dbt_target)
+    os.environ["DBT_LOG_PATH"] = str(p.dbt_logs)
+    return p
 
 
 def benchmarks_dir() -> Path:

@@ -75,9 +75,10 @@ def dbt_resource() -> DbtCliResource:
 
 
 def prepare_manifest() -> Path:
-    """`dbt parse` into target/manifest.json, which the definitions load (`dagster dev` does it itself)."""
+    """`dbt parse` into the state's target folder, whose manifest the definitions load (`dagster dev` does it
+    itself)."""
     subprocess.run(
-        [DBT_EXECUTABLE, "parse", "--quiet"],
+        [DBT_EXECUTABLE, "parse", "--quiet", "--target-path", str(sentinel_project.target_path)],
         cwd=sentinel_project.project_dir,
         check=True,
         env={**os.environ, "DBT_PROFILES_DIR": str(sentinel_project.profiles_dir)},

@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from ml.logs import log_event
-from ml.settings import PROJECT_DIR, paths
+from ml.settings import PROJECT_DIR, paths, use_state_dbt_dirs
 
 DAYS = 365
 
@@ -59,6 +59,7 @@ def _dbt_run(home: Path, extra: list[str]) -> float:
     from dbt.cli.main import dbtRunner
 
     os.environ["SENTINEL_HOME"] = str(home)
+    use_state_dbt_dirs()
     res = dbtRunner().invoke(
         [
             "run",

@@ -23,6 +23,7 @@ bucket without data, which is not flagged unless --flag-missing), explanation, a
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import tempfile
@@ -290,7 +291,10 @@ def compile_sql(method: str, grain: str, counts: bool, evaluate: bool) -> tuple[
         "--log-level",
         "none",
     ]
-    res = dbtRunner().invoke(args)
+    work.mkdir(parents=True, exist_ok=True)
+    with open(work / ".lock", "w") as lock:  # two detects at once would write the same manifest: one at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        res = dbtRunner().invoke(args)
     if not res.success:
         raise DetectError(f"dbt could not compile the detector: {res.exception or 'see the dbt log'}")
     parts = res.result.results[0].node.compiled_code.split(SPLIT)

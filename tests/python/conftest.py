@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,12 @@ import duckdb
 import pytest
 
 from ml.settings import PROJECT_DIR
+
+# This pytest process's own state directory (the in-process Dagster definitions and their dbt artifacts), one per
+# xdist worker: two workers never write the same manifest, and no test touches the developer's .sentinel. Set
+# before any test module imports `orchestration`, whose dbt project reads it.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+os.environ["SENTINEL_HOME"] = tempfile.mkdtemp(prefix=f"sentinel-pytest-{WORKER}-")
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make pytest` installs it); the flags keep it off the network
 CHROMIUM_ARGS = [
@@ -93,8 +100,12 @@ STATE_FIXTURES = {"built_home", "small_home", "two_series", "drift_home"}
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if STATE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        used = STATE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if used:
             item.add_marker(pytest.mark.slow)
+        # `make test` runs two xdist workers (`--dist loadgroup`): the tests of one built state run on one worker,
+        # so each state is built once; the other tests go by module, so a module's fixtures are built once too
+        item.add_marker(pytest.mark.xdist_group(min(used) if used else item.module.__name__))
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +116,16 @@ def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = run_pipeline(home)
     (home / "run_stdout.txt").write_text(proc.stdout)
     return home
+
+
+@pytest.fixture(scope="session")
+def manifest(built_home: Path) -> dict:
+    """The manifest `make run` parsed into the reference state's dbt target folder."""
+    import json
+
+    from ml.settings import Paths
+
+    return json.loads((Paths(built_home).dbt_target / "manifest.json").read_text())
 
 
 @pytest.fixture()

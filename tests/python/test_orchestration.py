@@ -130,8 +130,9 @@ def test_every_dbt_test_is_an_asset_check_and_the_gate_blocks(defs) -> None:
     from ml.observability.alerts import MONITOR_CHECKS
     from orchestration.assets.dbt import sentinel_dbt_models
     from orchestration.assets.spam import spam_challenger
+    from orchestration.project import sentinel_project
 
-    manifest = json.loads((PROJECT_DIR / "target" / "manifest.json").read_text())
+    manifest = json.loads(sentinel_project.manifest_path.read_text())  # the one the definitions loaded
     tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
     assert len(tests) > 100
     checks = {k.name for k in sentinel_dbt_models.check_keys}

@@ -11,16 +11,10 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from ml.publish import current
 from ml.settings import PROJECT_DIR
 from tests.python.conftest import chromium_page, screenshot_stats
-
-
-@pytest.fixture(scope="module")
-def manifest(built_home: Path) -> dict:  # built_home: `make run` has parsed the project
-    return json.loads((PROJECT_DIR / "target" / "manifest.json").read_text())
 
 
 def test_every_mart_a_reader_uses_has_an_enforced_contract_and_described_columns(manifest: dict) -> None:

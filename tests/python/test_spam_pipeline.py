@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.settings import PROJECT_DIR, Paths
+from ml.settings import Paths
 from ml.spam import lifecycle
 from ml.spam.features import feature_sets, load_examples
 from ml.spam.registry import MODEL_NAME, Registry
@@ -53,7 +52,7 @@ def test_every_call_and_label_load_reconciles(warehouse) -> None:
     assert (rec["rows_appended"] == rec["raw_rows"]).all()
 
 
-def test_feature_mart_versions_and_the_missing_feature_rule(warehouse) -> None:
+def test_feature_mart_versions_and_the_missing_feature_rule(warehouse, manifest: dict) -> None:
     sets = feature_sets(warehouse)
     assert sorted(sets) == [1, 2]
     assert "manual_spam_count" not in sets[1].columns and "manual_spam_count" in sets[2].columns
@@ -73,14 +72,12 @@ def test_feature_mart_versions_and_the_missing_feature_rule(warehouse) -> None:
     assert v1_train["week_start"].min() == pd.Timestamp("2024-02-19")
     assert v2_train["manual_spam_count"].notna().all()
     # contracts are enforced on both versions
-    manifest = json.loads((PROJECT_DIR / "target" / "manifest.json").read_text())
     for v in (1, 2):
         node = manifest["nodes"][f"model.sentinel.fct_spam_features.v{v}"]
         assert node["contract"]["enforced"] is True
 
 
-def test_the_label_never_reaches_the_feature_mart(warehouse) -> None:
-    manifest = json.loads((PROJECT_DIR / "target" / "manifest.json").read_text())
+def test_the_label_never_reaches_the_feature_mart(warehouse, manifest: dict) -> None:
     parents = manifest["parent_map"]
 
     def upstream(node: str) -> set[str]:
