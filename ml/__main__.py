@@ -17,15 +17,14 @@ Commands
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from ml.logs import timed
-from ml.settings import PROJECT_DIR, paths, use_state_dbt_dirs
+from ml.dbt import DbtError, dbt_args, run_dbt
+from ml.settings import paths
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -76,33 +75,10 @@ def cmd_ingest(_: argparse.Namespace) -> None:
     print(f"{n_numbers} numbers in the calls ground truth")
 
 
-def dbt(args: list[str]) -> None:
-    """Run dbt in process; raise with dbt's own message if any node fails."""
-    from dbt.cli.main import dbtRunner
-
-    from ml.spam.registry import code_version
-
-    os.environ.setdefault("SENTINEL_HOME", str(paths().home))
-    os.environ.setdefault("SENTINEL_CODE_VERSION", code_version())  # stamped on the run and test history
-    use_state_dbt_dirs()  # the state's own dbt target folder: its parse is reused run after run
-    full = [*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
-    with timed("dbt", command=" ".join(args)) as facts:
-        res = dbtRunner().invoke(full)
-        if not res.success:
-            raise SystemExit(f"dbt {' '.join(args)} failed: {res.exception or 'see the dbt log above'}")
-        facts["nodes"] = len(getattr(res.result, "results", []) or [])
-
-
 def cmd_build(args: argparse.Namespace) -> None:
-    dbt(
-        [
-            "build",
-            *(["--vars", args.vars] if args.vars else []),
-            *(["--full-refresh"] if args.full_refresh else []),
-            *(["--select", args.select] if getattr(args, "select", None) else []),
-            "--exclude",
-            "tag:evaluation",
-        ]
+    select = [args.select] if getattr(args, "select", None) else []
+    run_dbt(
+        dbt_args("build", select=select, exclude=["tag:evaluation"], dbt_vars=args.vars, full_refresh=args.full_refresh)
     )
 
 
@@ -131,7 +107,7 @@ def cmd_spam(args: argparse.Namespace) -> None:
                 print(f"rolled back: champion is now version {new} (was {old})")
             n = lifecycle.score(con, p)
         print(f"scored {n} number-weeks with the champion")
-        dbt(["build", "--select", "fct_spam_scores_latest", "tag:monitoring"])  # marts that read the scores
+        run_dbt(dbt_args("build", select=["fct_spam_scores_latest", "tag:monitoring"]))  # marts that read the scores
     elif action == "answer":
         with _connect() as con:
             print_spam_answer(con)
@@ -143,7 +119,7 @@ def cmd_evaluate(_: argparse.Namespace) -> None:
 
     with _connect() as con:
         load_benchmarks(con)
-    dbt(["build", "--select", "tag:evaluation"])
+    run_dbt(dbt_args("build", select=["tag:evaluation"]))
     with _connect() as con:
         print_evaluation(con)
 
@@ -256,7 +232,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     _detect_arguments(sub.choices["detect"])
     args = parser.parse_args(argv)
-    args.fn(args)
+    try:
+        args.fn(args)
+    except DbtError as e:
+        raise SystemExit(str(e)) from None
 
 
 if __name__ == "__main__":

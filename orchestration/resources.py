@@ -17,6 +17,7 @@ import duckdb
 from dagster import ConfigurableResource, RetryRequested
 from dagster_dbt import DbtCliResource
 
+from ml.dbt import dbt_args
 from ml.settings import Paths, paths
 from orchestration.project import sentinel_project
 
@@ -78,7 +79,7 @@ def prepare_manifest() -> Path:
     """`dbt parse` into the state's target folder, whose manifest the definitions load (`dagster dev` does it
     itself)."""
     subprocess.run(
-        [DBT_EXECUTABLE, "parse", "--quiet", "--target-path", str(sentinel_project.target_path)],
+        [DBT_EXECUTABLE, *dbt_args("parse", quiet=True, target_path=sentinel_project.target_path)],
         cwd=sentinel_project.project_dir,
         check=True,
         env={**os.environ, "DBT_PROFILES_DIR": str(sentinel_project.profiles_dir)},

@@ -21,8 +21,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ml.dbt import DbtError, dbt_args, run_dbt
 from ml.logs import log_event
-from ml.settings import PROJECT_DIR, paths, use_state_dbt_dirs
+from ml.settings import PROJECT_DIR, paths
 
 DAYS = 365
 
@@ -54,29 +55,17 @@ def _make_series(db: Path, n_series: int, days: int) -> int:
     return n
 
 
-def _dbt_run(home: Path, extra: list[str]) -> float:
-    """`dbt run -s fct_api_request_anomalies` in process; returns the model's execution seconds."""
-    from dbt.cli.main import dbtRunner
-
+def _dbt_run(home: Path, full_refresh: bool = False, dbt_vars: dict | None = None) -> float:
+    """`dbt run -s fct_api_request_anomalies` in process on `home`; returns the model's execution seconds."""
     os.environ["SENTINEL_HOME"] = str(home)
-    use_state_dbt_dirs()
-    res = dbtRunner().invoke(
-        [
-            "run",
-            "-s",
-            "fct_api_request_anomalies",
-            "--project-dir",
-            str(PROJECT_DIR),
-            "--profiles-dir",
-            str(PROJECT_DIR),
-            "--quiet",
-            *extra,
-        ]
+    args = dbt_args(
+        "run", select=["fct_api_request_anomalies"], full_refresh=full_refresh, dbt_vars=dbt_vars, quiet=True
     )
-    if not res.success:
-        failed = [r.message for r in getattr(res.result, "results", []) or [] if r.status in ("error", "fail")]
-        raise SystemExit(f"dbt run failed: {res.exception or '; '.join(failed) or 'see the dbt log'}")
-    return model_seconds(res.result.results, "fct_api_request_anomalies")
+    try:
+        result = run_dbt(args)
+    except DbtError as e:
+        raise SystemExit(str(e)) from None
+    return model_seconds(result.results, "fct_api_request_anomalies")
 
 
 def model_seconds(results: list, model: str) -> float:
@@ -101,7 +90,7 @@ def worker(kind: str, home: Path, n_series: int, days: int, method: str) -> dict
     if kind == "prepare":
         return {"rows": _make_series(db, n_series, days)}
     if kind == "duckdb":
-        secs = _dbt_run(home, ["--full-refresh", "--vars", json.dumps({"anomaly_method": method})])
+        secs = _dbt_run(home, full_refresh=True, dbt_vars={"anomaly_method": method})
         return {"seconds": secs}
     if kind == "pandas" and method == "robust_seasonal":
         from ml.anomaly.twin import robust_seasonal
@@ -132,7 +121,7 @@ def worker(kind: str, home: Path, n_series: int, days: int, method: str) -> dict
         return {"seconds": time.perf_counter() - t0}
     if kind == "history":
         # `days` of history built once, then one more day arrives (not measured: its own process)
-        _dbt_run(home, ["--full-refresh"])
+        _dbt_run(home, full_refresh=True)
         con = duckdb.connect(str(db))
         con.execute(
             "insert into intermediate.int_api_request_series_daily select series_date + 1, level, country, os, "
@@ -144,7 +133,7 @@ def worker(kind: str, home: Path, n_series: int, days: int, method: str) -> dict
         return {}
     if kind == "incremental":
         # the daily run alone, so its time and peak memory are its own
-        return {"seconds": _dbt_run(home, [])}
+        return {"seconds": _dbt_run(home)}
     raise ValueError(kind)
 
 

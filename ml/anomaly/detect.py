@@ -33,6 +33,7 @@ from pathlib import Path
 
 import duckdb
 
+from ml.dbt import dbt_args
 from ml.logs import log_event
 from ml.settings import PROJECT_DIR
 
@@ -273,24 +274,17 @@ def compile_sql(method: str, grain: str, counts: bool, evaluate: bool) -> tuple[
         inline += f"\n{SPLIT}\n{{{{ score_detections('detect_scored') }}}}"
     # its own target path: the parse is reused from one call to the next, whatever SENTINEL_HOME is
     work = PROJECT_DIR / "target" / "detect"
-    args = [
+    args = dbt_args(
         "compile",
         "--inline",
         inline,
-        "--target",
-        "detect",
-        "--target-path",
-        str(work),
-        "--log-path",
-        str(work / "logs"),
-        "--project-dir",
-        str(PROJECT_DIR),
-        "--profiles-dir",
-        str(PROJECT_DIR),
-        "--quiet",
         "--log-level",
         "none",
-    ]
+        target="detect",
+        target_path=work,
+        log_path=work / "logs",
+        quiet=True,
+    )
     work.mkdir(parents=True, exist_ok=True)
     with open(work / ".lock", "w") as lock:  # two detects at once would write the same manifest: one at a time
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -65,11 +65,9 @@ ensure_tables(con)
 r = {{'rows': res['calls'].rows_appended + res['labels'].rows_appended}}
 """
 FEATURES = """
-from ml.__main__ import dbt
-from ml.settings import paths
-home = str(paths().home)
-dbt(['build', '--select', '+fct_spam_features', '+fct_spam_training_examples', '--indirect-selection', 'cautious',
-     '--vars', '{{spam_test_weeks: 1}}', '--target-path', home + '/target', '--log-path', home + '/logs'])
+from ml.dbt import dbt_args, run_dbt
+run_dbt(dbt_args('build', '--indirect-selection', 'cautious',
+                 select=['+fct_spam_features', '+fct_spam_training_examples'], dbt_vars={{'spam_test_weeks': 1}}))
 import duckdb
 from ml.settings import paths
 con = duckdb.connect(str(paths().warehouse))

@@ -1,0 +1,62 @@
+"""One way to run dbt (`ml/dbt.py`): the argument builder is pure, the runner raises dbt's own message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ml.dbt import DbtError, dbt_args, run_dbt
+from ml.settings import PROJECT_DIR
+
+PROJECT = ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+
+
+def test_a_build_with_selection_vars_and_full_refresh() -> None:
+    args = dbt_args(
+        "build", select=["+fct_spam_features", "tag:monitoring"], exclude=["tag:evaluation"],
+        dbt_vars={"spam_test_weeks": 1, "anomaly_method": "iqr"}, full_refresh=True,
+    )  # fmt: skip
+    assert args == [
+        "build",
+        "--select",
+        "+fct_spam_features",
+        "tag:monitoring",
+        "--exclude",
+        "tag:evaluation",
+        "--vars",
+        '{"anomaly_method": "iqr", "spam_test_weeks": 1}',  # sorted: the same vars give the same command line
+        "--full-refresh",
+        *PROJECT,
+    ]
+
+
+def test_extra_arguments_target_paths_and_a_vars_string_pass_through() -> None:
+    args = dbt_args(
+        "compile", "--inline", "select 1", dbt_vars="{anomaly_method: iqr}", target="detect",
+        target_path=Path("/tmp/t"), log_path=Path("/tmp/t/logs"), quiet=True,
+    )  # fmt: skip
+    assert args == [
+        "compile",
+        "--inline",
+        "select 1",
+        "--vars",
+        "{anomaly_method: iqr}",
+        "--target",
+        "detect",
+        "--target-path",
+        "/tmp/t",
+        "--log-path",
+        "/tmp/t/logs",
+        "--quiet",
+        *PROJECT,
+    ]
+    assert dbt_args("parse") == ["parse", *PROJECT]  # nothing optional is added unless asked
+
+
+def test_a_failing_command_raises_dbt_s_own_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
+    for name in ("DBT_TARGET_PATH", "DBT_LOG_PATH"):  # run_dbt points them at the state; restored afterwards
+        monkeypatch.setenv(name, str(tmp_path / name))
+    with pytest.raises(DbtError, match=r"dbt parse --no-such-flag failed: .*no-such-flag"):
+        run_dbt(dbt_args("parse", "--no-such-flag"))
