@@ -203,15 +203,3 @@
         coalesce(flag_rate, 0) as flag_rate
     from sd_rates
 {%- endmacro %}
-
-
-{#- `a.c1 = b.c1 and a.c2 = b.c2 ...` for a join on the group columns. -#}
-{% macro _score_join(left, right, cols) -%}
-    {%- for c in cols %}{{ ' and ' if not loop.first }}{{ left }}.{{ c }} = {{ right }}.{{ c }}{% endfor -%}
-{%- endmacro %}
-
-{#- The shortest series an evaluation scores: twice the common warm-up, and at least 60 days (day grain) or
-    28 days (hour grain). One rule for the evaluation marts and `python -m ml detect --label-col`. -#}
-{% macro evaluation_min_series_periods(grain, warmup_periods) -%}
-    {{ return([2 * warmup_periods, 60 if grain == 'day' else 28 * 24] | max) }}
-{%- endmacro %}

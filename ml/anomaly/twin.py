@@ -1,4 +1,4 @@
-"""The pandas twin of the default SQL detector (`robust_seasonal`, macros/anomaly/detect_anomalies.sql).
+"""The pandas twin of the default SQL detector (`robust_seasonal`, macros/anomaly/anomaly_robust_seasonal_scored.sql).
 
 It exists to measure the SQL against the fastest honest pandas form of the same algorithm (`make bench`), and a
 test holds it to the mart's numbers (1e-9). Same statistics, same order of steps, same rules for missing values

@@ -1,0 +1,121 @@
+{#- Shared tail: bounds, flags, direction, deviation and explanation, in value space. -#}
+{% macro anomaly_finalize(carry, method, o) -%}
+    {%- set log_space = method == 'robust_seasonal' and o.log_transform -%}
+    {%- set min_abs = o.min_abs_change if method == 'robust_seasonal' else 0 -%}
+    {%- set window = anomaly_window_periods(method, o) -%}
+    {%- set corroborate = method == 'robust_seasonal' and o.corroboration_z > 0 -%}
+    {%- set jumps = method == 'robust_seasonal' and o.jump_z > 0 -%}
+    {#- counts cannot go below zero; other measures (temperatures, latencies in log units...) can -#}
+    {%- set floor_zero = o.log_transform -%}
+    bounded as (
+        select
+            *,
+            {%- if jumps %}
+            -- a sudden jump is evidence enough: pass one's band (clean_k) applies, without the z-score
+            q1_s - case when jump_down then k_eff * {{ o.clean_k / o.k }} else k_eff end * spread_s as lower_s,
+            q3_s + case when jump_up then k_eff * {{ o.clean_k / o.k }} else k_eff end * spread_s as upper_s
+            {%- else %}
+            q1_s - k_eff * spread_s as lower_s,
+            q3_s + k_eff * spread_s as upper_s
+            {%- endif %}
+        from spread
+    ),
+
+    valued as (
+        -- the statistics back in value space, once
+        select
+            *,
+            {{ anomaly_inv('center_s', log_space) }} as expected_value,
+            {%- set lower = anomaly_inv('lower_s', log_space) %}
+            {%- set upper = anomaly_inv('upper_s', log_space) %}
+            {%- if corroborate %}
+            -- a flag needs both: outside the seasonal band and a plain outlier against the recent values
+            {%- set lower_z = 'least(' ~ lower ~ ', z_mean - ' ~ o.corroboration_z ~ ' * z_sd)' %}
+            {%- set upper_z = 'greatest(' ~ upper ~ ', z_mean + ' ~ o.corroboration_z ~ ' * z_sd)' %}
+            {%- if jumps %}
+            {%- set lower = 'case when jump_down then ' ~ lower ~ ' else ' ~ lower_z ~ ' end' %}
+            {%- set upper = 'case when jump_up then ' ~ upper ~ ' else ' ~ upper_z ~ ' end' %}
+            {%- else %}
+            {%- set lower, upper = lower_z, upper_z %}
+            {%- endif %}
+            {%- endif %}
+            {{ lower }} as lower_value,
+            {{ upper }} as upper_bound
+        from bounded
+    ),
+
+    judged as (
+        select
+            *,
+            case
+                when value is null then 'missing'
+                when is_judged and y > upper_s {% if corroborate %}and value > upper_bound {% endif -%}
+                    and abs(value - expected_value) >= {{ min_abs }} then 'up'
+                when is_judged and y < lower_s {% if corroborate %}and value < lower_value {% endif -%}
+                    and abs(value - expected_value) >= {{ min_abs }} then 'down'
+            end as direction,
+            {% if floor_zero %}greatest(lower_value, 0){% else %}lower_value{% endif %} as lower_bound
+        from valued
+    ),
+
+    final as (
+        select
+            {{ carry }},
+            period_ts,
+            period_index,
+            '{{ method }}' as detector,
+            value,
+            expected_value,
+            {% if method == 'zscore' -%}
+            cast(null as double) as q1,
+            cast(null as double) as q3,
+            cast(null as double) as iqr,
+            {%- else -%}
+            {{ anomaly_inv('q1_s', log_space) }} as q1,
+            {{ anomaly_inv('q3_s', log_space) }} as q3,
+            {{ anomaly_inv('q3_s', log_space) }} - {{ anomaly_inv('q1_s', log_space) }} as iqr,
+            {%- endif %}
+            cast(k_eff as decimal(4, 2)) as k,  -- one type for every method (the marts' contract)
+            lower_bound,
+            upper_bound,
+            case
+                when y > q3_s then (y - q3_s) / nullif(spread_s, 0)
+                when y < q1_s then (y - q1_s) / nullif(spread_s, 0)
+                else 0
+            end as deviation_iqr,
+            (y - center_s) / nullif(spread_s, 0) as score,
+            (value - expected_value) / nullif(expected_value, 0) as deviation_pct,
+            coalesce(value, 0) - expected_value as deviation_value,
+            direction,
+            direction is not null as is_anomaly,
+            is_judged,
+            n_window as window_size,
+            season_bucket,
+            is_holiday,
+            case
+                when direction = 'missing' then 'no data for this period: a missing row is not a zero'
+                when direction is not null then
+                    'value ' || cast(round(value, 1) as varchar)
+                    || ' is ' || case when direction = 'up' then 'above' else 'below' end
+                    || ' the ' || case when direction = 'up' then 'upper' else 'lower' end || ' bound '
+                    || cast(round(case when direction = 'up' then upper_bound else lower_bound end, 1) as varchar)
+                    || ' (expected ' || cast(round(expected_value, 1) as varchar) || ', '
+                    || cast(round(100 * (value - expected_value) / nullif(expected_value, 0), 1) as varchar)
+                    || ' %, k=' || cast(k_eff as varchar)
+                    || case when is_holiday then ', holiday' else '' end
+                    {%- if jumps %}
+                    || case when (direction = 'up' and jump_up) or (direction = 'down' and jump_down)
+                        then ', sudden jump' else '' end
+                    {%- endif %} || ')'
+                when not is_judged then 'cold start: not enough history to judge'
+            end as explanation,
+            {{ window }} as window_periods,
+            {%- for c in anomaly_state_columns() %}
+            {% if method == 'robust_seasonal' %}{{ c }}{% else %}cast(null as double){% endif %} as state_{{ c }}
+            {%- if not loop.last %},{% endif %}
+            {%- endfor %}
+        from judged
+    )
+
+    select * from final
+{%- endmacro %}
