@@ -8,7 +8,7 @@
 * `retrain=True` (the monitoring marts asked for it): a challenger on the latest version and the newest data.
 A candidate whose fingerprint (feature version, data, parameters, code) is already registered is not
 registered twice. Every gate decision is written to MLflow and to `ml.spam_gate_decisions` with its evidence.
-`promote` then moves the `champion` alias when the gate said so; Dagster runs it behind a blocking check.
+`promote` then moves the `champion` alias when the gate said so; Dagster runs it after the gate's check.
 """
 
 from __future__ import annotations
