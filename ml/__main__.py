@@ -84,7 +84,7 @@ def cmd_build(args: argparse.Namespace) -> None:
 
 def cmd_spam(args: argparse.Namespace) -> None:
     from ml.spam import lifecycle
-    from ml.spam.report import print_spam_answer
+    from ml.spam.report import format_spam_answer
 
     p = paths().ensure()
     action = args.action
@@ -110,25 +110,25 @@ def cmd_spam(args: argparse.Namespace) -> None:
         run_dbt(dbt_args("build", select=["fct_spam_scores_latest", "tag:monitoring"]))  # marts that read the scores
     elif action == "answer":
         with _connect() as con:
-            print_spam_answer(con)
+            print(format_spam_answer(con), end="")
 
 
 def cmd_evaluate(_: argparse.Namespace) -> None:
     from ml.anomaly.benchmarks import load_benchmarks
-    from ml.anomaly.report import print_evaluation
+    from ml.anomaly.report import format_evaluation
 
     with _connect() as con:
         load_benchmarks(con)
     run_dbt(dbt_args("build", select=["tag:evaluation"]))
     with _connect() as con:
-        print_evaluation(con)
+        print(format_evaluation(con), end="")
 
 
 def cmd_answer(_: argparse.Namespace) -> None:
-    from ml.anomaly.report import print_answer
+    from ml.anomaly.report import format_answer
 
     with _connect() as con:
-        print_answer(con, paths().warehouse)
+        print(format_answer(con, paths().warehouse), end="")
 
 
 def cmd_detect(args: argparse.Namespace) -> None:

@@ -1,4 +1,5 @@
-"""Console output of `make run`: the evaluation table and the answer for the detection period."""
+"""The text of `make run`'s answer: the evaluation table and the anomalies of the detection period (`format_*`
+return it; the CLIs print it)."""
 
 from __future__ import annotations
 
@@ -33,11 +34,13 @@ def evaluation_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def print_evaluation(con: duckdb.DuckDBPyConnection) -> None:
+def format_evaluation(con: duckdb.DuckDBPyConnection) -> str:
+    out: list[str] = []
     df = evaluation_table(con)
-    print("\n=== Detector evaluation (evaluation.fct_detector_evaluation) ===")
-    print(EVALUATION_LEGEND)
-    print(_table(df))
+    out.append("\n=== Detector evaluation (evaluation.fct_detector_evaluation) ===")
+    out.append(EVALUATION_LEGEND)
+    out.append(_table(df))
+    return "\n".join(out) + "\n"
 
 
 def answer(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -54,17 +57,18 @@ def answer(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def print_answer(con: duckdb.DuckDBPyConnection, source: Path) -> None:
+def format_answer(con: duckdb.DuckDBPyConnection, source: Path) -> str:
     """The detection-period answer; `source` is the DuckDB file `con` reads (the published snapshot, or the
     warehouse for `python -m ml answer`), named where the answer says where the full tables are."""
+    out: list[str] = []
     period = con.execute("select detection_start, detection_end from intermediate.int_api_detection_period").fetchone()
     df = answer(con)
-    print(
+    out.append(
         f"\n=== Anomalies in the detection period {period[0]} .. {period[1]} (highest level explaining each move) ==="
     )
     with pd.option_context("display.max_colwidth", 90, "display.width", 250):
-        print(_table(df) if len(df) else "no anomalies")
-    print(
+        out.append(_table(df) if len(df) else "no anomalies")
+    out.append(
         f"\nFull tables in {source}:\n"
         "  marts.fct_api_request_anomalies            every day x level x series: value, expected, Q1, Q3, IQR, k,\n"
         "                                             bounds, deviation, direction, flag, explanation\n"
@@ -74,3 +78,4 @@ def print_answer(con: duckdb.DuckDBPyConnection, source: Path) -> None:
         "  marts.fct_api_request_load_reconciliation  raw = staged + quarantined + duplicates, per load\n"
         "  evaluation.fct_detector_evaluation         the detector comparison table"
     )
+    return "\n".join(out) + "\n"

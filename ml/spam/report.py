@@ -1,4 +1,4 @@
-"""Print the spam classifier's answer from the warehouse: the comparison, the decision, the champion, the top
+"""The spam classifier's answer from the warehouse, as text: the comparison, the decision, the champion, the top
 numbers of the latest week, and the monitoring verdict."""
 
 from __future__ import annotations
@@ -26,25 +26,26 @@ def _fmt(iv: dict | None) -> str:
     return f"{iv['estimate']:.4f} [{iv['low']:.4f}, {iv['high']:.4f}]"
 
 
-def print_comparison(evidence: dict, champion_label: str, challenger_label: str) -> None:
+def format_comparison(evidence: dict, champion_label: str, challenger_label: str) -> str:
+    out: list[str] = []
     overall = evidence.get("overall", {})
     zero = evidence.get("zero_report_slice") or {}
     rep = evidence.get("report", {})
-    print(
+    out.append(
         f"  test split: weeks {rep.get('test_start')}..{rep.get('test_end')}, {rep.get('test_rows')} labelled "
         f"number-weeks ({rep.get('test_positives')} spam); 95% CI from a paired bootstrap over numbers"
     )
     head = f"  {'metric':<16}{champion_label:>30}{challenger_label:>30}{'difference':>30}"
-    print(head)
+    out.append(head)
     for key, label in METRICS:
-        print(
+        out.append(
             f"  {label:<16}{_fmt(overall.get('champion', {}).get(key)):>30}"
             f"{_fmt(overall.get('challenger', {}).get(key)):>30}{_fmt(overall.get('delta', {}).get(key)):>30}"
         )
     if zero:
-        print(f"  numbers with no report (manual_spam_count = 0, {rep.get('zero_report_rows')} rows):")
+        out.append(f"  numbers with no report (manual_spam_count = 0, {rep.get('zero_report_rows')} rows):")
         for key, label in METRICS[:4]:
-            print(
+            out.append(
                 f"  {label:<16}{_fmt(zero.get('champion', {}).get(key)):>30}"
                 f"{_fmt(zero.get('challenger', {}).get(key)):>30}{_fmt(zero.get('delta', {}).get(key)):>30}"
             )
@@ -52,30 +53,34 @@ def print_comparison(evidence: dict, champion_label: str, challenger_label: str)
     if countries.get("challenger"):
         champ = {r["slice"]: r for r in countries.get("champion", [])}
         rows = sorted(countries["challenger"], key=lambda r: -r["rows"])
-        print("  per country (PR-AUC at the test rows of the country; countries with >= 5 spam labels):")
-        print(f"  {'country':<9}{'rows':>7}{'spam':>6}{champion_label:>16}{challenger_label:>16}")
+        out.append("  per country (PR-AUC at the test rows of the country; countries with >= 5 spam labels):")
+        out.append(f"  {'country':<9}{'rows':>7}{'spam':>6}{champion_label:>16}{challenger_label:>16}")
         for r in rows:
             if "pr_auc" in r:
                 c = champ.get(r["slice"], {}).get("pr_auc")
-                print(
+                out.append(
                     f"  {r['slice']:<9}{r['rows']:>7}{r['positives']:>6}{'-' if c is None else f'{c:.4f}':>16}"
                     f"{r['pr_auc']:>16.4f}"
                 )
     truth = rep.get("against_ground_truth")
     if truth:
-        print(
+        out.append(
             f"  against the generator's true classes (labels disagree with them on "
             f"{truth['label_disagreement']:.1%} of these rows; informational, the gate uses labels):"
         )
         for key, label in METRICS[:4]:
             c, h = truth.get("champion", {}).get(key), truth.get("challenger", {}).get(key)
-            print(f"  {label:<16}{'-' if c is None else f'{c:.4f}':>30}{'-' if h is None else f'{h:.4f}':>30}")
+            out.append(f"  {label:<16}{'-' if c is None else f'{c:.4f}':>30}{'-' if h is None else f'{h:.4f}':>30}")
     cal = rep.get("calibration", {})
     if cal:
-        print("  calibration (expected calibration error): " + ", ".join(f"{k} {v['ece']:.4f}" for k, v in cal.items()))
+        out.append(
+            "  calibration (expected calibration error): " + ", ".join(f"{k} {v['ece']:.4f}" for k, v in cal.items())
+        )
+    return "\n".join(out) + "\n"
 
 
-def print_spam_answer(con: duckdb.DuckDBPyConnection, top: int = 10) -> None:
+def format_spam_answer(con: duckdb.DuckDBPyConnection, top: int = 10) -> str:
+    out: list[str] = []
     versions = {
         r[0]: r
         for r in con.execute(
@@ -87,25 +92,25 @@ def print_spam_answer(con: duckdb.DuckDBPyConnection, top: int = 10) -> None:
         "select decided_at, challenger_version, champion_version, promoted, reason, evidence "
         "from ml.spam_gate_decisions order by decided_at"
     ).fetchall()
-    print("\n=== Spam classifier: champion / challenger ===")
+    out.append("\n=== Spam classifier: champion / challenger ===")
     for _, chal, champ, promoted, reason, evidence in decisions:
         ev = json.loads(evidence) if evidence else {}
         cv = versions.get(chal)
         label = f"v{chal} (features v{cv[1]}, {cv[2]})" if cv else f"v{chal}"
         if champ is None:
-            print(f"\n{label}: {reason}")
+            out.append(f"\n{label}: {reason}")
         else:
             pv = versions.get(champ)
-            print(f"\n{label} against champion v{champ} (features v{pv[1] if pv else '?'}):")
+            out.append(f"\n{label} against champion v{champ} (features v{pv[1] if pv else '?'}):")
             if ev.get("overall"):
-                print_comparison(ev, f"champion v{champ}", f"challenger v{chal}")
-            print(f"  decision: {'PROMOTED' if promoted else 'NOT PROMOTED'} - {reason}")
+                out.append(format_comparison(ev, f"champion v{champ}", f"challenger v{chal}").rstrip("\n"))
+            out.append(f"  decision: {'PROMOTED' if promoted else 'NOT PROMOTED'} - {reason}")
     champ = con.execute("select model_version from ml.spam_model_aliases where alias = 'champion'").fetchall()
     if not champ:
-        print("no champion registered")
-        return
+        out.append("no champion registered")
+        return "\n".join(out) + "\n"
     v = versions[champ[0][0]]
-    print(
+    out.append(
         f"\nChampion: model v{v[0]} ({v[2]}, feature mart v{v[1]}, trained on weeks {v[3]}..{v[4]}), "
         f"threshold {v[5]:.4f}; test PR-AUC {v[6]:.4f}, ROC-AUC {v[7]:.4f}, precision {v[8]:.3f}, recall {v[9]:.3f}"
     )
@@ -119,18 +124,19 @@ def print_spam_answer(con: duckdb.DuckDBPyConnection, top: int = 10) -> None:
     )
     n, n_flag = flagged.fetchall()[0]
     if rows:
-        print(f"\nTop {top} spam numbers of the week {rows[0][7]} ({n} numbers scored, {n_flag} flagged):")
-        print(f"  {'rank':>4}  {'number':<12}{'country':<8}{'score':>8}{'calls':>8}{'answered':>10}{'reports':>9}")
+        out.append(f"\nTop {top} spam numbers of the week {rows[0][7]} ({n} numbers scored, {n_flag} flagged):")
+        out.append(f"  {'rank':>4}  {'number':<12}{'country':<8}{'score':>8}{'calls':>8}{'answered':>10}{'reports':>9}")
         for r in rows:
-            print(
+            out.append(
                 f"  {r[0]:>4}  {r[1]:<12}{r[2]:<8}{r[3]:>8.4f}{r[4]:>8}{r[5]:>10.2f}{'-' if r[6] is None else r[6]:>9}"
             )
     dec = con.execute("select retrain_trigger, reason from marts.fct_spam_retrain_decision").fetchall()
     if dec:
-        print(f"\nRetraining decision: {dec[0][0]} - {dec[0][1]}")
+        out.append(f"\nRetraining decision: {dec[0][0]} - {dec[0][1]}")
     changes = con.execute(
         "select file_name, column_name, change_type from marts.fct_source_schema_changes "
         "where source_name = 'calls' order by loaded_at"
     ).fetchall()
     for f, c, t in changes:
-        print(f"Schema change in the weekly call feed: {t} {c} in {f}")
+        out.append(f"Schema change in the weekly call feed: {t} {c} in {f}")
+    return "\n".join(out) + "\n"

@@ -4,17 +4,15 @@
 last, and only when everything before it succeeded: a failure anywhere leaves the previous snapshot current.
 """
 
-import contextlib
-import io
 from pathlib import Path
 
 import duckdb
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
-from ml.anomaly.report import print_answer, print_evaluation
+from ml.anomaly.report import format_answer, format_evaluation
 from ml.publish import current, publish
 from ml.reporting.report import build_report
-from ml.spam.report import print_spam_answer
+from ml.spam.report import format_spam_answer
 from orchestration.assets.dbt import published_relations
 from orchestration.resources import Warehouse
 
@@ -47,13 +45,10 @@ def published_snapshot(context: AssetExecutionContext, warehouse: Warehouse):
 
 def render_answer(con: duckdb.DuckDBPyConnection, source: Path) -> str:
     """The text `make run` prints: the detection-period answer, the detector comparison, the spam summary."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        print_answer(con, source)
-        print_evaluation(con)
-        if con.execute("select count(*) from marts.fct_spam_scores_latest").fetchall()[0][0]:
-            print_spam_answer(con)
-    return out.getvalue()
+    text = format_answer(con, source) + format_evaluation(con)
+    if con.execute("select count(*) from marts.fct_spam_scores_latest").fetchall()[0][0]:
+        text += format_spam_answer(con)
+    return text
 
 
 @asset(key="answer_report", deps=["published_snapshot"], group_name="published", kinds={"python"})
