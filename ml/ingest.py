@@ -84,7 +84,7 @@ def _sha256(path: Path) -> str:
 def read_api_log_csv(path: Path) -> pd.DataFrame:
     """Parse one CSV strictly: exact header, four fields per line, UTF-8. Values are kept as text."""
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of the header
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
@@ -115,7 +115,10 @@ def read_api_log_csv(path: Path) -> pd.DataFrame:
 
 
 def landing_files(landing: Path) -> list[Path]:
-    return sorted(p for p in landing.glob("*.csv") if p.is_file())
+    """The CSV files of a landing folder, in name order; `.CSV` counts too (exports from Windows tools)."""
+    if not landing.is_dir():
+        return []
+    return sorted(p for p in landing.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
 
 
 def _data_lines(path: Path) -> int:

@@ -20,6 +20,7 @@ from dagster import (
     sensor,
 )
 
+from ml.ingest import landing_files
 from ml.publish import current
 from ml.settings import paths
 from orchestration.assets.spam import SpamLifecycleConfig
@@ -35,7 +36,7 @@ def _landing_state() -> dict[str, dict[str, str]]:
         ("calls", p.landing_calls),
         ("call_labels", p.landing_call_labels),
     ):
-        files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+        files = landing_files(folder)
         out[feed] = {f.name: f"{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files}
     return out
 

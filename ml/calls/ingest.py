@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from ml.calls.generator import BASE_COLUMNS, LABEL_COLUMNS
-from ml.ingest import LOADS_DDL, IngestError, LoadResult, load_files
+from ml.ingest import LOADS_DDL, IngestError, LoadResult, landing_files, load_files
 from ml.logs import log_event
 
 DDL = (
@@ -49,8 +49,8 @@ create table if not exists raw.call_labels (
         labels=",\n    ".join(f"{c} varchar" for c in LABEL_COLUMNS),
     )
 )
-CALLS_FILE = re.compile(r"^calls_(\d{4}-\d{2}-\d{2})\.csv$")
-LABELS_FILE = re.compile(r"^labels_(\d{4}-\d{2}-\d{2})\.csv$")
+CALLS_FILE = re.compile(r"^calls_(\d{4}-\d{2}-\d{2})\.(?i:csv)$")
+LABELS_FILE = re.compile(r"^labels_(\d{4}-\d{2}-\d{2})\.(?i:csv)$")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -69,7 +69,7 @@ LABELS = Source("call_labels", "raw.call_labels", LABELS_FILE, LABEL_COLUMNS, ev
 
 def _header(path: Path) -> list[str]:
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of the header
             header = next(csv.reader(f), None)
     except UnicodeDecodeError as exc:
         raise IngestError(f"{path.name}: not UTF-8 text near byte {exc.start}: {exc.reason}") from exc
@@ -150,7 +150,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, source: Source, path: Path, load_
 def ingest_source(con: duckdb.DuckDBPyConnection, source: Source, landing: Path) -> LoadResult:
     """Load every not-yet-seen file of `source` from `landing`, in name order, in one transaction."""
     con.execute(DDL)
-    files = sorted(p for p in landing.glob("*.csv") if p.is_file()) if landing.exists() else []
+    files = landing_files(landing)
     for path in files:
         _week_of(source, path)  # every name must say its week before anything is loaded
     return load_files(con, source.name, files, lambda path, load_id, now: _load_file(con, source, path, load_id, now))

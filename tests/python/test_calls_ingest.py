@@ -87,3 +87,16 @@ def test_a_ragged_line_is_reported_with_the_file(tmp_path: Path) -> None:
     _write(tmp_path, "calls_2024-03-04.csv", list(BASE_COLUMNS), [ROW, "1000000002,IN,10"])
     with pytest.raises(IngestError, match=r"calls_2024-03-04\.csv: unreadable"):
         ingest_source(duckdb.connect(), CALLS, tmp_path)
+
+
+def test_upper_case_extension_and_a_byte_order_mark_are_loaded(tmp_path: Path) -> None:
+    """`.CSV` in upper case was silently ignored, and a byte-order mark gave "missing required column id"."""
+    con = duckdb.connect()
+    _write(tmp_path, "calls_2024-03-04.CSV", list(BASE_COLUMNS), [ROW])
+    tmp_path.joinpath("calls_2024-03-11.csv").write_bytes(
+        b"\xef\xbb\xbf" + (",".join(BASE_COLUMNS) + "\n" + ROW + "\n").encode()
+    )
+    res = ingest_source(con, CALLS, tmp_path)
+    assert (res.files_loaded, res.rows_appended) == (2, 2)
+    rows = con.execute("select _file_name, id from raw.calls_weekly order by 1").fetchall()
+    assert rows == [("calls_2024-03-04.CSV", "1000000001"), ("calls_2024-03-11.csv", "1000000001")]

@@ -63,3 +63,20 @@ def test_non_utf8_file_is_a_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(IngestError, match=r"latin1\.csv: not UTF-8"):
         ingest_api_logs(duckdb.connect(), landing)
+
+
+def test_upper_case_extension_and_a_byte_order_mark_are_loaded(tmp_path: Path) -> None:
+    """Spreadsheet exports: `.CSV` in upper case (silently ignored before) and a UTF-8 byte-order mark before the
+    header (rejected as a wrong header before)."""
+    landing = tmp_path / "landing"
+    _write(landing, "api_requests_2024-04-01.CSV", HEADER + "2024-04-01,IN,Android,100\n")
+    landing.joinpath("api_requests_2024-04-02.csv").write_bytes(
+        b"\xef\xbb\xbf" + (HEADER + "2024-04-02,IN,Android,120\n").encode()
+    )
+    con = duckdb.connect()
+    res = ingest_api_logs(con, landing)
+    assert (res.files_loaded, res.rows_appended) == (2, 2)
+    assert con.execute("select count, _file_name from raw.api_requests order by 2").fetchall() == [
+        ("100", "api_requests_2024-04-01.CSV"),
+        ("120", "api_requests_2024-04-02.csv"),
+    ]
