@@ -18,7 +18,8 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from ml.serving.snapshots import NoSnapshotError, Reading, SnapshotReader
@@ -28,6 +29,7 @@ from ml.sql import records
 
 MAX_PAGE = 1000
 MAX_BATCH = 10_000
+MAX_OFFSET = 1_000_000_000  # far beyond any table here; an offset near 2^63 would overflow the engine
 
 
 class Level(StrEnum):
@@ -57,6 +59,11 @@ class Scored(BaseModel):
     feature_version: int
     threshold: float
     scores: list[dict[str, Any]]
+
+
+def _error(e: dict[str, Any]) -> dict[str, Any]:
+    """A validation error without the offending input or context values (which may not even be JSON)."""
+    return {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
 
 
 def _rows(cur, sql: str, params: list | None = None) -> list[dict[str, Any]]:
@@ -111,6 +118,16 @@ def create_app(p: Paths | None = None) -> FastAPI:
     def _no_snapshot(_: Request, exc: NoSnapshotError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
+    @app.exception_handler(RequestValidationError)
+    def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming each bad parameter or field, never echoing the input: a NaN cannot be written as JSON
+        (it was a 500), and a 10,001-row batch would be sent back whole."""
+        return JSONResponse(status_code=422, content={"detail": [_error(e) for e in exc.errors()[:50]]})
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
     def reading():
         with reader.read() as r:
             yield r
@@ -148,7 +165,7 @@ def create_app(p: Paths | None = None) -> FastAPI:
         level: Level | None = None,
         only_flagged: Annotated[bool, Query(description="only the days the detector flagged")] = False,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> Page:
         if start and end and start > end:
             raise HTTPException(422, detail=[{"loc": ["query", "start"], "msg": "start is after end"}])
@@ -219,10 +236,7 @@ def create_app(p: Paths | None = None) -> FastAPI:
             try:
                 rows.append(row_model.model_validate(raw))
             except ValidationError as exc:
-                errors += [
-                    {**e, "loc": ["body", "rows", i, *e["loc"]]}
-                    for e in exc.errors(include_url=False, include_context=False)
-                ]
+                errors += [_error({**e, "loc": ["body", "rows", i, *e["loc"]]}) for e in exc.errors(include_url=False)]
         if errors:
             raise HTTPException(422, detail=errors[:50])
         frame = pd.DataFrame([row.model_dump() for row in rows])

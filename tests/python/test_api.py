@@ -77,6 +77,8 @@ def test_anomalies_filter_and_page_like_the_mart(client: TestClient, built_home:
         ({"limit": 5000}, "limit"),
         ({"start": "2024-13-01"}, "start"),
         ({"start": "2024-04-10", "end": "2024-04-01"}, "start"),
+        ({"offset": 2**63}, "offset"),  # was a 500: the engine's integer overflow
+        ({"offset": -1}, "offset"),
     ],
 )
 def test_bad_filters_get_a_422_naming_the_parameter(client: TestClient, params: dict, field: str) -> None:
@@ -147,6 +149,30 @@ def test_a_bad_batch_gets_a_422_naming_the_row_and_field(client: TestClient, cha
 def test_nothing_published_yet_is_a_503_not_a_crash(tmp_path: Path) -> None:
     r = TestClient(create_app(Paths(tmp_path))).get("/anomalies")
     assert r.status_code == 503 and "make run" in r.json()["detail"]
+
+
+def test_the_root_points_to_the_docs(tmp_path: Path) -> None:
+    r = TestClient(create_app(Paths(tmp_path))).get("/", follow_redirects=False)
+    assert r.status_code in (302, 307) and r.headers["location"] == "/docs"  # was a 404
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_in_a_batch_are_a_422_that_echoes_nothing(client: TestClient, bad: str) -> None:
+    """JSON parsers accept NaN and Infinity; the 422 used to echo them back, which JSON cannot carry: a 500."""
+    features = client.get("/spam/champion").json()["features"]
+    row = ", ".join(f'"{f["name"]}": ' + ('"US"' if f["type"] == "string" else "1.0") for f in features)
+    body = '{"rows": [{' + row.replace('"answer_rate": 1.0', f'"answer_rate": {bad}') + "}]}"
+    r = client.post("/spam/score", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", "rows", 0, "answer_rate"]]
+    assert "input" not in r.json()["detail"][0] and bad not in r.text
+
+
+def test_an_oversized_batch_is_refused_without_sending_it_back(client: TestClient) -> None:
+    rows = [{"answer_rate": 0.5, "note": "x" * 200}] * 10_001
+    r = client.post("/spam/score", json={"rows": rows})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "rows"] and len(r.content) < 2_000  # was 2.6 MB
 
 
 def test_no_torn_read_while_the_pipeline_republishes(built_home: Path, tmp_path: Path) -> None:
