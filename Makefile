@@ -53,8 +53,8 @@ lint: setup  ## ruff for Python, sqlfluff (dbt templater) for SQL
 	$(BIN)/dbt parse --quiet
 	$(BIN)/sqlfluff lint models analyses tests/generic tests/singular
 
-pytest: setup /usr/bin/chromium  ## the pytest suite on two workers; exit code 5 (no tests collected) is a failure
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+pytest: setup /usr/bin/chromium  ## the pytest suite; exit code 5 (no tests collected) is a failure like any other
+	$(BIN)/python -m pytest
 
 test: lint pytest  ## everything CI runs
 

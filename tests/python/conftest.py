@@ -16,11 +16,9 @@ import pytest
 
 from ml.settings import PROJECT_DIR
 
-# This pytest process's own state directory (the in-process Dagster definitions and their dbt artifacts), one per
-# xdist worker: two workers never write the same manifest, and no test touches the developer's .sentinel. Set
-# before any test module imports `orchestration`, whose dbt project reads it.
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
-os.environ["SENTINEL_HOME"] = tempfile.mkdtemp(prefix=f"sentinel-pytest-{WORKER}-")
+# This pytest process's own state directory (the in-process Dagster definitions and their dbt artifacts): no test
+# touches the developer's .sentinel. Set before any test module imports `orchestration`, whose dbt project reads it.
+os.environ["SENTINEL_HOME"] = tempfile.mkdtemp(prefix="sentinel-pytest-")
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make pytest` installs it); the flags keep it off the network
 CHROMIUM_ARGS = [
@@ -100,12 +98,8 @@ STATE_FIXTURES = {"built_home", "small_home", "two_series", "drift_home"}
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        used = STATE_FIXTURES & set(getattr(item, "fixturenames", ()))
-        if used:
+        if STATE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-        # `make test` runs two xdist workers (`--dist loadgroup`): the tests of one built state run on one worker,
-        # so each state is built once; the other tests go by module, so a module's fixtures are built once too
-        item.add_marker(pytest.mark.xdist_group(min(used) if used else item.module.__name__))
 
 
 @pytest.fixture(scope="session")
