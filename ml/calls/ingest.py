@@ -52,6 +52,15 @@ create table if not exists raw.call_labels (
 CALLS_FILE = re.compile(r"^calls_(\d{4}-\d{2}-\d{2})\.(?i:csv)$")
 LABELS_FILE = re.compile(r"^labels_(\d{4}-\d{2}-\d{2})\.(?i:csv)$")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+# A delivery may add at most this many new columns to raw (schema evolution is for a feature or two, and every
+# new name widens the append-only raw table for good; thousands held the write lock for minutes).
+MAX_NEW_COLUMNS = 10
+
+
+def _names(names: list[str], shown: int = 10) -> str:
+    """A short list for an error message: the first names and how many more (a header can hold 100,000)."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(n[:64] for n in names[:shown]) + more
 
 
 @dataclass(frozen=True)
@@ -95,16 +104,21 @@ def _check_header(source: Source, path: Path, header: list[str], raw_columns: li
     """Validate the header; return the columns to add to the raw table (schema evolution)."""
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
-        raise IngestError(f"{path.name}: line 1: duplicated column(s) {', '.join(dupes)}")
+        raise IngestError(f"{path.name}: line 1: duplicated column(s) {_names(dupes)}")
     missing = [c for c in source.required if c not in header]
     if missing:
-        raise IngestError(f"{path.name}: line 1: missing required column(s) {', '.join(missing)}")
+        raise IngestError(f"{path.name}: line 1: missing required column(s) {_names(missing)}")
     bad = [h for h in header if not _IDENT.match(h)]
     if bad:
-        raise IngestError(f"{path.name}: line 1: column name(s) {bad} are not plain identifiers")
+        raise IngestError(f"{path.name}: line 1: column name(s) {_names(bad)} are not plain identifiers")
     new = [h for h in header if h not in raw_columns]
     if new and not source.evolving:
-        raise IngestError(f"{path.name}: line 1: unexpected column(s) {', '.join(new)} for {source.table}")
+        raise IngestError(f"{path.name}: line 1: unexpected column(s) {_names(new)} for {source.table}")
+    if len(new) > MAX_NEW_COLUMNS:
+        raise IngestError(
+            f"{path.name}: line 1: {len(new)} new columns ({_names(new)}); a delivery may add at most "
+            f"{MAX_NEW_COLUMNS} (MAX_NEW_COLUMNS in ml/calls/ingest.py)"
+        )
     return new
 
 
@@ -124,7 +138,12 @@ def _load_file(con: duckdb.DuckDBPyConnection, source: Source, path: Path, load_
     header = _header(path)
     raw_cols = _raw_columns(con, source.table)
     for col in _check_header(source, path, header, raw_cols):
-        con.execute(f"alter table {source.table} add column {col} varchar")
+        try:  # quoted: a column may be called `select`
+            con.execute(f'alter table {source.table} add column "{col}" varchar')
+        except duckdb.Error as exc:
+            raise IngestError(
+                f"{path.name}: line 1: cannot add column {col!r}: {str(exc).splitlines()[0][:200]}"
+            ) from exc
         log_event("ingest.new_source_column", table=source.table, column=col, file=path.name, load_id=load_id)
     select = ", ".join(f'"{c}"' for c in header)
     extra = f", cast('{_week_of(source, path).isoformat()}' as date) as _week_start" if source is CALLS else ""

@@ -100,3 +100,18 @@ def test_upper_case_extension_and_a_byte_order_mark_are_loaded(tmp_path: Path) -
     assert (res.files_loaded, res.rows_appended) == (2, 2)
     rows = con.execute("select _file_name, id from raw.calls_weekly order by 1").fetchall()
     assert rows == [("calls_2024-03-04.CSV", "1000000001"), ("calls_2024-03-11.csv", "1000000001")]
+
+
+def test_a_keyword_column_is_added_quoted_and_too_many_new_columns_are_refused(tmp_path: Path) -> None:
+    """A new column named `select` crashed with a parser error and no file name; 3,000 new columns held the write
+    lock for minutes and widened raw for good; a huge header gave a message of hundreds of kilobytes."""
+    con = duckdb.connect()
+    _write(tmp_path, "calls_2024-03-04.csv", [*BASE_COLUMNS, "select"], [ROW + ",7"])
+    assert ingest_source(con, CALLS, tmp_path).rows_appended == 1
+    assert con.execute('select "select" from raw.calls_weekly').fetchall() == [("7",)]
+    wide = [f"extra_{i}" for i in range(3000)]
+    _write(tmp_path, "calls_2024-03-11.csv", [*BASE_COLUMNS, *wide], [ROW + "," * 3000])
+    with pytest.raises(IngestError, match=r"calls_2024-03-11\.csv: line 1: 3000 new columns .* at most 10") as err:
+        ingest_source(con, CALLS, tmp_path)
+    assert len(str(err.value)) < 400 and "and 2990 more" in str(err.value)
+    assert "extra_0" not in {r[0] for r in con.execute("describe raw.calls_weekly").fetchall()}  # raw unchanged
