@@ -55,9 +55,7 @@ judged as (
             when country_code is null then 'unknown_country'
             when coalesce(os_input, '') = '' then 'missing_os'
             when os is null then 'unknown_os'
-            when coalesce(trim(raw_count), '') = '' then 'missing_count'
-            when request_count is null then 'non_numeric_count'
-            when request_count < 0 then 'negative_count'
+            else {{ count_problem('raw_count', var('api_logs_max_count')) }}
         end as rejection_reason
     from mapped
 ),

@@ -15,7 +15,7 @@ final as (
         week_start,
         country_code,
         call_count,
-        ln(1 + call_count) as log_call_count,
+        ln(1 + cast(call_count as double)) as log_call_count,  -- in double: no integer overflow
         cast(unique_call_count as double) / nullif(call_count, 0) as unique_callee_ratio,
         cast(answered_call_count as double) / nullif(call_count, 0) as answer_rate,
         cast(rejected_call_count as double) / nullif(call_count, 0) as reject_rate,

@@ -1,6 +1,7 @@
 -- Every raw weekly call row with a verdict: staged, quarantined (first failing rule) or duplicate.
 -- Rules, in order: missing_id, missing_country, unknown_country (after the alias seed), missing_count,
--- non_numeric_count, negative_count, no_calls, broken_answer_identity (answered + rejected + missed = calls),
+-- non_numeric_count, negative_count, non_integer_count (12.7, 1e3, 1_000), implausible_count (above var
+-- calls_max_count), no_calls, broken_answer_identity (answered + rejected + missed = calls),
 -- broken_weekday_identity (weekdays + weekend = calls), broken_working_hours_identity (in + out of hours =
 -- calls), unique_above_calls. One row per number and week: the latest load wins (a corrected re-delivery
 -- supersedes), an identical repeat is a duplicate, a different repeat in the same load is quarantined.
@@ -47,12 +48,10 @@ judged as (
             when coalesce(country_input, '') = '' then 'missing_country'
             when country_code is null then 'unknown_country'
             when n_missing_counts > 0 or (has_manual_spam_count and manual_spam_count_is_empty) then 'missing_count'
-            when n_malformed_counts > 0 then 'non_numeric_count'
-            when least(
-                    call_count, unique_call_count, total_duration, answered_call_count, rejected_call_count,
-                    missed_call_count, weekdays_call_count, weekend_call_count, overtime_call_count,
-                    out_of_work_call_count, coalesce(manual_spam_count, 0)
-                ) < 0 then 'negative_count'
+            when n_non_numeric_counts > 0 then 'non_numeric_count'
+            when n_negative_counts > 0 then 'negative_count'
+            when n_non_integer_counts > 0 then 'non_integer_count'
+            when n_implausible_counts > 0 then 'implausible_count'
             when call_count = 0 then 'no_calls'
             when answered_call_count + rejected_call_count + missed_call_count != call_count
                 then 'broken_answer_identity'

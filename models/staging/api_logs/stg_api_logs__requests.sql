@@ -17,7 +17,7 @@ renamed as (
         {{ try_cast("trim(date)", "date") }} as request_date,
         upper(replace(trim(country), ' ', '')) as country_input,
         lower(trim(os)) as os_input,
-        {{ try_cast("trim(count)", "bigint") }} as request_count,
+        {{ parse_count("count") }} as request_count,  -- plain digits only (macros/quality/count_checks.sql)
         {{ file_name_date('_file_name') }} as file_date
     from source
 )

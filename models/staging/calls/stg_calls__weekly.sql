@@ -10,6 +10,7 @@
 {%- set raw_columns = adapter.get_columns_in_relation(source('calls', 'calls_weekly'))
     | map(attribute='name') | map('lower') | list -%}
 {%- set has_new_column = 'manual_spam_count' in raw_columns -%}
+{%- set checked_columns = count_columns + (['manual_spam_count'] if has_new_column else []) -%}
 {%- set record_parts = [] -%}
 {%- for f in ['id', 'country'] + count_columns + (['manual_spam_count'] if has_new_column else []) -%}
     {%- if not loop.first %}{% do record_parts.append("','") %}{% endif -%}
@@ -32,32 +33,26 @@ renamed as (
         nullif(trim(source.id), '') as number_id,
         upper(replace(trim(source.country), ' ', '')) as country_input,
         {%- for c in count_columns %}
-            {{ try_cast("trim(source." ~ c ~ ")", "bigint") }} as {{ c }},
+            {{ parse_count("source." ~ c) }} as {{ c }},
         {%- endfor %}
         {%- if has_new_column %}
-            {{ try_cast("trim(source.manual_spam_count)", "bigint") }} as manual_spam_count,
-        {%- else %}
-            cast(null as bigint) as manual_spam_count,
-        {%- endif %}
-        {%- if has_new_column %}
+            {{ parse_count("source.manual_spam_count") }} as manual_spam_count,
             coalesce(trim(source.manual_spam_count), '') = '' as manual_spam_count_is_empty,
         {%- else %}
+            cast(null as bigint) as manual_spam_count,
             true as manual_spam_count_is_empty,
         {%- endif %}
-        -- text fields that are empty (missing) or present but not an integer (malformed)
-        0
-        {%- for c in count_columns %}
-            + case when coalesce(trim(source.{{ c }}), '') = '' then 1 else 0 end
-        {%- endfor %} as n_missing_counts,
-        0
-        {%- for c in count_columns + (['manual_spam_count'] if has_new_column else []) %}
-            + case
-                when coalesce(trim(source.{{ c }}), '') != ''
-                    and {{ try_cast("trim(source." ~ c ~ ")", "bigint") }} is null
-                    then 1
-                else 0
-            end
-        {%- endfor %} as n_malformed_counts,
+        -- how many count fields fail each rule (macros/quality/count_checks.sql); manual_spam_count may be
+        -- empty (a file without the column, judged downstream from raw.load_columns) but never malformed
+        {{ count_rule_failures('source', count_columns, 'missing_count', var('calls_max_count')) }} as n_missing_counts,
+        {{ count_rule_failures('source', checked_columns, 'non_numeric_count', var('calls_max_count')) }}
+            as n_non_numeric_counts,
+        {{ count_rule_failures('source', checked_columns, 'negative_count', var('calls_max_count')) }}
+            as n_negative_counts,
+        {{ count_rule_failures('source', checked_columns, 'non_integer_count', var('calls_max_count')) }}
+            as n_non_integer_counts,
+        {{ count_rule_failures('source', checked_columns, 'implausible_count', var('calls_max_count')) }}
+            as n_implausible_counts,
         {{ dbt.concat(record_parts) }} as raw_record
     from source
 )

@@ -1,0 +1,32 @@
+{#- Counts arrive as text. A count is a plain non-negative integer: digits only, within a plausible bound.
+    `try_cast(x as bigint)` alone accepted 12.7 (rounded to 13), 1e3, 1_000 and any size (2^63-1 was staged and
+    overflowed ln(1 + x) downstream). -#}
+
+{#- The count as bigint when the text is plain digits (18 at most, so the cast cannot overflow), else null. -#}
+{% macro parse_count(text_expr) -%}
+    case
+        when {{ is_plain_integer('trim(' ~ text_expr ~ ')') }} and length(trim({{ text_expr }})) <= 18
+            then cast(trim({{ text_expr }}) as bigint)
+    end
+{%- endmacro %}
+
+{#- Why a count's text is not a valid count, or null: missing_count, non_numeric_count, negative_count,
+    non_integer_count (12.7, 1e3, 1_000, +5), implausible_count (above `max_value`). -#}
+{% macro count_problem(text_expr, max_value) -%}
+    case
+        when coalesce(trim({{ text_expr }}), '') = '' then 'missing_count'
+        when {{ try_cast('trim(' ~ text_expr ~ ')', 'double') }} is null then 'non_numeric_count'
+        when {{ try_cast('trim(' ~ text_expr ~ ')', 'double') }} < 0 then 'negative_count'
+        when not {{ is_plain_integer('trim(' ~ text_expr ~ ')') }} then 'non_integer_count'
+        when length(trim({{ text_expr }})) > 18 or {{ parse_count(text_expr) }} > {{ max_value }}
+            then 'implausible_count'
+    end
+{%- endmacro %}
+
+{#- How many of the text `columns` (of relation alias `alias`) fail with `rule` (a count_problem reason). -#}
+{% macro count_rule_failures(alias, columns, rule, max_value) -%}
+    (0
+    {%- for c in columns %}
+        + case when {{ count_problem(alias ~ '.' ~ c, max_value) }} = '{{ rule }}' then 1 else 0 end
+    {%- endfor %})
+{%- endmacro %}
