@@ -1,6 +1,8 @@
--- Every raw label row with a verdict. Rules: missing_id, invalid_week_start, unknown_label (spam | legit),
--- invalid_labelled_at, labelled_before_week. One label per number and week: the latest review wins (then
--- the latest load); earlier ones are kept as duplicates (superseded), never dropped.
+-- Every raw label row with a verdict. Rules: missing_id, invalid_week_start, week_not_monday, unknown_label
+-- (spam | legit), invalid_labelled_at, labelled_before_week, future_week and future_labelled_at (after the day
+-- the file was loaded: a future review date would win "latest review" forever), unknown_number (no call row
+-- of that number was ever staged). One label per number and week: the latest review wins (then the latest
+-- load); earlier ones are kept as duplicates (superseded), never dropped.
 with
 
 labels as (
@@ -17,17 +19,29 @@ labels as (
     from {{ source('calls', 'call_labels') }}
 ),
 
+known_numbers as (
+    select distinct number_id from {{ ref('int_calls_weekly_validated') }}
+    where row_status = 'staged'
+),
+
 judged as (
     select
-        *,
+        labels.*,
         case
-            when number_id is null then 'missing_id'
-            when week_start is null then 'invalid_week_start'
-            when coalesce(label, '') not in ('spam', 'legit') then 'unknown_label'
-            when labelled_at is null then 'invalid_labelled_at'
-            when labelled_at < week_start then 'labelled_before_week'
+            when labels.number_id is null then 'missing_id'
+            when labels.week_start is null then 'invalid_week_start'
+            when cast({{ dbt.date_trunc('week', 'labels.week_start') }} as date) != labels.week_start
+                then 'week_not_monday'
+            when coalesce(labels.label, '') not in ('spam', 'legit') then 'unknown_label'
+            when labels.labelled_at is null then 'invalid_labelled_at'
+            when labels.labelled_at < labels.week_start then 'labelled_before_week'
+            when labels.week_start > cast(labels.loaded_at as date) then 'future_week'
+            when labels.labelled_at > cast(labels.loaded_at as date) then 'future_labelled_at'
+            when known_numbers.number_id is null then 'unknown_number'
         end as rejection_reason
     from labels
+    left join known_numbers
+        on labels.number_id = known_numbers.number_id
 ),
 
 ranked as (
