@@ -38,6 +38,24 @@ def current(published: Path) -> Snapshot | None:
     return Snapshot(got["snapshot_id"], published / got["file"], got["published_at"], got["row_counts"])
 
 
+LEFTOVER_AGE_S = 600  # a temporary file this old belongs to no publish in flight (one run at a time)
+
+
+def prune_leftovers(published: Path, older_than_s: float = LEFTOVER_AGE_S) -> int:
+    """Delete what a killed publish left behind: its hidden temporary snapshot (`.<id>.duckdb.tmp`, and the
+    `.wal` beside it), its temporary pointer (`.current.<id>.json`), and the `.wal` of a deleted snapshot.
+    Only files older than `older_than_s`, so a publish in flight keeps its own. Returns how many it deleted."""
+    now, n = datetime.now(UTC).timestamp(), 0
+    for f in published.iterdir():
+        name = f.name
+        leftover = name.startswith(".") and (".duckdb.tmp" in name or name.startswith(".current."))
+        orphan_wal = name.endswith(".duckdb.wal") and not (published / name.removesuffix(".wal")).exists()
+        if f.is_file() and (leftover or orphan_wal) and now - f.stat().st_mtime > older_than_s:
+            f.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
 def publish(warehouse: Path, published: Path, relations: list[str], keep: int = 3) -> Snapshot:
     """Copy `relations` (schema.table) from the warehouse into a new snapshot and make it current."""
     published.mkdir(parents=True, exist_ok=True)
@@ -76,5 +94,5 @@ def publish(warehouse: Path, published: Path, relations: list[str], keep: int = 
         older = sorted(f for f in published.glob("*.duckdb") if f != final)  # never the one just made current
         for old in older[: max(len(older) - (keep - 1), 0)]:
             old.unlink(missing_ok=True)
-        facts.update(rows=sum(counts.values()))
+        facts.update(rows=sum(counts.values()), leftovers_pruned=prune_leftovers(published))
     return Snapshot(snapshot_id, final, pointer["published_at"], counts)

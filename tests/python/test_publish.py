@@ -42,3 +42,27 @@ def test_a_failed_publish_leaves_the_previous_snapshot_current(tmp_path: Path) -
         raise AssertionError("publishing a missing relation must fail")
     assert current(tmp_path / "published").snapshot_id == first.snapshot_id
     assert sorted(f.name for f in (tmp_path / "published").iterdir()) == sorted(["current.json", first.path.name])
+
+
+def test_what_a_killed_publish_left_behind_is_pruned_but_not_a_publish_in_flight(tmp_path: Path) -> None:
+    """A publish killed with -9 leaves its hidden temporary snapshot, its .wal and a temporary pointer; they were
+    never removed. The next publish prunes those older than ten minutes, and nothing a running publish owns."""
+    import os
+    import time
+
+    wh, pub = tmp_path / "wh.duckdb", tmp_path / "published"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.t as select 1 as x")
+    pub.mkdir()
+    old = [".20240101T000000000000_aaaaaa.duckdb.tmp", ".20240101T000000000000_aaaaaa.duckdb.tmp.wal",
+           ".current.20240101T000000000000_aaaaaa.json", "20230101T000000000000_bbbbbb.duckdb.wal"]  # fmt: skip
+    fresh = ".20990101T000000000000_cccccc.duckdb.tmp"  # a publish in flight
+    hour_ago = time.time() - 3600
+    for name in [*old, fresh]:
+        (pub / name).write_bytes(b"x")
+        if name != fresh:
+            os.utime(pub / name, (hour_ago, hour_ago))
+    snap = publish(wh, pub, ["marts.t"])
+    left = sorted(f.name for f in pub.iterdir())
+    assert left == sorted([fresh, snap.path.name, "current.json"])
