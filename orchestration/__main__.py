@@ -7,9 +7,13 @@ the failing step and its error.
 """
 
 import argparse
+import fcntl
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ml.ingest import landing_files
@@ -17,6 +21,53 @@ from ml.logs import log_event
 from ml.settings import paths
 
 HERE = Path(__file__).resolve().parent
+
+
+class RunLocked(RuntimeError):
+    """Another `python -m orchestration run` holds this state directory."""
+
+
+@contextmanager
+def run_lock(home: Path) -> Iterator[None]:
+    """One pipeline run per state directory, for the whole run (generate, ingest, dbt, training, publish): a
+    second `make run` used to start too and fail at the publish step on DuckDB's lock. The lock is released by
+    the kernel when the process dies, so a killed run never blocks the next."""
+    path = home / "run.lock"
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise RunLocked(
+                f"another run holds {path} ({f.read().strip() or 'unknown'}): wait for it to finish, or run with "
+                "another SENTINEL_HOME"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} since {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+IN_PROCESS_TAG = "sentinel/in_process"  # runs this command executes itself (not the daemon's)
+
+
+def fail_stale_runs(instance) -> int:
+    """Runs this command started in process and that are still STARTED are stale while we hold the run lock: the
+    process that ran them was killed. Mark them failed, so they never look alive (or hold a run slot under the
+    daemon). Runs without our tag (the daemon's) are left to Dagster's run monitoring."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    stale = instance.get_runs(
+        filters=RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING], tags={IN_PROCESS_TAG: "1"})
+    )
+    for r in stale:
+        instance.report_run_failed(r, message="stale: the process that ran it is gone (killed); marked failed")
+        log_event("run.stale_marked_failed", run_id=r.run_id)
+    return len(stale)
 
 
 def dagster_home() -> Path:
@@ -64,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
         }
     )
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+        fail_stale_runs(instance)
+        result = job.execute_in_process(
+            run_config=config, instance=instance, raise_on_error=False, tags={IN_PROCESS_TAG: "1"}
+        )
         refusal = gate_refusal(result)
         if refusal:  # the champion stayed, scored the newest week and was published: the run succeeded
             print(f"the challenger was refused at the gate: {refusal}", file=sys.stderr)
@@ -91,7 +145,9 @@ def run_job(instance, name: str, tags: dict[str, str] | None = None) -> bool:
     """One small job in process, its failures printed with their causes; True when it succeeded."""
     from orchestration.definitions import defs
 
-    result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False, tags=tags or {})
+    result = defs.resolve_job_def(name).execute_in_process(
+        instance=instance, raise_on_error=False, tags={IN_PROCESS_TAG: "1", **(tags or {})}
+    )
     print_failures(result)
     return result.success
 
@@ -149,7 +205,12 @@ def main(argv: list[str] | None = None) -> int:
             ok = run_job(instance, "report")
             print(f"report: {paths().reports / 'sentinel_report.html'}")
             return 0 if ok else 1
-    return run(args)
+    try:
+        with run_lock(paths().ensure().home):
+            return run(args)
+    except RunLocked as e:
+        print(str(e), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

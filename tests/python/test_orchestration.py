@@ -586,3 +586,48 @@ def test_a_promotion_lost_between_the_gate_and_the_alias_is_resumed_once(small_h
         after_rollback = lifecycle.challenge(con, Paths(home), cfg)
     assert after_rollback.challenger is None and "already registered" in after_rollback.reason
     assert Registry(Paths(home)).alias("champion") == 1
+
+
+# ---------------------------------------------------------------- killed and concurrent runs
+
+
+def test_a_second_run_is_refused_while_another_holds_the_state(tmp_path: Path) -> None:
+    """Two `make run` at once both started, and one failed at the publish step on DuckDB's lock. Now the second
+    stops at once, says why, and touches nothing."""
+    from orchestration.__main__ import run_lock
+
+    with run_lock(tmp_path):
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestration", "run"],
+            env={**os.environ, "SENTINEL_HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert proc.returncode == 2
+    assert "another run holds" in proc.stderr and f"pid {os.getpid()}" in proc.stderr
+    assert not list((tmp_path / "landing").rglob("*.csv"))  # nothing generated, nothing ingested
+
+
+def test_runs_left_started_by_a_killed_process_are_marked_failed(tmp_path: Path) -> None:
+    """An in-process run killed with -9 stayed STARTED forever; the next start marks it failed. A run the daemon
+    launched (no in-process tag) is left to Dagster's run monitoring."""
+    from dagster import DagsterInstance, DagsterRunStatus, job, op
+
+    from orchestration.__main__ import IN_PROCESS_TAG, fail_stale_runs
+
+    @op
+    def step() -> int:
+        return 1
+
+    @job
+    def killed() -> None:
+        step()
+
+    with DagsterInstance.ephemeral() as instance:
+        ours = instance.create_run_for_job(job_def=killed, tags={IN_PROCESS_TAG: "1"}, status=DagsterRunStatus.STARTED)
+        daemons = instance.create_run_for_job(job_def=killed, status=DagsterRunStatus.STARTED)
+        assert fail_stale_runs(instance) == 1
+        assert instance.get_run_by_id(ours.run_id).status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(daemons.run_id).status == DagsterRunStatus.STARTED
+        assert fail_stale_runs(instance) == 0
