@@ -12,6 +12,7 @@ Everything is read from the published snapshot (ml/serving/snapshots.py); the re
 
 import math
 import threading
+from contextlib import asynccontextmanager
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from ml.logs import log_event
 from ml.serving.snapshots import NoSnapshotError, Reading, SnapshotReader
 from ml.settings import Paths, paths
 from ml.spam.features import check_batch
@@ -108,7 +110,15 @@ def create_app(p: Paths | None = None) -> FastAPI:
     p = p or paths()
     reader = SnapshotReader(p.published)
     models = ChampionModels(p)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        # load the champion before serving: the first /spam/champion used to wait 27 s for it under the lock
+        warm_champion(reader, models)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Sentinel",
         version="1.0",
         description="KPI anomalies and spam scores, read from the pipeline's published snapshots.",
@@ -255,7 +265,23 @@ def create_app(p: Paths | None = None) -> FastAPI:
         )
 
     app.state.reader = reader
+    app.state.models = models
     return app
+
+
+def warm_champion(reader: SnapshotReader, models: ChampionModels) -> int | None:
+    """Load the published champion's model; the version, or None when nothing is published yet."""
+    try:
+        with reader.read() as r:
+            row = records(r.cursor, "select model_version from ml.spam_model_aliases where alias = 'champion'")
+    except NoSnapshotError:
+        return None
+    if not row:
+        return None
+    version = int(row[0]["model_version"])
+    models.get(version)
+    log_event("api.champion_loaded", model_version=version)
+    return version
 
 
 app = create_app()

@@ -151,6 +151,18 @@ def test_nothing_published_yet_is_a_503_not_a_crash(tmp_path: Path) -> None:
     assert r.status_code == 503 and "make run" in r.json()["detail"]
 
 
+def test_the_champion_is_loaded_at_start_up(built_home: Path) -> None:
+    """The first /spam/champion after a start took 27 s (the model loaded under a lock on first use)."""
+    app = create_app(Paths(built_home))
+    assert app.state.models._loaded == {}
+    with TestClient(app) as c:  # the lifespan runs: start-up
+        ((champion,),) = _snap(built_home, "select model_version from ml.spam_model_aliases where alias = 'champion'")
+        assert set(app.state.models._loaded) == {champion}
+        assert c.get("/spam/champion").json()["model_version"] == champion
+    with TestClient(create_app(Paths(built_home / "nothing"))) as c:  # nothing published: starts, answers 503
+        assert c.get("/health").status_code == 503
+
+
 def test_the_root_points_to_the_docs(tmp_path: Path) -> None:
     r = TestClient(create_app(Paths(tmp_path))).get("/", follow_redirects=False)
     assert r.status_code in (302, 307) and r.headers["location"] == "/docs"  # was a 404
