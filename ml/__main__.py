@@ -56,16 +56,18 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def cmd_ingest(_: argparse.Namespace) -> None:
     from ml.calls.ingest import ingest_calls, load_calls_ground_truth
-    from ml.ingest import ingest_api_logs, load_ground_truth
+    from ml.ingest import ingest_api_logs, landing_state, load_ground_truth, record_ingested
     from ml.spam.store import ensure_tables
 
     p = paths().ensure()
+    seen = landing_state(p)
     with _connect() as con:
         res = ingest_api_logs(con, p.landing_api_logs)
         n_gt = load_ground_truth(con, p.ground_truth)
         calls = ingest_calls(con, p.landing_calls, p.landing_call_labels)
         n_numbers = load_calls_ground_truth(con, p.ground_truth)
         ensure_tables(con)
+    record_ingested(p, seen)
     print(
         f"loaded {res.files_loaded} files ({res.rows_appended} rows), skipped {res.files_skipped} "
         f"re-delivered files; {n_gt} ground-truth incidents"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
+import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ import duckdb
 import pandas as pd
 
 from ml.logs import log_event, timed
+from ml.settings import Paths
 
 API_LOG_COLUMNS = ("date", "country", "os", "count")
 
@@ -119,6 +122,34 @@ def landing_files(landing: Path) -> list[Path]:
     if not landing.is_dir():
         return []
     return sorted(p for p in landing.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+
+
+def landing_state(p: Paths) -> dict[str, dict[str, str]]:
+    """Per feed, every landing CSV with its size and modification time (a re-delivery changes them)."""
+    out = {}
+    for feed, folder in (
+        ("api_logs", p.landing_api_logs),
+        ("calls", p.landing_calls),
+        ("call_labels", p.landing_call_labels),
+    ):
+        out[feed] = {f.name: f"{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in landing_files(folder)}
+    return out
+
+
+def record_ingested(p: Paths, state: dict[str, dict[str, str]]) -> None:
+    """Remember which landing files an ingestion saw (taken before it started), so the landing sensor starts from
+    what is already loaded instead of re-running the pipeline for every file `make run` loaded."""
+    path = p.home / "landing" / ".ingested.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def ingested(p: Paths) -> dict[str, dict[str, str]]:
+    """The landing files the last ingestion saw ({} before the first)."""
+    path = p.home / "landing" / ".ingested.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _data_lines(path: Path) -> int:

@@ -20,25 +20,11 @@ from dagster import (
     sensor,
 )
 
-from ml.ingest import landing_files
+from ml.ingest import ingested, landing_state
 from ml.publish import current
 from ml.settings import paths
 from orchestration.assets.spam import SpamLifecycleConfig
 from orchestration.jobs import data_health, kpi_anomalies, sentinel_pipeline, spam_retraining, spam_scoring
-
-
-def _landing_state() -> dict[str, dict[str, str]]:
-    """Per landing folder, every CSV file with its size and modification time (a re-delivery changes them)."""
-    p = paths()
-    out = {}
-    for feed, folder in (
-        ("api_logs", p.landing_api_logs),
-        ("calls", p.landing_calls),
-        ("call_labels", p.landing_call_labels),
-    ):
-        files = landing_files(folder)
-        out[feed] = {f.name: f"{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files}
-    return out
 
 
 @sensor(
@@ -49,8 +35,9 @@ def _landing_state() -> dict[str, dict[str, str]]:
     description="A new or re-delivered file in a landing folder runs the job of its feed.",
 )
 def landing_files_sensor(context: SensorEvaluationContext):
-    seen = json.loads(context.cursor) if context.cursor else {}
-    now = _landing_state()
+    # without a cursor (a new Dagster home, `make ui` after `make run`): start from what was already ingested
+    seen = json.loads(context.cursor) if context.cursor else ingested(paths())
+    now = landing_state(paths())
     new = {
         feed: sorted(f for f, sig in files.items() if seen.get(feed, {}).get(f) != sig) for feed, files in now.items()
     }

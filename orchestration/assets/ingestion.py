@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 
 from ml.anomaly.benchmarks import load_benchmarks
 from ml.calls.ingest import ingest_calls, load_calls_ground_truth
-from ml.ingest import ingest_api_logs, load_ground_truth
+from ml.ingest import ingest_api_logs, landing_state, load_ground_truth, record_ingested
 from ml.settings import benchmarks_dir
 from ml.spam.store import ensure_tables
 from orchestration.resources import Warehouse
@@ -57,6 +57,7 @@ def _raw(key: list[str], description: str, deps: list[AssetKey]) -> AssetSpec:
 def ingest_landing_files(context: AssetExecutionContext, warehouse: Warehouse):
     """Load every new landing file (API logs, weekly calls, labels) and the generator's ground truth."""
     p = warehouse.paths
+    seen = landing_state(p)  # before loading: a file that lands meanwhile is new to the sensor
     with warehouse.connect() as con:
         api = ingest_api_logs(con, p.landing_api_logs)
         incidents = load_ground_truth(con, p.ground_truth)
@@ -65,6 +66,7 @@ def ingest_landing_files(context: AssetExecutionContext, warehouse: Warehouse):
         ensure_tables(con)  # the ml schema the dbt views read exists before the first model is trained
         loads = con.execute("select count(*) from raw.loads").fetchall()[0][0]
         columns = con.execute("select count(*) from raw.load_columns").fetchall()[0][0]
+    record_ingested(p, seen)
     context.log.info(
         f"API logs: {api.files_loaded} files loaded ({api.rows_appended} rows), {api.files_skipped} re-deliveries"
         f" skipped; calls: {calls['calls'].files_loaded} files ({calls['calls'].rows_appended} rows); labels: "

@@ -357,6 +357,23 @@ def test_landing_sensor_fires_once_per_new_file_and_picks_the_right_job(tmp_path
     assert [r.tags["sentinel/files"] for r in third.run_requests] == ["calls/calls_2024-04-08.csv"]
 
 
+def test_the_landing_sensor_starts_from_what_was_already_ingested(tmp_path, monkeypatch) -> None:
+    """`make ui` after `make run` started two runs by itself: the sensor's first tick (no cursor) took every file
+    `make run` had loaded for new. It now starts from what the last ingestion saw."""
+    from dagster import SkipReason, build_sensor_context
+
+    from ml.__main__ import main as ml_main
+    from orchestration.sensors import landing_files_sensor
+
+    monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
+    _write(tmp_path / "landing" / "api_logs" / "api_requests_2024-04-14.csv", "date,country,os,count\n")
+    ml_main(["ingest"])
+    assert isinstance(landing_files_sensor(build_sensor_context()), SkipReason)  # nothing new since the ingest
+    _write(tmp_path / "landing" / "api_logs" / "api_requests_2024-04-15.csv", "date,country,os,count\n")
+    (req,) = landing_files_sensor(build_sensor_context()).run_requests
+    assert req.tags["sentinel/files"] == "api_logs/api_requests_2024-04-15.csv"
+
+
 def _publish_decision(home: Path, trigger: str, should: bool, week: str = "2024-04-08") -> None:
     wh = home / "wh.duckdb"
     with duckdb.connect(str(wh)) as con:
