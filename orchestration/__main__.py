@@ -19,6 +19,7 @@ from pathlib import Path
 from ml.ingest import landing_files
 from ml.logs import log_event
 from ml.settings import paths
+from orchestration.errors import error_text
 
 HERE = Path(__file__).resolve().parent
 
@@ -157,15 +158,6 @@ def print_failures(result) -> None:
     for event in result.all_events:
         if event.is_step_failure:
             print(f"step {event.step_key} failed: {error_text(event.step_failure_data.error)}", file=sys.stderr)
-
-
-def error_text(error) -> str:
-    """A Dagster error with its chain of causes: the wrapper says which step, the cause says why."""
-    parts = []
-    while error is not None:
-        parts.append(error.message.strip())
-        error = error.cause
-    return "\n  caused by: ".join(parts)
 
 
 def gate_refusal(result) -> str | None:

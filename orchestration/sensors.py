@@ -23,6 +23,7 @@ from dagster import (
 from ml.ingest import ingested, landing_state
 from ml.publish import current
 from ml.settings import paths
+from orchestration.assets.observability import AFTER_FAILED_RUN
 from orchestration.assets.spam import SpamLifecycleConfig
 from orchestration.jobs import data_health, kpi_anomalies, sentinel_pipeline, spam_retraining, spam_scoring
 
@@ -100,4 +101,4 @@ def spam_retraining_sensor(context: SensorEvaluationContext):
 )
 def observability_after_failure(context: RunFailureSensorContext):
     run = context.dagster_run
-    return RunRequest(run_key=run.run_id, tags={"sentinel/after_failed_run": run.run_id, "sentinel/job": run.job_name})
+    return RunRequest(run_key=run.run_id, tags={AFTER_FAILED_RUN: run.run_id, "sentinel/job": run.job_name})

@@ -183,10 +183,68 @@ create table if not exists observability.alert_log (
 """
 
 
+RUN_FAILURES_DDL = """
+create schema if not exists observability;
+create table if not exists observability.run_failures (
+    run_id varchar primary key,   -- the failed Dagster run
+    job varchar,
+    failed_steps varchar,         -- comma-separated step keys
+    error varchar,                -- the first failed step's error with its causes
+    failed_at timestamp,
+    recovered_at timestamp        -- when a later run of the same job got to its alerts (null: open)
+)
+"""
+
+
+def _ensure_run_failures(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in RUN_FAILURES_DDL.split(";"):
+        if stmt.strip():
+            con.execute(stmt)
+
+
+def record_run_failure(
+    con: duckdb.DuckDBPyConnection, run_id: str, job: str, failures: dict[str, str], at: datetime | None = None
+) -> None:
+    """A failed run becomes a finding (once per run: re-recording it changes nothing) until the job recovers."""
+    _ensure_run_failures(con)
+    at = at or datetime.now(UTC).replace(tzinfo=None)
+    first = next(iter(failures.values()), "no step failed: the run itself failed")
+    con.execute(
+        "insert into observability.run_failures values (?, ?, ?, ?, ?, null) on conflict do nothing",
+        [run_id, job, ", ".join(failures) or "-", first[:2000], at],
+    )
+
+
+def record_run_recovered(con: duckdb.DuckDBPyConnection, job: str, at: datetime | None = None) -> None:
+    """A run of `job` reached its alerts: its earlier failures are resolved."""
+    _ensure_run_failures(con)
+    at = at or datetime.now(UTC).replace(tzinfo=None)
+    con.execute(
+        "update observability.run_failures set recovered_at = ? where job = ? and recovered_at is null and "
+        "failed_at < ?",
+        [at, job, at],
+    )
+
+
 def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
     """Everything wrong now, from the test history and the monitor marts (a relation not built yet is skipped)."""
     have = relations(con)
     out: list[Finding] = []
+    if "observability.run_failures" in have:
+        for r in records(
+            con,
+            "select run_id, job, failed_steps, error, failed_at from observability.run_failures "
+            "where recovered_at is null order by failed_at",
+        ):
+            out.append(
+                Finding(
+                    key=f"run:{r['run_id']}",
+                    kind="run",
+                    severity="error",
+                    title=f"run of {r['job']} failed at {r['failed_steps']}: {r['error'].splitlines()[0][:200]}",
+                    detail={k: r[k] for k in ("run_id", "job", "failed_steps", "error", "failed_at")},
+                )
+            )
     if "observability.elementary_test_results" in have:
         monitored = ", ".join(f"'{m}'" for m in MONITOR_MODELS)
         latest = records(

@@ -7,12 +7,22 @@ before them, `observability_after_failure` (sensors.py) runs the `data_health` j
 
 import os
 
-from dagster import AssetExecutionContext, AssetKey, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetKey, DagsterEventType, MetadataValue, Output, asset
 
-from ml.observability.alerts import AlertDeliveryError, Links, send_alerts, sink_from_env
+from ml.observability.alerts import (
+    AlertDeliveryError,
+    Links,
+    record_run_failure,
+    record_run_recovered,
+    send_alerts,
+    sink_from_env,
+)
 from ml.observability.health import build_health_report
 from orchestration.assets.dbt import check_assets, model_assets, model_keys
+from orchestration.errors import error_text
 from orchestration.resources import Warehouse
+
+AFTER_FAILED_RUN = "sentinel/after_failed_run"  # set by `make run` and the failure sensor on the data_health run
 
 # what the alerts read: the monitors of the pipeline and the KPI anomalies of the detection period
 WATCHED = ["fct_volume_monitor", "fct_freshness_monitor", "fct_schema_changes", "fct_api_anomaly_detection_summary"]
@@ -39,7 +49,17 @@ def links(warehouse: Warehouse) -> Links:
 def data_alerts(context: AssetExecutionContext, warehouse: Warehouse):
     """Each new test failure, monitor finding or KPI anomaly, sent once (webhook or JSON lines)."""
     sink = sink_from_env(warehouse.paths.home)
+    failed_run = context.run.tags.get(AFTER_FAILED_RUN)
     with warehouse.connect() as con:
+        if failed_run:  # a run that failed before its own alerts: it becomes a finding, once
+            run = context.instance.get_run_by_id(failed_run)
+            failures = {
+                e.dagster_event.step_key: error_text(e.dagster_event.step_failure_data.error)
+                for e in context.instance.all_logs(failed_run, of_type=DagsterEventType.STEP_FAILURE)
+            }
+            record_run_failure(con, failed_run, run.job_name if run else "?", failures)
+        else:  # this job got to its alerts: its earlier failures are over
+            record_run_recovered(con, context.run.job_name)
         try:
             run = send_alerts(con, sink, links(warehouse))
         except AlertDeliveryError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -131,3 +132,22 @@ def test_a_resolved_finding_that_comes_back_is_alerted_again(con, tmp_path: Path
     ).fetchall()
     assert log == [(2, 1)]  # two episodes kept, the first one closed
     assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_failed_run_is_alerted_once_and_resolved_when_its_job_recovers(con, tmp_path: Path) -> None:
+    """A run that failed before its alert step sent nothing and left the health page green."""
+    from ml.observability.alerts import record_run_failure, record_run_recovered
+
+    sink = JsonLinesSink(tmp_path / "alerts.jsonl")
+    failures = {"sentinel_dbt_models": "dbt build failed\n  caused by: test x failed", "later_step": "skipped"}
+    for _ in range(2):  # `make run` and the failure sensor may both record it
+        record_run_failure(con, "r1", "sentinel_pipeline", failures, at=datetime(2024, 4, 15, 6))
+    first = send_alerts(con, sink, LINKS, now=datetime(2024, 4, 15, 7))
+    assert "run:r1" in first.sent
+    (alert,) = [json.loads(line) for line in sink.path.read_text().splitlines() if '"run:r1"' in line]
+    assert alert["title"] == "run of sentinel_pipeline failed at sentinel_dbt_models, later_step: dbt build failed"
+    assert send_alerts(con, sink, LINKS, now=datetime(2024, 4, 15, 8)).sent == []  # once per run
+    record_run_recovered(con, "kpi_anomalies", at=datetime(2024, 4, 16))  # another job: still open
+    assert "run:r1" not in send_alerts(con, sink, LINKS, now=datetime(2024, 4, 16, 1)).resolved
+    record_run_recovered(con, "sentinel_pipeline", at=datetime(2024, 4, 16, 6))
+    assert "run:r1" in send_alerts(con, sink, LINKS, now=datetime(2024, 4, 16, 7)).resolved

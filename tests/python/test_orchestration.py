@@ -71,7 +71,7 @@ def _state(home: Path) -> dict:
 
 def _failures(result) -> dict[str, str]:
     """Failed step -> its error and the chain of causes (what the UI shows on the failed step)."""
-    from orchestration.__main__ import error_text
+    from orchestration.errors import error_text
 
     return {e.step_key: error_text(e.step_failure_data.error) for e in result.all_events if e.is_step_failure}
 
@@ -294,9 +294,17 @@ def test_a_failing_dbt_test_stops_the_run_before_publishing(defs, small_home, tm
         ).for_run_failure()
         request = observability_after_failure(context)
         assert isinstance(request, RunRequest) and request.run_key == result.run_id
-        health = defs.resolve_job_def("data_health").execute_in_process(instance=instance, raise_on_error=False)
-        assert health.success
+        for _ in range(2):  # what the requested run does (twice: the run's failure is alerted once)
+            health = defs.resolve_job_def("data_health").execute_in_process(
+                instance=instance, raise_on_error=False, tags=request.tags
+            )
+            assert health.success
     alerts = [json.loads(line) for line in (home / "alerts" / "alerts.jsonl").read_text().splitlines()]
+    # the failed run itself is a finding: its failed step and error (it used to send nothing)
+    (run_alert,) = [a for a in alerts if a["key"] == f"run:{result.run_id}"]
+    assert run_alert["severity"] == "error" and run_alert["detail"]["job"] == "sentinel_pipeline"
+    assert "sentinel_dbt_models" in run_alert["detail"]["failed_steps"]
+    assert "expect_column_sum_identity" in run_alert["detail"]["error"]
     (failed,) = [a for a in alerts if "expect_column_sum_identity_fct_api_request_load_reconciliation" in a["key"]]
     assert failed["severity"] == "error" and failed["detail"]["sample_rows"]
     check_url = failed["links"]["check"]  # the failing check's tab in the Dagster UI
