@@ -95,7 +95,8 @@ def read_api_log_csv(path: Path) -> pd.DataFrame:
             got = tuple(h.strip().lower() for h in header)
             if got != API_LOG_COLUMNS:
                 raise IngestError(
-                    f"{path.name}: line 1: wrong header {','.join(header)!r}, expected {','.join(API_LOG_COLUMNS)!r}"
+                    f"{path.name}: line 1: wrong header {_clip(','.join(header))!r} ({len(header)} columns), "
+                    f"expected {','.join(API_LOG_COLUMNS)!r}"
                 )
             rows, lines = [], []
             for row in reader:
@@ -115,6 +116,11 @@ def read_api_log_csv(path: Path) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=list(API_LOG_COLUMNS), dtype="string")
     df["_line_number"] = pd.Series(lines, dtype="int64")
     return df
+
+
+def _clip(text: str, n: int = 200) -> str:
+    """At most `n` characters of delivered text in a message (a 100,000-column header made one of 689,000)."""
+    return text if len(text) <= n else f"{text[:n]}... ({len(text) - n} more characters)"
 
 
 def landing_files(landing: Path) -> list[Path]:

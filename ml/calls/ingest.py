@@ -122,6 +122,18 @@ def _check_header(source: Source, path: Path, header: list[str], raw_columns: li
     return new
 
 
+def _first_ragged_line(path: Path, n_fields: int) -> str:
+    """'line N: has K fields, expected M; ' for the first line whose field count is off (DuckDB's reader says
+    "Error when sniffing file" without a line), or '' when every line has the header's count."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        for row in reader:
+            if row and len(row) != n_fields:
+                return f"line {reader.line_num}: has {len(row)} fields, expected {n_fields}; "
+    return ""
+
+
 def _raw_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     schema, name = table.split(".")
     return [
@@ -159,7 +171,8 @@ def _load_file(con: duckdb.DuckDBPyConnection, source: Source, path: Path, load_
             [load_id, path.name, now, str(path)],
         )
     except duckdb.Error as exc:
-        raise IngestError(f"{path.name}: unreadable: {str(exc).splitlines()[0][:300]}") from exc
+        where = _first_ragged_line(path, len(header))
+        raise IngestError(f"{path.name}: {where}unreadable: {str(exc).splitlines()[0][:300]}") from exc
     con.executemany(
         "insert into raw.load_columns values (?, ?, ?)", [[load_id, c, i + 1] for i, c in enumerate(header)]
     )

@@ -83,9 +83,10 @@ def test_label_files_do_not_evolve_silently_and_redeliveries_are_skipped(tmp_pat
         ingest_source(con, LABELS, tmp_path)
 
 
-def test_a_ragged_line_is_reported_with_the_file(tmp_path: Path) -> None:
-    _write(tmp_path, "calls_2024-03-04.csv", list(BASE_COLUMNS), [ROW, "1000000002,IN,10"])
-    with pytest.raises(IngestError, match=r"calls_2024-03-04\.csv: unreadable"):
+def test_a_ragged_line_is_reported_with_the_file_and_line(tmp_path: Path) -> None:
+    """DuckDB's reader says "Error when sniffing file" for a short row, without a line: the message names it."""
+    _write(tmp_path, "calls_2024-03-04.csv", list(BASE_COLUMNS), [ROW, ROW, "1000000002,IN,10", ROW])
+    with pytest.raises(IngestError, match=r"calls_2024-03-04\.csv: line 4: has 3 fields, expected 12; unreadable"):
         ingest_source(duckdb.connect(), CALLS, tmp_path)
 
 

@@ -80,3 +80,11 @@ def test_upper_case_extension_and_a_byte_order_mark_are_loaded(tmp_path: Path) -
         ("100", "api_requests_2024-04-01.CSV"),
         ("120", "api_requests_2024-04-02.csv"),
     ]
+
+
+def test_a_huge_wrong_header_gives_a_short_message(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    _write(landing, "api_requests_2024-04-01.csv", ",".join(f"c{i}" for i in range(100_000)) + "\n1\n")
+    with pytest.raises(IngestError, match=r"line 1: wrong header 'c0,c1,.*more characters\)' \(100000 columns\)") as e:
+        ingest_api_logs(duckdb.connect(), landing)
+    assert len(str(e.value)) < 400  # was 689,000 characters
