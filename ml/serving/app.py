@@ -21,6 +21,7 @@ import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from ml.logs import log_event
@@ -117,7 +118,8 @@ def create_app(p: Paths | None = None) -> FastAPI:
         warm_champion(reader, models)
         yield
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the package, not a CDN: /docs was a blank page without internet
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="Sentinel",
         version="1.0",

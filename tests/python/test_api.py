@@ -163,6 +163,18 @@ def test_the_champion_is_loaded_at_start_up(built_home: Path) -> None:
         assert c.get("/health").status_code == 503
 
 
+def test_the_docs_load_nothing_from_the_internet(tmp_path: Path) -> None:
+    """Swagger UI and ReDoc came from a CDN: a blank page without internet, or behind a firewall."""
+    client = TestClient(create_app(Paths(tmp_path)))
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assert "http://" not in html and "https://" not in html and "cdn" not in html, page
+    swagger = client.get("/docs").text
+    assert "/static-offline-docs/swagger-ui-bundle.js" in swagger
+    js = client.get("/static-offline-docs/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 500_000
+
+
 def test_the_root_points_to_the_docs(tmp_path: Path) -> None:
     r = TestClient(create_app(Paths(tmp_path))).get("/", follow_redirects=False)
     assert r.status_code in (302, 307) and r.headers["location"] == "/docs"  # was a 404
