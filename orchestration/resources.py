@@ -69,9 +69,14 @@ class Warehouse(ConfigurableResource):
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
+# what the assets run: a wrapper that execs that dbt with the kernel told to kill it when its parent dies
+DBT_CHILD = str(Path(__file__).resolve().parent / "bin" / "dbt")
+
+
 def dbt_resource() -> DbtCliResource:
+    os.environ.setdefault("SENTINEL_REAL_DBT", DBT_EXECUTABLE)
     return DbtCliResource(
-        project_dir=sentinel_project, profiles_dir=sentinel_project.profiles_dir, dbt_executable=DBT_EXECUTABLE
+        project_dir=sentinel_project, profiles_dir=sentinel_project.profiles_dir, dbt_executable=DBT_CHILD
     )
 
 

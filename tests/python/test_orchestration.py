@@ -656,3 +656,31 @@ def test_runs_left_started_by_a_killed_process_are_marked_failed(tmp_path: Path)
         assert instance.get_run_by_id(ours.run_id).status == DagsterRunStatus.FAILURE
         assert instance.get_run_by_id(daemons.run_id).status == DagsterRunStatus.STARTED
         assert fail_stale_runs(instance) == 0
+
+
+def test_the_dbt_child_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """A killed run's dbt child kept writing to the warehouse for a minute. The assets' dbt is a wrapper that
+    arms the kernel's parent-death signal, then execs the real dbt (here `sleep`, to watch it)."""
+    from orchestration.resources import DBT_CHILD, dbt_resource
+
+    assert dbt_resource().dbt_executable == DBT_CHILD
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time; "
+         "c = subprocess.Popen([sys.argv[1], '120']); print(c.pid, flush=True); time.sleep(120)", DBT_CHILD],
+        env={**os.environ, "SENTINEL_REAL_DBT": "/bin/sleep"}, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    child = int(parent.stdout.readline())
+    deadline = time.time() + 10
+    while not Path(f"/proc/{child}/cmdline").read_bytes().startswith(b"/bin/sleep"):  # the real program runs
+        assert time.time() < deadline, "the wrapper never started the real program"
+        time.sleep(0.05)
+    parent.kill()  # kill -9
+    parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        status = Path(f"/proc/{child}/status")
+        if not status.exists() or "\nState:\tZ" in status.read_text():
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the dbt child outlived its parent")
