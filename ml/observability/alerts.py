@@ -211,7 +211,7 @@ def record_run_failure(
     first = next(iter(failures.values()), "no step failed: the run itself failed")
     con.execute(
         "insert into observability.run_failures values (?, ?, ?, ?, ?, null) on conflict do nothing",
-        [run_id, job, ", ".join(failures) or "-", first[:2000], at],
+        [run_id, job, ", ".join(failures) or "-", first[:20_000], at],  # dbt's error comes after its long command
     )
 
 
