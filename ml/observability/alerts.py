@@ -211,8 +211,14 @@ def record_run_failure(
     first = next(iter(failures.values()), "no step failed: the run itself failed")
     con.execute(
         "insert into observability.run_failures values (?, ?, ?, ?, ?, null) on conflict do nothing",
-        [run_id, job, ", ".join(failures) or "-", first[:20_000], at],  # dbt's error comes after its long command
+        [run_id, job, ", ".join(failures) or "-", _clip_lines(first), at],
     )
+
+
+def _clip_lines(text: str, line: int = 1_000, total: int = 20_000) -> str:
+    """An error for the alert: each line clipped (dagster-dbt's first line holds the whole dbt command, the
+    failing test comes after it), the whole bounded."""
+    return "\n".join(x if len(x) <= line else f"{x[:line]}..." for x in text.splitlines())[:total]
 
 
 def record_run_recovered(con: duckdb.DuckDBPyConnection, job: str, at: datetime | None = None) -> None:
