@@ -57,6 +57,15 @@ def data_alerts(context: AssetExecutionContext, warehouse: Warehouse):
                 e.dagster_event.step_key: error_text(e.dagster_event.step_failure_data.error)
                 for e in context.instance.all_logs(failed_run, of_type=DagsterEventType.STEP_FAILURE)
             }
+            evaluations = [  # AssetCheckEvaluation: check_name, passed
+                e.dagster_event.event_specific_data
+                for e in context.instance.all_logs(failed_run, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+            ]
+            # the dbt tests that failed in it (dagster-dbt's error names only the command)
+            checks = sorted(ev.check_name for ev in evaluations if not ev.passed)
+            if checks and failures:
+                step = next(iter(failures))
+                failures[step] = f"failed checks: {', '.join(checks)}\n{failures[step]}"
             record_run_failure(con, failed_run, run.job_name if run else "?", failures)
         else:  # this job got to its alerts: its earlier failures are over
             record_run_recovered(con, context.run.job_name)
