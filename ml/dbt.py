@@ -73,7 +73,7 @@ def run_dbt(args: list[str]) -> Any:
     os.environ.setdefault("SENTINEL_HOME", str(paths().home))
     os.environ.setdefault("SENTINEL_CODE_VERSION", code_version())  # stamped on the run and test history
     use_state_dbt_dirs()  # the state's own dbt target folder: its parse is reused run after run
-    command = " ".join(a for a in args[: args.index("--project-dir")] if a) if "--project-dir" in args else args[0]
+    command = " ".join(args[: args.index("--project-dir")] if "--project-dir" in args else args[:1])
     with timed("dbt", command=command) as facts:
         res = dbtRunner().invoke(args)
         if not res.success:

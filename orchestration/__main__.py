@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance, RunConfig
 
     from orchestration.assets.dbt import DbtBuildConfig
+    from orchestration.assets.observability import AFTER_FAILED_RUN
     from orchestration.assets.spam import SpamLifecycleConfig
     from orchestration.definitions import defs
 
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             print_failures(result)
             print(f"run {result.run_id} failed; `make ui` shows it with its logs", file=sys.stderr)
             # what the sensor observability_after_failure does under the daemon: alert the failure, rebuild the report
-            health(instance, tags={"sentinel/after_failed_run": result.run_id})
+            health(instance, tags={AFTER_FAILED_RUN: result.run_id})
             return 1
     print((p.reports / "answer.txt").read_text())
     print(f"report: {p.reports / 'sentinel_report.html'}; data health: {p.reports / 'data_health.html'}")

@@ -66,7 +66,8 @@
             anomaly_source.{{ time_col }} as period_ts,
             cast(anomaly_source.{{ value_col }} as double) as value,
             {{ season_bucket('anomaly_source.' ~ time_col, o.season_length) }} as season_bucket,
-            {{ holiday | replace(holiday_col or '#', 'anomaly_source.' ~ holiday_col) }} as is_holiday,
+            {% if holiday_col %}coalesce(anomaly_source.{{ holiday_col }}, false){% else %}false{% endif %}
+                as is_holiday,
             {%- for c in anomaly_state_columns() %}
             anomaly_state.state_{{ c }},
             {%- endfor %}
