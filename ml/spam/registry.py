@@ -21,6 +21,17 @@ MODEL_NAME = "spam_classifier"
 EXPERIMENT = "spam_classifier"
 ALIASES = ("champion", "challenger", "previous")
 
+# What loading a registered model needs (a scikit-learn pipeline pickled with cloudpickle), pinned to the versions
+# that fitted it. Stated, not inferred: MLflow's inference imports the model in a subprocess (about 5 s a model)
+# and listed `rich`, which the model never imports.
+MODEL_REQUIREMENTS = ("cloudpickle", "numpy", "pandas", "scikit-learn", "scipy")
+
+
+def pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
+
 
 def tracking_uri(p: Paths) -> str:
     return f"sqlite:///{p.mlflow / 'mlflow.db'}"
@@ -114,6 +125,7 @@ class Registry:
                 signature=signature,
                 input_example=example.head(3),
                 serialization_format="cloudpickle",
+                pip_requirements=pip_requirements(),
                 registered_model_name=MODEL_NAME,
             )
             version = int(info.registered_model_version)

@@ -19,7 +19,7 @@ import pytest
 from ml.publish import current, publish
 from ml.settings import PROJECT_DIR, Paths
 from ml.spam.registry import MODEL_NAME, Registry
-from tests.python.conftest import CHROMIUM, CHROMIUM_ARGS, run_pipeline, screenshot_stats
+from tests.python.conftest import CHROMIUM, CHROMIUM_ARGS, SCENARIO_ENV, run_pipeline, screenshot_stats
 
 SMALL = ("--calls-numbers", "20000", "--n-boot", "50")
 
@@ -51,10 +51,17 @@ def _copy(home: Path, tmp_path: Path) -> Path:
     return dest
 
 
+def _scenario(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's Dagster steps on <home>, as a scenario state (see conftest.SCENARIO_ENV)."""
+    monkeypatch.setenv("SENTINEL_HOME", str(home))
+    for name, value in SCENARIO_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
 def _execute(defs, home: Path, monkeypatch: pytest.MonkeyPatch, job: str = "sentinel_pipeline", **kwargs):
     from dagster import DagsterInstance
 
-    monkeypatch.setenv("SENTINEL_HOME", str(home))
+    _scenario(home, monkeypatch)
     with DagsterInstance.ephemeral() as instance:
         return defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
 
@@ -272,7 +279,7 @@ def test_a_failing_dbt_test_stops_the_run_before_publishing(defs, small_home, tm
             "delete from raw.api_requests where _line_number <= 5 "
             "and _load_id = (select min(_load_id) from raw.api_requests)"
         )
-    monkeypatch.setenv("SENTINEL_HOME", str(home))
+    _scenario(home, monkeypatch)
     with DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def("sentinel_pipeline").execute_in_process(instance=instance, raise_on_error=False)
         assert not result.success

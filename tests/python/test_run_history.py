@@ -40,8 +40,9 @@ def _build_fails(home: Path) -> str:
 
 @pytest.mark.slow
 def test_every_invocation_is_kept_through_full_refreshes_with_failures_and_recovery(tiny_home: Path) -> None:
-    run_ml(tiny_home, "build")
-    run_ml(tiny_home, "build", "--full-refresh")  # drops and rebuilds every model; the history stays
+    # reference=True: with dbt's unit tests, whose history is kept too (test_type 'unit')
+    run_ml(tiny_home, "build", reference=True)
+    run_ml(tiny_home, "build", "--full-refresh", reference=True)  # drops and rebuilds every model; the history stays
     with duckdb.connect(str(tiny_home / "warehouse.duckdb")) as con:  # a load claims one more row than it has
         con.execute(
             "update raw.loads set file_rows = file_rows + 1 where load_id = (select min(load_id) from raw.loads)"
@@ -57,7 +58,7 @@ def test_every_invocation_is_kept_through_full_refreshes_with_failures_and_recov
     (alert,) = [json.loads(line) for line in sink.path.read_text().splitlines() if json.loads(line)["key"] == key]
     assert alert["severity"] == "error" and key.endswith(":fail")
     assert alert["detail"]["sample_rows"] and "file_rows" in alert["detail"]["sample_rows"][0]
-    run_ml(tiny_home, "build")  # recovered
+    run_ml(tiny_home, "build", reference=True)  # recovered
     with duckdb.connect(str(tiny_home / "warehouse.duckdb")) as con:
         assert key in send_alerts(con, sink).resolved
 

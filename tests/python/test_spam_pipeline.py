@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
+from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
@@ -15,7 +16,7 @@ from ml.settings import Paths
 from ml.spam import lifecycle
 from ml.spam.features import feature_sets, load_examples
 from ml.spam.registry import MODEL_NAME, Registry
-from tests.python.conftest import run_ml, run_pipeline
+from tests.python.conftest import run_ml
 
 
 def test_run_answers_the_spam_question(built_home: Path) -> None:
@@ -118,6 +119,12 @@ def test_registry_holds_both_models_with_aliases_and_lineage(built_home: Path) -
         assert float(run.data.metrics["test_pr_auc"]) > 0.5
         assert run.data.params["feature_version"] == str(fv)
     assert len(reg.client.search_model_versions(f"name = '{MODEL_NAME}'")) == 2
+    # what a consumer installs to load the champion: the stated libraries at the versions that fitted it
+    from mlflow.pyfunc import get_model_dependencies
+
+    pins = Path(get_model_dependencies(f"models:/{MODEL_NAME}/2")).read_text().split()  # Registry set the URI
+    assert f"scikit-learn=={version('scikit-learn')}" in pins and f"cloudpickle=={version('cloudpickle')}" in pins
+    assert not any(p.startswith("rich") for p in pins)  # inferred before, never imported by the model
 
 
 def test_scores_cover_every_number_of_the_latest_week(warehouse) -> None:
@@ -203,10 +210,16 @@ def test_a_v2_model_refuses_to_score_a_week_without_the_feature(rolled_back_home
 
 @pytest.fixture(scope="module")
 def drift_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reference extract, but callers change behaviour in the last two weeks (a campaign)."""
+    """A small extract whose callers change behaviour in the last two weeks (a campaign), taken through the steps
+    the pipeline runs (generate, ingest, dbt, train, score and the monitoring marts, the answer) by their CLIs:
+    the pipeline itself is `built_home`'s, and the drift needs none of its other steps."""
     home = tmp_path_factory.mktemp("drift") / "home"
-    (home / "run_stdout.txt").parent.mkdir(parents=True)
-    (home / "run_stdout.txt").write_text(run_pipeline(home, "--calls-drift-weeks", "2").stdout)
+    run_ml(home, "generate", "--calls-numbers", "20000", "--calls-drift-weeks", "2")
+    run_ml(home, "ingest")
+    run_ml(home, "build")
+    run_ml(home, "spam", "train", "--n-boot", "50")
+    run_ml(home, "spam", "score")  # and the marts that read the scores: drift and the retraining decision
+    (home / "run_stdout.txt").write_text(run_ml(home, "spam", "answer").stdout)
     return home
 
 
