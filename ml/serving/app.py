@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi_offline import FastAPIOffline
@@ -216,10 +216,10 @@ def create_app(p: Paths | None = None) -> FastAPI:
         return {"snapshot_id": r.snapshot.snapshot_id, **(period[0] if period else {}), "incidents": incidents}
 
     @app.get("/spam/scores/{number_id}")
-    def spam_score(r: Snap, number_id: str) -> dict[str, Any]:
+    def spam_score(r: Snap, number_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
         rows = _rows(r.cursor, "select * from marts.fct_spam_scores_latest where number_id = ?", [number_id])
-        if not rows:
-            raise HTTPException(404, f"number {number_id!r} has no score in the latest week")
+        if not rows:  # the id is not echoed: a reply never carries what the caller sent
+            raise HTTPException(404, "this number has no score in the latest week")
         return {"snapshot_id": r.snapshot.snapshot_id, **rows[0]}
 
     @app.get("/spam/champion")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import pytest
@@ -234,3 +235,41 @@ def test_no_torn_read_while_the_pipeline_republishes(built_home: Path, tmp_path:
     writer.stop()
     assert errors == []
     assert writer.count >= 6 and set(seen) == {0, n_total}  # both versions served, never a mix
+
+
+LONG = "x" * 5000
+HOSTILE_PARAMS = ["", " ", "-1", "0", str(2**63), str(-(2**63) - 1), "1e309", "NaN", "-Infinity", "null", "true"]
+HOSTILE_PARAMS += ["'; drop table marts.fct_api_request_anomalies; --", "\x00", "%00", "ü😀", LONG, "../../etc/passwd"]
+HOSTILE_PARAMS += ["[1]", "{}", "2024-02-30", "*", "%"]
+HOSTILE_VALUES = [None, "", LONG, 1e308, -1e308, 2**64, -(2**64), [], {}, True, "1", [1.0], {"a": 1}, "\x00"]
+
+
+def test_hostile_input_anywhere_is_a_4xx_that_echoes_nothing(client: TestClient) -> None:
+    """Every parameter of every GET endpoint (read from the OpenAPI schema, so a new one is swept too) and every
+    field of a batch row, with values a fuzzer or an attacker sends: never a 5xx, never the long input sent back
+    (the 404 of an unknown number used to echo a 5,000-character id)."""
+    api = TestClient(client.app, raise_server_exceptions=False)  # a crash is a 500 here, not an exception
+    answers: list[tuple[str, str, str, int, str]] = []
+    for path, ops in api.get("/openapi.json").json()["paths"].items():
+        for p in ops.get("get", {}).get("parameters", []):
+            for v in HOSTILE_PARAMS:
+                url, params = path, {p["name"]: v}
+                if p["in"] == "path":
+                    url, params = path.replace("{" + p["name"] + "}", quote(v, safe="") or "%20"), {}
+                r = api.get(url, params=params)
+                answers.append((path, p["name"], v[:20], r.status_code, r.text))
+    good = {f["name"]: ("US" if f["type"] == "string" else 1.0) for f in api.get("/spam/champion").json()["features"]}
+    for field in [*good, "unknown_field"]:
+        for v in HOSTILE_VALUES:
+            r = api.post("/spam/score", json={"rows": [good, {**good, field: v}]})
+            answers.append(("/spam/score", field, str(v)[:20], r.status_code, r.text))
+    for rows in [None, {}, "x", [[]], [1], [None], LONG]:
+        r = api.post("/spam/score", json={"rows": rows})
+        answers.append(("/spam/score", "rows", str(rows)[:20], r.status_code, r.text))
+    for body in ["", "{", "[]", "null", '{"rows": [' * 5000, LONG]:
+        r = api.post("/spam/score", content=body, headers={"content-type": "application/json"})
+        answers.append(("/spam/score", "body", body[:20], r.status_code, r.text))
+    assert len(answers) > 300
+    assert [a[:4] for a in answers if a[3] >= 500] == []
+    assert [a[:4] for a in answers if LONG in a[4]] == []
+    assert {a[3] for a in answers} <= {200, 400, 404, 422}  # 400: a body that is not JSON at all
