@@ -9,18 +9,22 @@
   (`calls_<monday>.csv`) raises `IngestError` naming the file and the column; the batch is rolled back.
 * Exact re-deliveries (same bytes) are recorded as `skipped_redelivery` and append nothing.
 * Reading goes through DuckDB's CSV reader (all columns as text), so a 10M-row week loads in seconds.
-  Line numbers are the record order of the scan (header = line 1); the files carry no multi-line fields.
+  Line numbers are the record order of the scan (header = line 1), or, when blank lines sit between records
+  (DuckDB skips them), each record's physical line; the files carry no multi-line fields.
 """
 
 from __future__ import annotations
 
 import csv
+import mmap
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from ml.calls.generator import BASE_COLUMNS, LABEL_COLUMNS
 from ml.ingest import LOADS_DDL, IngestError, LoadResult, landing_files, load_files
@@ -134,6 +138,23 @@ def _first_ragged_line(path: Path, n_fields: int) -> str:
     return ""
 
 
+def _record_lines(path: Path) -> list[int] | None:
+    """The physical line of each record when blank lines sit between records, else None (the common case, found
+    by a byte scan). DuckDB's reader skips blank lines, so the record's order + 1 would name a line above the
+    record's own after the first blank one."""
+    with path.open("rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return None
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            found = [i for i in (mm.find(b"\n\n"), mm.find(b"\n\r\n")) if i >= 0]
+            if not found or not mm[min(found) :].strip():  # none, or only at the end (no record follows)
+                return None
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        return [reader.line_num for row in reader if row]
+
+
 def _raw_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     schema, name = table.split(".")
     return [
@@ -159,20 +180,30 @@ def _load_file(con: duckdb.DuckDBPyConnection, source: Source, path: Path, load_
         log_event("ingest.new_source_column", table=source.table, column=col, file=path.name, load_id=load_id)
     select = ", ".join(f'"{c}"' for c in header)
     extra = f", cast('{_week_of(source, path).isoformat()}' as date) as _week_start" if source is CALLS else ""
+    lines = _record_lines(path)
+    if lines is not None:  # blank lines between records: each record's line, by its order
+        con.register("_record_lines", pd.DataFrame({"_record": range(1, len(lines) + 1), "_line": lines}))
+    line, join = ("_line", "join _record_lines using (_record)") if lines is not None else ("_record + 1", "")
     try:
         con.execute(
             f"""
             insert into {source.table} by name
             select {select}{extra}, ? as _load_id, ? as _file_name,
-                   row_number() over () + 1 as _line_number, cast(? as timestamp) as _loaded_at
-            from read_csv(?, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"',
-                          strict_mode = true, null_padding = false)
+                   {line} as _line_number, cast(? as timestamp) as _loaded_at
+            from (
+                select *, row_number() over () as _record
+                from read_csv(?, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"',
+                              strict_mode = true, null_padding = false)
+            ) {join}
             """,
             [load_id, path.name, now, str(path)],
         )
     except duckdb.Error as exc:
         where = _first_ragged_line(path, len(header))
         raise IngestError(f"{path.name}: {where}unreadable: {str(exc).splitlines()[0][:300]}") from exc
+    finally:
+        if lines is not None:
+            con.unregister("_record_lines")
     con.executemany(
         "insert into raw.load_columns values (?, ?, ?)", [[load_id, c, i + 1] for i, c in enumerate(header)]
     )

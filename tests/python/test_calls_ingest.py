@@ -116,3 +116,16 @@ def test_a_keyword_column_is_added_quoted_and_too_many_new_columns_are_refused(t
         ingest_source(con, CALLS, tmp_path)
     assert len(str(err.value)) < 400 and "and 2990 more" in str(err.value)
     assert "extra_0" not in {r[0] for r in con.execute("describe raw.calls_weekly").fetchall()}  # raw unchanged
+
+
+def test_line_numbers_stay_true_after_blank_lines(tmp_path: Path) -> None:
+    """DuckDB's reader skips blank lines, and the line was the record's order + 1: every row after a blank line
+    named the line above its own, so a quarantined row pointed at the wrong line of the file."""
+    rows = [ROW, "", ROW.replace("1000000001", "1000000002"), "", "", ROW.replace("1000000001", "1000000003"), ""]
+    _write(tmp_path, "calls_2024-03-04.csv", list(BASE_COLUMNS), rows)
+    con = duckdb.connect()
+    assert ingest_source(con, CALLS, tmp_path).rows_appended == 3
+    got = con.execute("select id, _line_number from raw.calls_weekly order by id").fetchall()
+    assert got == [("1000000001", 2), ("1000000002", 4), ("1000000003", 7)]
+    for line_id, line in got:  # each names the physical line that holds it
+        assert (tmp_path / "calls_2024-03-04.csv").read_text().splitlines()[line - 1].startswith(line_id)
