@@ -10,9 +10,11 @@ export DBT_PROJECT_DIR := $(CURDIR)
 .PHONY: setup run ui health report serve docs bench-api test test-fast lint pytest evaluate bench bench-spam mlflow-ui rollback clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
+	@echo "setup: the pinned dependencies into $(VENV) (1 to 3 minutes; pip's output in $(VENV)/install.log)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@{ $(BIN)/pip install --upgrade pip && $(BIN)/pip install -c constraints.txt -e '.[dev]'; } \
+		> $(VENV)/install.log 2>&1 || { tail -n 30 $(VENV)/install.log; echo "setup failed: see $(VENV)/install.log"; exit 1; }
+	@echo "setup: done"
 	touch $@
 
 setup: $(BIN)/.installed  ## create the virtual environment with pinned dependencies

@@ -31,22 +31,33 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(paths().ensure().warehouse))
 
 
-def cmd_generate(args: argparse.Namespace) -> None:
+EXTRACT_START, EXTRACT_END = "2024-02-01", "2024-04-14"  # the reference extract's days
+
+
+def generate_extract(seed: int, calls_numbers: int, calls_drift_weeks: int, start: str, end: str) -> dict:
+    """The reference extracts into the landing folders (the generators play the source systems): their summaries."""
     from ml.api_logs.generator import GeneratorConfig, generate
     from ml.calls.generator import CallsConfig, generate_calls
 
     p = paths().ensure()
-    cfg = GeneratorConfig(seed=args.seed, start=date.fromisoformat(args.start), end=date.fromisoformat(args.end))
-    summary = generate(cfg, p.landing_api_logs, p.ground_truth)
-    print(
-        f"generated {summary['rows']} rows, {summary['series']} series, {summary['incidents']} incidents, "
-        f"{summary['defects']} defects into {p.landing_api_logs}"
-    )
+    cfg = GeneratorConfig(seed=seed, start=date.fromisoformat(start), end=date.fromisoformat(end))
+    api = generate(cfg, p.landing_api_logs, p.ground_truth)
     calls = generate_calls(
-        CallsConfig(seed=args.seed, numbers_per_week=args.calls_numbers, drift_weeks=args.calls_drift_weeks),
+        CallsConfig(seed=seed, numbers_per_week=calls_numbers, drift_weeks=calls_drift_weeks),
         p.landing_calls,
         p.landing_call_labels,
         p.ground_truth,
+    )
+    return {"api_logs": api, "calls": calls}
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    p = paths()
+    g = generate_extract(args.seed, args.calls_numbers, args.calls_drift_weeks, args.start, args.end)
+    api, calls = g["api_logs"], g["calls"]
+    print(
+        f"generated {api['rows']} rows, {api['series']} series, {api['incidents']} incidents, "
+        f"{api['defects']} defects into {p.landing_api_logs}"
     )
     print(
         f"generated {calls['rows']} weekly call rows ({calls['numbers']} numbers, {calls['spam_numbers']} spam), "
@@ -194,8 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     seed = argparse.ArgumentParser(add_help=False)
     seed.add_argument("--seed", type=int, default=42, help="generator and model seed")
     extract = argparse.ArgumentParser(add_help=False, parents=[seed])
-    extract.add_argument("--start", default="2024-02-01")
-    extract.add_argument("--end", default="2024-04-14")
+    extract.add_argument("--start", default=EXTRACT_START)
+    extract.add_argument("--end", default=EXTRACT_END)
     extract.add_argument("--calls-numbers", type=int, default=200_000, help="active numbers per week (calls)")
     extract.add_argument(
         "--calls-drift-weeks", type=int, default=0, help="shift caller behaviour in the last N weeks (drift demo)"

@@ -11,6 +11,7 @@ import fcntl
 import os
 import shutil
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -81,55 +82,64 @@ def dagster_home() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ml.__main__ import main as ml_main
+    from ml.__main__ import EXTRACT_END, EXTRACT_START, generate_extract
+    from orchestration.progress import StepProgress, detail_to_file, step, verbose
 
     p = paths().ensure()
-    if landing_files(p.landing_api_logs) or landing_files(p.landing_calls):
-        log_event("run.landing_not_empty", landing=str(p.landing_api_logs.parent))
-    else:
-        ml_main(
-            [
-                "generate",
-                "--seed",
-                str(args.seed),
-                "--calls-numbers",
-                str(args.calls_numbers),
-                "--calls-drift-weeks",
-                str(args.calls_drift_weeks),
-            ]
+    log = p.home / "logs" / f"run_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
+    if not verbose():
+        print(f"state {p.home}; dbt's output, Dagster's debug lines and the JSON events go to {log}", flush=True)
+    with detail_to_file(log) as out:
+        if landing_files(p.landing_api_logs) or landing_files(p.landing_calls):
+            log_event("run.landing_not_empty", landing=str(p.landing_api_logs.parent))
+            out.write(f"  the landing folders hold files: nothing generated ({p.landing_api_logs.parent})\n")
+        else:
+            with step(out, "generate the reference extract") as facts:
+                g = generate_extract(args.seed, args.calls_numbers, args.calls_drift_weeks, EXTRACT_START, EXTRACT_END)
+                facts["facts"] = f"{g['api_logs']['rows']:,} API-log rows, {g['calls']['rows']:,} call rows"
+        dagster_home()
+        with step(out, "dbt parse, load the definitions"):
+            from orchestration.resources import prepare_manifest
+
+            prepare_manifest()
+            from dagster import DagsterInstance, RunConfig
+
+            from orchestration.assets.dbt import DbtBuildConfig
+            from orchestration.assets.observability import AFTER_FAILED_RUN
+            from orchestration.assets.spam import SpamLifecycleConfig
+            from orchestration.definitions import defs
+
+            job = defs.resolve_job_def("sentinel_pipeline")
+        config = RunConfig(
+            ops={
+                "sentinel_dbt_models": DbtBuildConfig(full_refresh=args.full_refresh, vars=args.vars or ""),
+                "spam_challenger": SpamLifecycleConfig(seed=args.seed, n_boot=args.n_boot, retrain=args.retrain),
+            }
         )
-    dagster_home()
-    from orchestration.resources import prepare_manifest
-
-    prepare_manifest()
-    from dagster import DagsterInstance, RunConfig
-
-    from orchestration.assets.dbt import DbtBuildConfig
-    from orchestration.assets.observability import AFTER_FAILED_RUN
-    from orchestration.assets.spam import SpamLifecycleConfig
-    from orchestration.definitions import defs
-
-    job = defs.resolve_job_def("sentinel_pipeline")
-    config = RunConfig(
-        ops={
-            "sentinel_dbt_models": DbtBuildConfig(full_refresh=args.full_refresh, vars=args.vars or ""),
-            "spam_challenger": SpamLifecycleConfig(seed=args.seed, n_boot=args.n_boot, retrain=args.retrain),
-        }
-    )
-    with DagsterInstance.get() as instance:
-        fail_stale_runs(instance)
-        result = job.execute_in_process(
-            run_config=config, instance=instance, raise_on_error=False, tags={IN_PROCESS_TAG: "1"}
-        )
-        refusal = gate_refusal(result)
-        if refusal:  # the champion stayed, scored the newest week and was published: the run succeeded
-            print(f"the challenger was refused at the gate: {refusal}", file=sys.stderr)
-        if not result.success:
-            print_failures(result)
-            print(f"run {result.run_id} failed; `make ui` shows it with its logs", file=sys.stderr)
-            # what the sensor observability_after_failure does under the daemon: alert the failure, rebuild the report
-            health(instance, tags={AFTER_FAILED_RUN: result.run_id})
-            return 1
+        with DagsterInstance.get() as instance:
+            fail_stale_runs(instance)
+            run_id = str(uuid.uuid4())
+            with StepProgress(instance, run_id, out):
+                result = job.execute_in_process(
+                    run_config=config,
+                    instance=instance,
+                    raise_on_error=False,
+                    tags={IN_PROCESS_TAG: "1"},
+                    run_id=run_id,
+                )
+            if not result.success:
+                # what the sensor observability_after_failure does under the daemon: alert, rebuild the report
+                with step(out, "data_health (after the failure)"):
+                    health(instance, tags={AFTER_FAILED_RUN: result.run_id})
+    refusal = gate_refusal(result)
+    if refusal:  # the champion stayed, scored the newest week and was published: the run succeeded
+        print(f"the challenger was refused at the gate: {refusal}", file=sys.stderr)
+    if not result.success:
+        print_failures(result)
+        print(f"run {result.run_id} failed; `make ui` shows it with its logs; the full log is {log}", file=sys.stderr)
+        print(f"data health: {p.reports / 'data_health.html'} (alerts: {p.home / 'alerts'} or the webhook)")
+        return 1
+    print()
     print((p.reports / "answer.txt").read_text())
     print(f"report: {p.reports / 'sentinel_report.html'}; data health: {p.reports / 'data_health.html'}")
     print(f"run {result.run_id} succeeded; `make ui` shows it, its assets and their lineage")

@@ -8,6 +8,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ml.text import fit
+
 
 def _table(df: pd.DataFrame) -> str:
     return df.to_string(index=False, float_format=lambda x: f"{x:.3f}")
@@ -57,6 +59,27 @@ def answer(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
+SERIES = {"total": "total", "country": "{country}, all OS", "os": "{os}, all countries", "country_os": "{country} {os}"}
+
+
+def format_incidents(df: pd.DataFrame) -> str:
+    """One block per incident: when, which series, direction and size (counts as integers, a missing day said
+    so), then its contributors and the detector's reason, within 120 columns."""
+    blocks = []
+    for r in df.itertuples(index=False):
+        days = str(r.start_date)[:10] + ("" if r.end_date == r.start_date else f" .. {str(r.end_date)[:10]}")
+        series = SERIES.get(r.level, "{country} {os}").format(country=r.country, os=r.os)
+        expected = "unknown" if pd.isna(r.expected) else f"{int(r.expected):,}"
+        if r.direction == "missing" or pd.isna(r.value):
+            size = f"missing (no row; expected {expected})"
+        else:
+            size = f"{r.direction} {r.deviation_pct:+.1f} %: {int(r.value):,} requests, expected {expected}"
+        head = f"{days:<24} {r.level:<10} {series:<22} {size}" + (f" [{r.holiday}]" if r.holiday else "")
+        lines = [head] + [f"    contributors: {r.contributors}"] * bool(r.contributors) + [f"    why: {r.why}"]
+        blocks.append(fit("\n".join(lines)))
+    return "\n".join(blocks)
+
+
 def format_answer(con: duckdb.DuckDBPyConnection, source: Path) -> str:
     """The detection-period answer; `source` is the DuckDB file `con` reads (the published snapshot, or the
     warehouse for `python -m ml answer`), named where the answer says where the full tables are."""
@@ -66,8 +89,7 @@ def format_answer(con: duckdb.DuckDBPyConnection, source: Path) -> str:
     out.append(
         f"\n=== Anomalies in the detection period {period[0]} .. {period[1]} (highest level explaining each move) ==="
     )
-    with pd.option_context("display.max_colwidth", 90, "display.width", 250):
-        out.append(_table(df) if len(df) else "no anomalies")
+    out.append(format_incidents(df) if len(df) else "no anomalies")
     out.append(
         f"\nFull tables in {source}:\n"
         "  marts.fct_api_request_anomalies            every day x level x series: value, expected, Q1, Q3, IQR, k,\n"

@@ -20,6 +20,7 @@ from ml.settings import PROJECT_DIR, Paths
 MODEL_NAME = "spam_classifier"
 EXPERIMENT = "spam_classifier"
 ALIASES = ("champion", "challenger", "previous")
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 
 # What loading a registered model needs (a scikit-learn pipeline pickled with cloudpickle), pinned to the versions
 # that fitted it. Stated, not inferred: MLflow's inference imports the model in a subprocess (about 5 s a model)
@@ -80,6 +81,9 @@ class Registry:
             if exp
             else self.client.create_experiment(EXPERIMENT, artifact_location=Path(artifacts).as_uri())
         )
+        if not exp or exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            # a classical model's experiment: the MLflow UI opens it on its runs, not on the GenAI trace views
+            self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
 
     def alias(self, alias: str) -> int | None:
         from mlflow.exceptions import MlflowException

@@ -13,6 +13,7 @@ from ml.anomaly.report import format_answer, format_evaluation
 from ml.publish import current, publish
 from ml.reporting.report import build_report
 from ml.spam.report import format_spam_answer
+from ml.text import fit
 from orchestration.assets.dbt import published_relations
 from orchestration.resources import Warehouse
 
@@ -48,7 +49,7 @@ def render_answer(con: duckdb.DuckDBPyConnection, source: Path) -> str:
     text = format_answer(con, source) + format_evaluation(con)
     if con.execute("select count(*) from marts.fct_spam_scores_latest").fetchall()[0][0]:
         text += format_spam_answer(con)
-    return text
+    return fit(text)  # within 120 columns
 
 
 @asset(key="answer_report", deps=["published_snapshot"], group_name="published", kinds={"python"})

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -695,3 +696,52 @@ def test_the_dbt_child_dies_with_the_process_that_started_it(tmp_path: Path) -> 
         time.sleep(0.1)
     else:
         raise AssertionError("the dbt child outlived its parent")
+
+
+# ---------------------------------------------------------------- what `make run` shows
+
+
+def test_run_progress_is_one_line_per_step_with_rows_checks_and_time(tmp_path: Path) -> None:
+    """`make run` printed 1,200 lines (dbt's, JSON events, Dagster DEBUG) with silent stretches of a minute. Now
+    the terminal gets one line per step, live, with its assets, rows, checks and time; the detail goes to a log
+    file (here a child process's output, as dbt's): a job with rows, a warning check and a failing step."""
+    import io
+
+    from dagster import (
+        AssetCheckResult,
+        AssetCheckSeverity,
+        AssetCheckSpec,
+        DagsterInstance,
+        Definitions,
+        MaterializeResult,
+        asset,
+        define_asset_job,
+    )
+
+    from orchestration.progress import StepProgress, detail_to_file
+
+    @asset(check_specs=[AssetCheckSpec("is_fresh", asset="loads")])
+    def loads():
+        subprocess.run(["echo", "a child's line, for the log only"], check=True)  # as dbt's output
+        yield MaterializeResult(metadata={"dagster/row_count": 12345})
+        yield AssetCheckResult(check_name="is_fresh", passed=False, severity=AssetCheckSeverity.WARN)
+
+    @asset(deps=[loads])
+    def broken() -> None:
+        raise RuntimeError("injected")
+
+    job = Definitions(assets=[loads, broken], jobs=[define_asset_job("j")]).resolve_job_def("j")
+    out = io.StringIO()
+    log = tmp_path / "run.log"
+    run_id = str(uuid.uuid4())
+    with DagsterInstance.ephemeral() as instance, detail_to_file(log) as terminal:
+        with StepProgress(instance, run_id, out, interval=0.05):
+            job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id)
+        terminal.write("on the terminal\n")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].split()[:2] == ["ok", "loads"] and "1 asset, 12,345 rows, 1 check, warn is_fresh" in lines[0]
+    assert lines[1].split()[:2] == ["FAIL", "broken"] and lines[1].split()[3] == "s"
+    assert all(len(x) <= 120 for x in lines)
+    detail = log.read_text()
+    assert "a child's line, for the log only" in detail and "on the terminal" not in detail

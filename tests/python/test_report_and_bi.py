@@ -147,3 +147,27 @@ def test_make_docs_builds_the_docs_site_with_exposures_and_contracts(built_home:
         "sentinel_report",
         "kpi_anomaly_dashboard",
     }
+
+
+def test_the_answer_fits_a_terminal_with_whole_counts_and_no_nan() -> None:
+    """The answer's incident table was 287 columns wide, with counts as `807.000` and `NaN` for a missing day."""
+    import pandas as pd
+
+    from ml.anomaly.report import format_incidents
+    from ml.text import fit
+
+    day = pd.Timestamp("2024-04-05")
+    rows = pd.DataFrame(
+        [
+            ("country", "IQ", "*", "down", -85.7, 807.0, 5646.0, "", "IQ/Android (-85.0 %), " * 12, "value 807.0 ..."),
+            ("country_os", "PK", "KaiOS", "missing", None, None, 397.0, "", "", "no data for this period"),
+        ],
+        columns=["level", "country", "os", "direction", "deviation_pct", "value", "expected", "holiday"]
+        + ["contributors", "why"],
+    ).assign(start_date=day, end_date=day)
+    text = format_incidents(rows)
+    assert "IQ, all OS" in text and "down -85.7 %: 807 requests, expected 5,646" in text
+    assert "PK KaiOS" in text and "missing (no row; expected 397)" in text
+    assert "nan" not in text.lower() and ".000" not in text
+    assert max(len(line) for line in text.splitlines()) <= 120
+    assert fit("  " + "word " * 60).splitlines()[1].startswith("      word")  # continuation indented by 4 more

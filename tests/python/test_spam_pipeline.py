@@ -119,6 +119,8 @@ def test_registry_holds_both_models_with_aliases_and_lineage(built_home: Path) -
         assert float(run.data.metrics["test_pr_auc"]) > 0.5
         assert run.data.params["feature_version"] == str(fv)
     assert len(reg.client.search_model_versions(f"name = '{MODEL_NAME}'")) == 2
+    experiment = reg.client.get_experiment(reg.experiment_id)  # the UI opens it on its runs (not GenAI traces)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     # what a consumer installs to load the champion: the stated libraries at the versions that fitted it
     from mlflow.pyfunc import get_model_dependencies
 
