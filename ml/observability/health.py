@@ -118,8 +118,8 @@ def plot_quarantine(quarantine: list[dict]) -> str | None:
 def gather(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Everything the report shows, as plain records (a relation not built yet gives an empty section)."""
     have = relations(con)
-    data: dict[str, Any] = {k: [] for k in ("tests", "models", "invocations", "volume", "freshness", "schema",
-                                            "quarantine", "alerts", "samples")}  # fmt: skip
+    sections = ("tests", "models", "invocations", "volume", "freshness", "schema", "source_schema", "quarantine")
+    data: dict[str, Any] = {k: [] for k in (*sections, "alerts", "samples")}
     if "observability.elementary_test_results" in have:
         data["tests"] = records(
             con,
@@ -186,6 +186,10 @@ def gather(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         data["freshness"] = records(con, "select * from marts.fct_freshness_monitor order by feed")
     if "marts.fct_schema_changes" in have:
         data["schema"] = records(con, "select * from marts.fct_schema_changes order by detected_at desc limit 200")
+    if "marts.fct_source_schema_changes" in have:  # what the delivered files' headers changed (the answer's line)
+        data["source_schema"] = records(
+            con, "select * from marts.fct_source_schema_changes order by loaded_at desc, column_name limit 200"
+        )
     data["quarantine"] = quarantine_by_reason(con, have)
     if "observability.alert_log" in have:
         data["alerts"] = records(

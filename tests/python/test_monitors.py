@@ -240,6 +240,7 @@ def test_the_health_report_shows_it_all_and_renders_in_headless_chromium(home: P
         strip = [s.get_attribute("title").split()[0] for s in row.locator(".strip span").all()]
         sample = page.locator("#samples").locator("xpath=following-sibling::div[1]").inner_text()
         alerts = page.locator("#alerts").locator("xpath=following-sibling::table[1]").inner_text()
+        headers = page.locator("#source-schema").inner_text()  # said "none" while the answer named the column
         images = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
         shot = tmp_path / "health.png"
         page.screenshot(path=str(shot))  # the first screen
@@ -248,6 +249,8 @@ def test_the_health_report_shows_it_all_and_renders_in_headless_chromium(home: P
     assert len(images) == 4 and min(images) > 300  # every plot decoded and drawn
     assert "pass warn warn pass" in " ".join(strip)  # the failing and the recovering runs, in order
     assert "no_missing_delivery" in sample and "2024-03-19" in sample
+    assert "calls_2024-03-04.csv\tmanual_spam_count\tcolumn_added" in headers
+    assert "calls_2024-04-15.csv\tmanual_spam_cnt\tcolumn_added" in headers  # the renamed column, above
     (down_row,) = [line for line in alerts.splitlines() if "api_logs 2024-04-15: volume down" in line]
     assert "open" not in down_row  # sent, then resolved when a normal file came
     drawn, colours = screenshot_stats(shot)
