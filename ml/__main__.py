@@ -96,7 +96,7 @@ def cmd_build(args: argparse.Namespace) -> None:
 
 
 def cmd_spam(args: argparse.Namespace) -> None:
-    from ml.spam import lifecycle
+    from ml.spam import lifecycle, scoring
     from ml.spam.report import format_spam_answer
 
     p = paths().ensure()
@@ -118,7 +118,7 @@ def cmd_spam(args: argparse.Namespace) -> None:
             if action == "rollback":
                 old, new = lifecycle.rollback(con, p)
                 print(f"rolled back: champion is now version {new} (was {old})")
-            n = lifecycle.score(con, p)
+            n = scoring.score(con, p)
         print(f"scored {n} number-weeks with the champion")
         run_dbt(dbt_args("build", select=["fct_spam_scores_latest", "tag:monitoring"]))  # marts that read the scores
     elif action == "answer":

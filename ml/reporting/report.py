@@ -164,8 +164,8 @@ def spam_comparison(warehouse: Path, p: Paths, versions: pd.DataFrame) -> dict[s
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_curve
 
+    from ml.spam.evaluate import paired_test_rows
     from ml.spam.features import feature_sets, load_examples
-    from ml.spam.lifecycle import paired_test_rows
     from ml.spam.registry import Registry
 
     newest = versions.sort_values("model_version").groupby("feature_version").tail(1)

@@ -86,11 +86,11 @@ r = {{'train_rows': v[0], 'test_rows': v[1], 'family': v[2], 'champion': res.cha
 """
 SCORE = """
 import duckdb
-from ml.spam import lifecycle
+from ml.spam import scoring
 from ml.settings import paths
 con = duckdb.connect(str(paths().warehouse))
 week = con.execute('select max(week_start) from marts.fct_spam_features_v2').fetchall()[0][0]
-r = {{'scored_rows': lifecycle.score(con, paths(), weeks=[week])}}
+r = {{'scored_rows': scoring.score(con, paths(), weeks=[week])}}
 """
 
 

@@ -19,7 +19,7 @@ from dagster import (
     asset,
 )
 
-from ml.spam import lifecycle
+from ml.spam import lifecycle, scoring
 from ml.spam.registry import Registry, tracking_uri
 from orchestration.assets.dbt import model_keys
 from orchestration.resources import Warehouse, retry_when_locked
@@ -129,7 +129,7 @@ def spam_scores(context: AssetExecutionContext, warehouse: Warehouse):
         context.log.info("no champion model: nothing scored")
         return Output(None, metadata={"rows_scored": 0, "reason": "no champion model"})
     with warehouse.connect() as con:
-        rows = lifecycle.score(con, warehouse.paths)
+        rows = scoring.score(con, warehouse.paths)
         week, flagged, version = con.execute(
             "select week_start, count(*) filter (where is_flagged), any_value(model_version) from ml.spam_scores "
             "where week_start = (select max(week_start) from ml.spam_scores) "

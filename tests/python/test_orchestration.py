@@ -335,7 +335,9 @@ def test_a_crash_in_training_keeps_the_champion_and_the_published_results(
         raise MemoryError("training ran out of memory (injected)")
 
     monkeypatch.setattr(lifecycle, "train_candidate", crash)
-    result = _execute(defs, home, monkeypatch)
+    # another seed: a candidate not registered yet, so it is fitted (a registered one is found before any fit)
+    seed = {"ops": {"spam_challenger": {"config": {"seed": 7, "n_boot": 20}}}}
+    result = _execute(defs, home, monkeypatch, run_config=seed)
     assert not result.success
     failures = _failures(result)
     assert list(failures) == ["spam_challenger"]

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ml.settings import Paths
-from ml.spam import lifecycle
+from ml.spam import lifecycle, scoring
 from ml.spam.features import feature_sets, load_examples
 from ml.spam.registry import MODEL_NAME, Registry
 from tests.python.conftest import run_ml
@@ -206,7 +206,7 @@ def test_a_v2_model_refuses_to_score_a_week_without_the_feature(rolled_back_home
     run_ml(rolled_back_home, "spam", "rollback")  # back to v2 (rollback toggles champion and previous)
     con = duckdb.connect(str(rolled_back_home / "warehouse.duckdb"))
     with pytest.raises(lifecycle.TrainingError, match="lack a feature the champion uses .* not scored with zeros"):
-        lifecycle.score(con, Paths(rolled_back_home), weeks=[date(2024, 2, 19)])
+        scoring.score(con, Paths(rolled_back_home), weeks=[date(2024, 2, 19)])
     con.close()
 
 
