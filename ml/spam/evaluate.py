@@ -57,8 +57,9 @@ def evaluate(
     champion: Champion | None,
     sets: dict[int, FeatureSet],
     cfg: LifecycleConfig,
-) -> tuple[GateDecision, dict]:
-    """Champion and challenger on the same forward-in-time test rows; the gate's decision and the report."""
+) -> tuple[GateDecision, dict, pd.DataFrame]:
+    """Champion and challenger on the same forward-in-time test rows: the gate's decision, the metrics with their
+    intervals, and those rows with each model's score (`score_champion`, `score_challenger`)."""
     models = {}
     thresholds = {}
     if champion is not None:
@@ -102,7 +103,29 @@ def evaluate(
             decision = gate(overall, zero, cfg.rules)
         decision.evidence["report"] = report
         f.update(rows=len(test), positives=int(y.sum()), promoted=decision.promoted)
-    return decision, overall
+    return decision, overall, test
+
+
+def pr_curve_figure(test: pd.DataFrame, thresholds: dict[str, float]):
+    """Precision-recall curves of the models scored in `test`, each with its operating point (its threshold):
+    the picture behind the gate's PR-AUC uplift, logged with the run in MLflow."""
+    from matplotlib.figure import Figure
+    from sklearn.metrics import precision_recall_curve
+
+    fig = Figure(figsize=(6, 4.5), dpi=100)
+    ax = fig.add_subplot()
+    y = test["is_spam"].to_numpy()
+    for name, threshold in thresholds.items():
+        s = test[f"score_{name}"].to_numpy()
+        precision, recall, _ = precision_recall_curve(y, s)
+        ax.plot(recall, precision, label=name)
+        flagged = s >= threshold
+        if flagged.any():
+            ax.plot([(flagged & (y == 1)).sum() / max(y.sum(), 1)], [y[flagged].mean()], "o", color="black")
+    ax.set(xlabel="recall", ylabel="precision", title=f"Paired test rows: {len(test):,} ({int(y.sum()):,} spam)")
+    ax.legend(title="dot: operating point")
+    fig.tight_layout()
+    return fig
 
 
 def _against_truth(con, test: pd.DataFrame, scores: dict, thresholds: dict) -> dict | None:

@@ -24,7 +24,7 @@ import duckdb
 from ml.logs import log_event
 from ml.settings import Paths
 from ml.spam import store
-from ml.spam.evaluate import Champion, evaluate, load_champion
+from ml.spam.evaluate import Champion, evaluate, load_champion, pr_curve_figure
 from ml.spam.features import FeatureSet, feature_sets
 from ml.spam.metrics import GateDecision
 from ml.spam.registry import ALIASES, Registry, code_version
@@ -62,7 +62,7 @@ def _register(
 ) -> tuple[int, GateDecision, dict]:
     """Evaluate against the champion, register the version with its evidence in MLflow, mirror it into the
     warehouse, record the gate decision and point the `challenger` alias at it. Promotes nothing."""
-    decision, overall = evaluate(con, cand, champ, sets, cfg)
+    decision, overall, test = evaluate(con, cand, champ, sets, cfg)
     ch = overall["challenger"]
     fv = cand.fs.version
     tags = {
@@ -106,6 +106,8 @@ def _register(
         tags,
         cand.example,
         {"gate_decision.json": {"promoted": decision.promoted, "reason": decision.reason, **decision.evidence}},
+        figures={"pr_curve.png": pr_curve_figure(test, decision.evidence["report"]["thresholds"])},
+        dataset=(cand.data, cand.fs.relation),
     )
     now = datetime.now(UTC).replace(tzinfo=None)
     champion = champ.version if champ else None

@@ -112,8 +112,19 @@ class Registry:
         hits = [int(v.version) for v in versions if (v.tags or {}).get("fingerprint") == fingerprint]
         return min(hits) if hits else None
 
-    def log_and_register(self, model, params: dict, metrics: dict, tags: dict, example, artifacts: dict) -> int:
-        """One MLflow run with the fitted pipeline, its parameters, metrics and evidence; registered."""
+    def log_and_register(
+        self,
+        model,
+        params: dict,
+        metrics: dict,
+        tags: dict,
+        example,
+        artifacts: dict,
+        figures: dict | None = None,
+        dataset: tuple | None = None,
+    ) -> int:
+        """One MLflow run with the fitted pipeline, its parameters, metrics and evidence (JSON artifacts, figures,
+        the training rows as its dataset: `dataset` = (frame, the relation it was read from)); registered."""
         from mlflow.models import infer_signature
 
         with self.mlflow.start_run(experiment_id=self.experiment_id, run_name=tags.get("run_name")) as run:
@@ -122,6 +133,12 @@ class Registry:
             self.mlflow.set_tags(tags)
             for name, obj in artifacts.items():
                 self.mlflow.log_dict(obj, name)
+            for name, fig in (figures or {}).items():
+                self.mlflow.log_figure(fig, name)
+            if dataset is not None:
+                frame, relation = dataset
+                data = self.mlflow.data.from_pandas(frame, source=relation, name=relation, targets="is_spam")
+                self.mlflow.log_input(data, context="training")
             signature = infer_signature(example, model.predict_proba(example)[:, 1])
             info = self.mlflow.sklearn.log_model(
                 model,

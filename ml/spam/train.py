@@ -48,6 +48,7 @@ class Candidate:
     excluded_unobserved: int
     validation: dict  # per family: held-out PR-AUC, ROC-AUC, fit seconds (logged to MLflow)
     example: pd.DataFrame  # a few training rows: the model's input signature in MLflow
+    data: pd.DataFrame  # the training rows (number, week, label, features): the run's dataset in MLflow
     fingerprint: str
     seconds: float
 
@@ -124,6 +125,7 @@ def train_candidate(rows: TrainingRows, cfg: LifecycleConfig) -> Candidate:
             f: {"pr_auc": r[2]["pr_auc"], "roc_auc": r[2]["roc_auc"], "fit_seconds": r[3]} for f, r in results.items()
         },
         example=x.head(50),
+        data=df[["number_id", "week_start", "is_spam", *fs.columns]],
         fingerprint=rows.fingerprint,
         seconds=time.perf_counter() - t0,
     )

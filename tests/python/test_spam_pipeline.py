@@ -118,6 +118,11 @@ def test_registry_holds_both_models_with_aliases_and_lineage(built_home: Path) -
         run = reg.client.get_run(reg.run_id(v))
         assert float(run.data.metrics["test_pr_auc"]) > 0.5
         assert run.data.params["feature_version"] == str(fv)
+        # the evidence beside the model: the gate's JSON, the PR curves it judged, the training rows as a dataset
+        assert {a.path for a in reg.client.list_artifacts(run.info.run_id)} >= {"gate_decision.json", "pr_curve.png"}
+        (data,) = run.inputs.dataset_inputs
+        assert data.dataset.name == f"marts.fct_spam_features_v{fv}"
+        assert [t.value for t in data.tags if t.key == "mlflow.data.context"] == ["training"]
     assert len(reg.client.search_model_versions(f"name = '{MODEL_NAME}'")) == 2
     experiment = reg.client.get_experiment(reg.experiment_id)  # the UI opens it on its runs (not GenAI traces)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
