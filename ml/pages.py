@@ -38,13 +38,25 @@ def num(v: Any, digits: int = 0) -> str:
     return str(v)
 
 
+def present(v: Any) -> bool:
+    """Neither None nor NaN (pandas gives NaN for a missing value, and NaN is truthy in a template)."""
+    return v is not None and not (isinstance(v, numbers.Real) and math.isnan(v))
+
+
+def text(v: Any) -> str:
+    """A value as text, "" for a missing one (a template printed `nan` in empty cells)."""
+    return str(v) if present(v) else ""
+
+
 def write_page(templates: Path, template: str, path: Path, **context: Any) -> int:
     """Render `template` from the folder `templates` into `path`; the page's size in characters."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates), autoescape=True, undefined=jinja2.StrictUndefined
     )
     env.filters["num"] = num
-    env.filters["day"] = lambda v: "" if v is None else str(v)[:10]
+    env.filters["day"] = lambda v: str(v)[:10] if present(v) else ""
+    env.filters["text"] = text
+    env.tests["present"] = present
     html = env.get_template(template).render(**context)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

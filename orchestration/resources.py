@@ -21,6 +21,14 @@ from ml.dbt import dbt_args
 from ml.settings import Paths, paths
 from orchestration.project import sentinel_project
 
+DAGSTER_URL = "http://127.0.0.1:3000"  # `make ui`; set SENTINEL_DAGSTER_URL where the UI is served elsewhere
+
+
+def dagster_url() -> str:
+    """Where the Dagster UI is, for the links in alerts and reports."""
+    return os.environ.get("SENTINEL_DAGSTER_URL", DAGSTER_URL).rstrip("/")
+
+
 # DuckDB allows one writing process; a second one gets this error while the first holds the file.
 _LOCK_ERROR = "Could not set lock on file"
 

@@ -5,8 +5,6 @@ fails) and the monitor marts. They run at the end of each job, after the publish
 before them, `observability_after_failure` (sensors.py) runs the `data_health` job, so a failure is alerted too.
 """
 
-import os
-
 from dagster import AssetExecutionContext, AssetKey, DagsterEventType, MetadataValue, Output, asset
 
 from ml.observability.alerts import (
@@ -20,20 +18,19 @@ from ml.observability.alerts import (
 from ml.observability.health import build_health_report
 from orchestration.assets.dbt import check_assets, model_assets, model_keys
 from orchestration.errors import error_text
-from orchestration.resources import Warehouse
+from orchestration.resources import Warehouse, dagster_url
 
 AFTER_FAILED_RUN = "sentinel/after_failed_run"  # set by `make run` and the failure sensor on the data_health run
 
 # what the alerts read: the monitors of the pipeline and the KPI anomalies of the detection period
 WATCHED = ["fct_volume_monitor", "fct_freshness_monitor", "fct_schema_changes", "fct_api_anomaly_detection_summary"]
-DAGSTER_URL = "http://127.0.0.1:3000"  # `make ui`; set SENTINEL_DAGSTER_URL where the UI is served elsewhere
 
 
 def links(warehouse: Warehouse) -> Links:
     """Alert and report links: the Dagster asset check of each dbt test, and the report's sections."""
     return Links(
         report=warehouse.paths.reports / "data_health.html",
-        dagster_url=os.environ.get("SENTINEL_DAGSTER_URL", DAGSTER_URL),
+        dagster_url=dagster_url(),
         check_assets=check_assets(),
         model_assets=model_assets(),
     )

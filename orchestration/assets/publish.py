@@ -15,7 +15,7 @@ from ml.reporting.report import build_report
 from ml.spam.report import format_spam_answer
 from ml.text import fit
 from orchestration.assets.dbt import published_relations
-from orchestration.resources import Warehouse
+from orchestration.resources import Warehouse, dagster_url
 
 PUBLISHED = published_relations()
 
@@ -71,39 +71,13 @@ def answer_report(context: AssetExecutionContext, warehouse: Warehouse):
     )
 
 
-def group_lineage(asset_graph) -> tuple[list[tuple[str, str]], dict[str, float]]:
-    """Lineage between asset groups for the report's diagram: the edges (group of a parent, group of its child)
-    and each group's place in the flow (the median depth of its assets in the asset graph, which has no cycle
-    even where the groups do: features -> model -> monitoring -> features' drift)."""
-    keys = list(asset_graph.get_all_asset_keys())
-    depth: dict = {}
-
-    def depth_of(key) -> int:
-        if key not in depth:
-            parents = [p for p in asset_graph.get(key).parent_keys if asset_graph.has(p)]
-            depth[key] = 1 + max((depth_of(p) for p in parents), default=-1)
-        return depth[key]
-
-    by_group: dict[str, list[int]] = {}
-    edges = set()
-    for key in keys:
-        node = asset_graph.get(key)
-        by_group.setdefault(node.group_name, []).append(depth_of(key))
-        for parent in node.parent_keys:
-            if asset_graph.has(parent):
-                edges.add((asset_graph.get(parent).group_name, node.group_name))
-    order = {g: float(sorted(d)[len(d) // 2]) for g, d in by_group.items()}
-    return sorted(edges), order
-
-
 @asset(key="sentinel_report", deps=["published_snapshot"], group_name="published", kinds={"html"})
 def sentinel_report(context: AssetExecutionContext, warehouse: Warehouse):
-    """reports/sentinel_report.html: exploration, data quality, anomalies, evaluation, spam v1 vs v2, lineage."""
-    from orchestration.definitions import defs  # the whole graph, for the lineage diagram (imported when run)
-
+    """reports/sentinel_report.html: exploration, data quality, anomalies, evaluation, spam v1 vs v2, and links to
+    the lineage (the Dagster UI, dbt's docs)."""
     snap = current(warehouse.paths.published)
     path = warehouse.paths.reports / "sentinel_report.html"
-    summary = build_report(snap, warehouse.paths, path, group_lineage(defs.resolve_asset_graph()))
+    summary = build_report(snap, warehouse.paths, path, dagster_url=dagster_url())
     context.log.info(f"wrote {path}: {summary.plots} plots, {summary.incidents} incidents")
     return Output(
         None,

@@ -38,7 +38,7 @@ def test_every_mart_a_reader_uses_has_an_enforced_contract_and_described_columns
 def test_the_report_renders_with_every_section_in_headless_chromium(built_home: Path, tmp_path: Path) -> None:
     report = built_home / "reports" / "sentinel_report.html"
     html = report.read_text()
-    assert "<script" not in html and html.count("data:image/png;base64,") == 11  # self-contained, every plot
+    assert "<script" not in html and html.count("data:image/png;base64,") == 10  # self-contained, every plot
     with duckdb.connect(str(current(built_home / "published").path), read_only=True) as con:
         n_incidents = con.execute("select count(*) from marts.fct_api_anomaly_detection_summary").fetchone()[0]
         pr_auc = dict(con.execute("select feature_version, test_pr_auc from ml.spam_model_versions").fetchall())
@@ -49,11 +49,15 @@ def test_the_report_renders_with_every_section_in_headless_chromium(built_home: 
         hierarchy = page.locator("#hierarchy").locator("xpath=following-sibling::table[1]").locator("tr").count()
         spam_rows = page.locator("#spam").locator("xpath=following-sibling::div[1]/following-sibling::table[1]")
         spam_table = spam_rows.inner_text()
+        lineage = page.locator("#lineage-links").inner_text()
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot))  # the first screen
     assert errors == []
     assert all(u.startswith(("file://", "data:")) for u in requests), requests
-    assert len(widths) == 11 and min(widths) > 300  # every plot decoded
+    assert len(widths) == 10 and min(widths) > 300  # every plot decoded
+    # no `nan` in empty cells, no midnight on dates, and links to the lineage instead of an unreadable drawing
+    assert not re.search(r"\bnan\b", text) and "00:00:00" not in text
+    assert "http://127.0.0.1:3000/asset-groups" in lineage and "make docs" in lineage
     assert f"{n_incidents} incidents between 2024-04-01 and 2024-04-14" in text
     assert hierarchy == n_incidents + 1  # one row per incident under its header
     # the report recomputes v1 and v2 on the same test rows: the PR-AUCs the registry recorded
