@@ -94,8 +94,16 @@ def _plot_freshness(freshness: list[dict]) -> str | None:
     colours = [{"fresh": COLOURS["pass"], "late": COLOURS["warn"]}.get(r["freshness_status"], COLOURS["fail"])
                for r in freshness]  # fmt: skip
     ax.barh(feeds, hours, color=colours)
-    for i, r in enumerate(freshness):
-        ax.plot([r["expected_every_hours"] + r["grace_hours"]] * 2, [i - 0.4, i + 0.4], color="black", linewidth=2)
+    limits = [r["expected_every_hours"] + r["grace_hours"] for r in freshness]
+    for i in range(len(freshness)):
+        ax.plot([limits[i]] * 2, [i - 0.4, i + 0.4], color="black", linewidth=2)
+    # a feed loaded minutes ago is a bar too thin to see next to a 174 h limit (the chart looked empty): the
+    # labels say it in words
+    ax.set_yticks(
+        range(len(feeds)),
+        [f"{f}: {h:.1f} h, {r['freshness_status']}" for f, h, r in zip(feeds, hours, freshness, strict=True)],
+    )
+    ax.set_xlim(0, 1.1 * max(*hours, *limits))
     ax.set_xlabel("hours since the last file (black: cadence + grace)")
     ax.set_title("Freshness per feed", fontsize=10)
     return png(fig)

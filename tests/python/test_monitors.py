@@ -241,6 +241,11 @@ def test_the_health_report_shows_it_all_and_renders_in_headless_chromium(home: P
         sample = page.locator("#samples").locator("xpath=following-sibling::div[1]").inner_text()
         alerts = page.locator("#alerts").locator("xpath=following-sibling::table[1]").inner_text()
         headers = page.locator("#source-schema").inner_text()  # said "none" while the answer named the column
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")  # scrolled sideways
+        rows = page.locator("#tests-table tr.test-row")
+        page.click("label[for=show-warn]")  # the status filter (CSS only: the page runs no script)
+        shown = [rows.nth(i).get_attribute("id") for i in range(rows.count()) if rows.nth(i).is_visible()]
+        page.click("label[for=show-all]")
         images = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
         shot = tmp_path / "health.png"
         page.screenshot(path=str(shot))  # the first screen
@@ -249,6 +254,8 @@ def test_the_health_report_shows_it_all_and_renders_in_headless_chromium(home: P
     assert len(images) == 4 and min(images) > 300  # every plot decoded and drawn
     assert "pass warn warn pass" in " ".join(strip)  # the failing and the recovering runs, in order
     assert "no_missing_delivery" in sample and "2024-03-19" in sample
+    assert widths[0] <= widths[1]
+    assert shown == ["test-no_missing_delivery"]
     assert "calls_2024-03-04.csv\tmanual_spam_count\tcolumn_added" in headers
     assert "calls_2024-04-15.csv\tmanual_spam_cnt\tcolumn_added" in headers  # the renamed column, above
     (down_row,) = [line for line in alerts.splitlines() if "api_logs 2024-04-15: volume down" in line]
