@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     p = paths().ensure()
     log = p.home / "logs" / f"run_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
     if not verbose():
-        print(f"state {p.home}; dbt's output, Dagster's debug lines and the JSON events go to {log}", flush=True)
+        print(f"state: {p.home}\nlog:   {log} (dbt's output, Dagster's debug lines, the JSON events)", flush=True)
     with detail_to_file(log) as out:
         if landing_files(p.landing_api_logs) or landing_files(p.landing_calls):
             log_event("run.landing_not_empty", landing=str(p.landing_api_logs.parent))
