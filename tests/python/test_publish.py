@@ -25,7 +25,9 @@ def test_publishing_several_times_a_second_keeps_the_current_snapshot(tmp_path: 
         with duckdb.connect(str(now.path), read_only=True) as con:
             assert con.execute("select x from marts.t").fetchall() == [(i,)]
     assert len(list((tmp_path / "published").glob("*.duckdb"))) == 3
-    assert not list((tmp_path / "published").glob(".*"))  # no temporary file left behind
+    assert len(list((tmp_path / "published" / "bi").glob("parquet_*"))) == 3  # pruned like the snapshots
+    for folder in (tmp_path / "published", tmp_path / "published" / "bi"):
+        assert not list(folder.glob(".*"))  # no temporary file left behind
 
 
 def test_a_failed_publish_leaves_the_previous_snapshot_current(tmp_path: Path) -> None:
@@ -41,7 +43,9 @@ def test_a_failed_publish_leaves_the_previous_snapshot_current(tmp_path: Path) -
     else:
         raise AssertionError("publishing a missing relation must fail")
     assert current(tmp_path / "published").snapshot_id == first.snapshot_id
-    assert sorted(f.name for f in (tmp_path / "published").iterdir()) == sorted(["current.json", first.path.name])
+    assert sorted(f.name for f in (tmp_path / "published").iterdir()) == sorted(["current.json", "bi", first.path.name])
+    bi = tmp_path / "published" / "bi"  # the BI paths still show the first snapshot, and nothing else is left
+    assert sorted(f.name for f in bi.iterdir()) == sorted(["current.duckdb", "parquet", f"parquet_{first.snapshot_id}"])
 
 
 def test_what_a_killed_publish_left_behind_is_pruned_but_not_a_publish_in_flight(tmp_path: Path) -> None:
@@ -63,6 +67,35 @@ def test_what_a_killed_publish_left_behind_is_pruned_but_not_a_publish_in_flight
         (pub / name).write_bytes(b"x")
         if name != fresh:
             os.utime(pub / name, (hour_ago, hour_ago))
+    (pub / "bi").mkdir()
+    (pub / "bi" / ".current.20240101T000000000000_aaaaaa.duckdb").write_bytes(b"x")  # a BI swap killed half-way
+    os.utime(pub / "bi" / ".current.20240101T000000000000_aaaaaa.duckdb", (hour_ago, hour_ago))
     snap = publish(wh, pub, ["marts.t"])
+    assert not list((pub / "bi").glob(".*"))
     left = sorted(f.name for f in pub.iterdir())
-    assert left == sorted([fresh, snap.path.name, "current.json"])
+    assert left == sorted([fresh, snap.path.name, "current.json", "bi"])
+
+
+def test_bi_tools_read_the_newest_snapshot_at_fixed_paths_and_an_open_one_is_never_torn(tmp_path: Path) -> None:
+    """The snapshot's name changes on every publish (behind current.json), so a BI tool could not keep a
+    connection. `bi/current.duckdb` and `bi/parquet/<schema>.<table>.parquet` are fixed paths to the newest
+    snapshot; a connection opened before a publish goes on reading what it opened."""
+    wh, pub = tmp_path / "wh.duckdb", tmp_path / "published"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.t as select range as x from range(1000)")
+    first = publish(wh, pub, ["marts.t"])
+    reader = duckdb.connect(str(pub / "bi" / "current.duckdb"), read_only=True)  # a dashboard's connection
+    with duckdb.connect(str(wh)) as con:
+        con.execute("delete from marts.t where x >= 10")
+    second = publish(wh, pub, ["marts.t"])
+    assert reader.execute("select count(*), max(snapshot_id) from marts.t, meta.snapshot").fetchall() == [
+        (1000, first.snapshot_id)
+    ]
+    reader.close()
+    with duckdb.connect(str(pub / "bi" / "current.duckdb"), read_only=True) as con:
+        assert con.execute("select snapshot_id from meta.snapshot").fetchall() == [(second.snapshot_id,)]
+        assert con.execute("select count(*) from marts.t").fetchall() == [(10,)]
+    parquet = pub / "bi" / "parquet" / "marts.t.parquet"
+    assert duckdb.sql(f"select count(*) from '{parquet}'").fetchall() == [(10,)]
+    assert (pub / "bi" / "parquet").resolve().name == f"parquet_{second.snapshot_id}"
