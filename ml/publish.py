@@ -99,7 +99,10 @@ def _swap_bi_paths(bi: Path, snapshot: Path, parquet: Path) -> None:
     tmp = bi / f".parquet.{snapshot.stem}"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(parquet.name, target_is_directory=True)
-    os.replace(tmp, bi / "parquet")
+    fixed = bi / "parquet"
+    if fixed.is_dir() and not fixed.is_symlink():  # a copied state dir (cp -r, copytree) made the link a folder
+        shutil.rmtree(fixed)
+    os.replace(tmp, fixed)
 
 
 def publish(warehouse: Path, published: Path, relations: list[str], keep: int = 3) -> Snapshot:

@@ -99,3 +99,19 @@ def test_bi_tools_read_the_newest_snapshot_at_fixed_paths_and_an_open_one_is_nev
     parquet = pub / "bi" / "parquet" / "marts.t.parquet"
     assert duckdb.sql(f"select count(*) from '{parquet}'").fetchall() == [(10,)]
     assert (pub / "bi" / "parquet").resolve().name == f"parquet_{second.snapshot_id}"
+
+
+def test_a_copied_state_publishes_again(tmp_path: Path) -> None:
+    """Copying a state directory (cp -r, shutil.copytree) turns the `bi/parquet` link into a folder, and the next
+    publish in the copy failed: a link cannot replace a folder."""
+    import shutil
+
+    wh = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.t as select 1 as x")
+    publish(wh, tmp_path / "published", ["marts.t"])
+    shutil.copytree(tmp_path / "published", tmp_path / "copy")
+    assert not (tmp_path / "copy" / "bi" / "parquet").is_symlink()
+    snap = publish(wh, tmp_path / "copy", ["marts.t"])
+    assert (tmp_path / "copy" / "bi" / "parquet").resolve().name == f"parquet_{snap.snapshot_id}"
