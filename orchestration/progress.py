@@ -71,9 +71,6 @@ class _Step:
     started: float
     assets: int = 0
     rows: int = 0
-    checks: int = 0
-    warned: int = 0
-    failed: int = 0
     names: list[str] = field(default_factory=list)  # the checks evaluated
     bad: list[str] = field(default_factory=list)  # "warn <check>" / "failed <check>"
 
@@ -84,19 +81,23 @@ ROW_KEYS = ("dagster/row_count", "rows_appended", "rows_scored", "rows")
 
 def _facts(s: _Step) -> str:
     """'27 assets, 221,136 rows, 108 checks (warn no_missing_delivery)'; at most 120 columns in all."""
+    checks = len(s.names)
     facts = [f"{s.assets} asset{'s' * (s.assets != 1)}" if s.assets else "", f"{s.rows:,} rows" if s.rows else ""]
-    if s.checks and not (s.checks == 1 and not s.assets):
-        facts.append(f"{s.checks} check{'s' * (s.checks != 1)}")
+    if checks and not (checks == 1 and not s.assets):
+        facts.append(f"{checks} check{'s' * (checks != 1)}")
     if s.bad:
         facts.append(", ".join(s.bad[:2]) + (f" and {len(s.bad) - 2} more" if len(s.bad) > 2 else ""))
-    elif s.checks == 1 and not s.assets:
+    elif checks == 1 and not s.assets:
         facts.append("passed")
     return ", ".join(f for f in facts if f)[:70]
 
 
-def _label(key: str) -> str:
-    """dagster-dbt runs the dbt graph as as many steps as the ML steps cut it into: sentinel_dbt_models[_N]."""
-    return "dbt build" + (f" ({key.rsplit('_', 1)[1]})" if key[-1].isdigit() else "") if "dbt_models" in key else key
+def _label(key: str, s: _Step | None = None) -> str:
+    """What a step is: dagster-dbt runs the dbt graph as as many steps as the ML steps cut it into
+    (sentinel_dbt_models[_N]); a step that only evaluated one check is named after the check."""
+    if "dbt_models" in key:
+        return "dbt build" + (f" ({key.rsplit('_', 1)[1]})" if key[-1].isdigit() else "")
+    return f"check {s.names[0]}" if s is not None and len(s.names) == 1 and not s.assets else key
 
 
 class StepProgress(threading.Thread):
@@ -149,17 +150,13 @@ class StepProgress(threading.Thread):
             s.rows += int(count.value) if count is not None and isinstance(count.value, int) else 0
         elif kind == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
-            s.checks += 1
             s.names.append(evaluation.check_name)
             if not evaluation.passed:
                 warn = evaluation.severity.value == "WARN"
-                s.warned += warn
-                s.failed += not warn
                 s.bad.append(("warn " if warn else "failed ") + evaluation.check_name)
         else:  # success or failure
             self._clear()
-            what = f"check {s.names[0]}" if s.checks == 1 and not s.assets and "dbt_models" not in key else _label(key)
-            line(self.out, kind == "STEP_SUCCESS", what, time.monotonic() - s.started, _facts(s))
+            line(self.out, kind == "STEP_SUCCESS", _label(key, s), time.monotonic() - s.started, _facts(s))
             del self.steps[key]
 
     def _tick(self) -> None:
