@@ -7,7 +7,7 @@ export SENTINEL_HOME ?= $(CURDIR)/.sentinel
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 
-.PHONY: setup run ui health report serve docs bench-api test test-fast lint pytest evaluate bench bench-spam mlflow-ui rollback clean
+.PHONY: setup run ui health report serve docs bench-api dashboard dashboard-serve test test-fast lint pytest evaluate bench bench-spam mlflow-ui rollback clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@echo "setup: the pinned dependencies into $(VENV) (1 to 3 minutes; pip's output in $(VENV)/install.log)"
@@ -40,6 +40,13 @@ report: setup  ## rebuild reports/sentinel_report.html (plots: data, quality, an
 
 serve: setup  ## the read API on http://127.0.0.1:8000 (OpenAPI docs at /docs) over the published snapshot
 	$(BIN)/uvicorn ml.serving.app:app --host 127.0.0.1 --port 8000
+
+dashboard: setup  ## the BI dashboard (KPI health, data quality, spam) from the published snapshot into $(SENTINEL_HOME)/dashboard
+	$(BIN)/python -m ml dashboard
+
+DASHBOARD_PORT ?= 8050
+dashboard-serve: dashboard  ## serve the dashboard on http://127.0.0.1:$(DASHBOARD_PORT) (static files; Ctrl-C stops it)
+	$(BIN)/python -m http.server $(DASHBOARD_PORT) --bind 127.0.0.1 --directory $(SENTINEL_HOME)/dashboard
 
 docs: setup  ## dbt docs (models, columns, contracts, tests, exposures) into target/; browse with dbt docs serve
 	mkdir -p $(SENTINEL_HOME)

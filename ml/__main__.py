@@ -9,6 +9,7 @@ Commands
   spam       the spam model lifecycle: train (challenger, gate, register), score, rollback, answer
   evaluate   load the real benchmarks, build the evaluation models, print the comparison table
   answer     print the detection-period answer from the marts
+  dashboard  build the static BI dashboard from the published snapshot into $SENTINEL_HOME/dashboard
   detect     run the SQL detector on any table (CSV, Parquet, DuckDB): python -m ml detect --help
   bench      detection-mart throughput vs pandas, and the daily incremental-run cost
   spam-bench feature mart + scoring at 1M and 10M numbers per week, training time on 1M labelled rows
@@ -144,6 +145,18 @@ def cmd_answer(_: argparse.Namespace) -> None:
         print(format_answer(con, paths().warehouse), end="")
 
 
+def cmd_dashboard(_: argparse.Namespace) -> None:
+    from ml.dashboard.build import DashboardError, build_dashboard
+
+    p = paths()
+    try:
+        s = build_dashboard(p.published, p.dashboard)
+    except DashboardError as exc:
+        raise SystemExit(f"python -m ml dashboard: {exc}") from None
+    print(f"dashboard: {len(s.pages)} pages from snapshot {s.snapshot_id} in {s.seconds} s: {s.out / 'index.html'}")
+    print(f"  {s.incidents} incidents in the detection period; top: {s.top_incident}")
+
+
 def cmd_detect(args: argparse.Namespace) -> None:
     from ml.anomaly.detect import DetectConfig, DetectError, run_detect
 
@@ -229,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         "build": (cmd_build, [build, select]),
         "evaluate": (cmd_evaluate, []),
         "answer": (cmd_answer, []),
+        "dashboard": (cmd_dashboard, []),
         "spam": (cmd_spam, [seed, train]),
         "detect": (cmd_detect, []),
         "bench": (cmd_bench, []),

@@ -46,6 +46,11 @@ class Paths:
         return self.home / "reports"
 
     @property
+    def dashboard(self) -> Path:
+        """The static BI dashboard (`make dashboard`), rebuilt from the published snapshot."""
+        return self.home / "dashboard"
+
+    @property
     def dagster(self) -> Path:
         return self.home / "dagster"
 

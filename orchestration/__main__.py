@@ -142,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print((p.reports / "answer.txt").read_text())
     print(f"report: {p.reports / 'sentinel_report.html'}; data health: {p.reports / 'data_health.html'}")
+    print(f"dashboard: {p.dashboard / 'index.html'} (`make dashboard-serve` serves it on http://127.0.0.1:8050)")
     print(f"run {result.run_id} succeeded; `make ui` shows it, its assets and their lineage")
     return 0
 

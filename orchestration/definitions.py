@@ -5,7 +5,7 @@ from dagster import Definitions, multiprocess_executor
 from orchestration.assets.dbt import sentinel_dbt_models
 from orchestration.assets.ingestion import ingest_landing_files, landing_specs, load_labelled_benchmarks
 from orchestration.assets.observability import data_alerts, data_health_report
-from orchestration.assets.publish import answer_report, published_snapshot, sentinel_report
+from orchestration.assets.publish import answer_report, bi_dashboard, published_snapshot, sentinel_report
 from orchestration.assets.spam import spam_challenger, spam_champion, spam_scores
 from orchestration.checks import schema_change_check
 from orchestration.jobs import data_health, kpi_anomalies, report, sentinel_pipeline, spam_retraining, spam_scoring
@@ -25,6 +25,7 @@ defs = Definitions(
         published_snapshot,
         answer_report,
         sentinel_report,
+        bi_dashboard,
         data_alerts,
         data_health_report,
     ],

@@ -19,7 +19,7 @@ from orchestration.checks import schema_change_check
 
 INGEST = AssetSelection.assets(["api_logs", "api_requests"]).required_multi_asset_neighbors()
 OBSERVE = AssetSelection.assets("data_alerts", "data_health_report")
-PUBLISH = AssetSelection.assets("published_snapshot", "answer_report", "sentinel_report") | OBSERVE
+PUBLISH = AssetSelection.assets("published_snapshot", "answer_report", "sentinel_report", "bi_dashboard") | OBSERVE
 # every job that loads files rebuilds the data-quality marts and the monitors of the pipeline itself
 MONITORS = "tag:data_quality tag:observability"
 ANOMALY_DBT = build_dbt_asset_selection([sentinel_dbt_models], dbt_select=f"tag:anomaly {MONITORS}")

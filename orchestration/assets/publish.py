@@ -10,6 +10,7 @@ import duckdb
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from ml.anomaly.report import format_answer, format_evaluation
+from ml.dashboard.build import build_dashboard
 from ml.publish import current, publish
 from ml.reporting.report import build_report
 from ml.spam.report import format_spam_answer
@@ -87,5 +88,24 @@ def sentinel_report(context: AssetExecutionContext, warehouse: Warehouse):
             "plots": summary.plots,
             "incidents": summary.incidents,
             "spam_versions": MetadataValue.json(summary.spam_versions),
+        },
+    )
+
+
+@asset(key="bi_dashboard", deps=["published_snapshot"], group_name="published", kinds={"html"})
+def bi_dashboard(context: AssetExecutionContext, warehouse: Warehouse):
+    """$SENTINEL_HOME/dashboard/: the BI dashboard (KPI health, data quality, spam) rebuilt from the snapshot just
+    published (`make dashboard-serve` serves it; the exposure `kpi_anomaly_dashboard`)."""
+    summary = build_dashboard(warehouse.paths.published, warehouse.paths.dashboard)
+    context.log.info(f"built the dashboard in {summary.out}: {len(summary.pages)} pages in {summary.seconds} s")
+    return Output(
+        None,
+        metadata={
+            "path": MetadataValue.path(str(summary.out / "index.html")),
+            "snapshot_id": summary.snapshot_id,
+            "pages": len(summary.pages),
+            "incidents": summary.incidents,
+            "top_incident": summary.top_incident,
+            "seconds": summary.seconds,
         },
     )

@@ -109,6 +109,11 @@ def test_definitions_load_with_lineage_from_landing_files_to_published_results(d
     # the landing folders are external assets (written by the sources), upstream of the raw tables
     assert AssetKey(["landing", "calls"]) in graph.get(AssetKey(["calls", "calls_weekly"])).parent_keys
     assert AssetKey(["landing", "api_logs"]) in graph.get(AssetKey(["api_logs", "api_requests"])).parent_keys
+    # the dashboard is rebuilt from each published snapshot; its numbers come from the metric marts
+    assert AssetKey("published_snapshot") in graph.get(AssetKey("bi_dashboard")).parent_keys
+    assert {"marts/fct_kpi_metrics_daily", "marts/fct_spam_metrics_weekly"} <= {
+        k.to_user_string() for k in AssetSelection.assets("bi_dashboard").upstream().resolve(graph)
+    }
     # the registry sits between the feature mart and the scores, the scores before the monitoring marts
     assert AssetKey("spam_champion") in graph.get(AssetKey("spam_scores")).parent_keys
     assert AssetKey("spam_scores") in {

@@ -1,0 +1,25 @@
+-- Data quality, every API-log and call file loaded: its rows by verdict and whether they reconcile.
+select
+    'api_logs' as feed,
+    file_name,
+    load_status,
+    loaded_at,
+    raw_rows,
+    staged_rows,
+    quarantined_rows,
+    duplicate_rows,
+    raw_rows = staged_rows + quarantined_rows + duplicate_rows as reconciles
+from marts.fct_api_request_load_reconciliation
+union all
+select
+    'calls' as feed,
+    file_name,
+    load_status,
+    loaded_at,
+    raw_rows,
+    staged_rows,
+    quarantined_rows,
+    duplicate_rows,
+    raw_rows = staged_rows + quarantined_rows + duplicate_rows as reconciles
+from marts.fct_calls_load_reconciliation
+order by feed, file_name

@@ -1,0 +1,211 @@
+"""The BI dashboard (issue 17): the metric marts agree with the base marts, the pipeline builds the pages from
+the published snapshot, they render offline in headless Chromium, agree with the summary mart, and their
+controls filter what is shown. Bad input: no snapshot, an older snapshot, a publish during the build."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ml.dashboard import build
+from ml.dashboard.build import PAGES, DashboardError, build_dashboard
+from ml.publish import current, publish
+from ml.settings import PROJECT_DIR
+from tests.python.conftest import chromium_page, screenshot_stats
+
+
+@pytest.fixture(scope="module")
+def snapshot(built_home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(str(current(built_home / "published").path), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def served(built_home: Path) -> Iterator[str]:
+    """The dashboard the pipeline built, served on 127.0.0.1 as `make dashboard-serve` does."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(built_home / "dashboard"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def _ready(page) -> None:
+    page.wait_for_selector('body[data-ready="true"]', state="attached", timeout=30_000)
+
+
+@pytest.mark.slow
+def test_two_metrics_recomputed_from_the_base_marts_equal_the_metric_marts(snapshot) -> None:
+    """Flagged series-days per day, level and direction, and flagged numbers per country: once from the base
+    marts here, once in the metric marts; EXCEPT both ways is empty, and neither side is empty."""
+    anomalies = """
+        select series_date, level, country, os, direction, count(*) as n
+        from marts.fct_api_request_anomalies where is_anomaly group by all"""
+    metric = """
+        select metric_date, level, country, os, breakdown, cast(value as bigint)
+        from marts.fct_kpi_metrics_daily where metric_name = 'api_anomalies'"""
+    flagged = """
+        select week_start, country_code, count(*) filter (where is_flagged), count(*)
+        from marts.fct_spam_scores_latest group by all"""
+    flagged_metric = """
+        select week_start, country_code, cast(value as bigint), denominator
+        from marts.fct_spam_metrics_weekly where metric_name = 'spam_flagged'"""
+    for base, mart in ((anomalies, metric), (flagged, flagged_metric)):
+        assert snapshot.execute(f"select count(*) from ({base})").fetchone()[0] > 0
+        for a, b in ((base, mart), (mart, base)):
+            assert snapshot.execute(f"select * from ({a}) except all select * from ({b})").fetchall() == []
+    total = snapshot.execute(
+        "select sum(value) from marts.fct_kpi_metrics_daily where metric_name = 'api_requests' and level = 'total'"
+    ).fetchone()[0]
+    assert (
+        total
+        == snapshot.execute("select sum(value) from marts.fct_api_request_anomalies where level = 'total'").fetchone()[
+            0
+        ]
+    )
+
+
+@pytest.mark.slow
+def test_the_pipeline_builds_the_dashboard_from_the_snapshot_it_published(built_home: Path) -> None:
+    meta = json.loads((built_home / "dashboard" / "build.json").read_text())
+    assert meta["snapshot_id"] == current(built_home / "published").snapshot_id
+    assert meta["pages"] == list(PAGES)
+    assert "dashboard:" in (built_home / "run_stdout.txt").read_text()
+
+
+@pytest.mark.slow
+def test_every_page_renders_offline_in_headless_chromium(served: str, tmp_path: Path) -> None:
+    """No console error, no request outside 127.0.0.1, every chart drawn (SVG), a screenshot with content."""
+    charts = {"index.html": 1, "quality.html": 4, "spam.html": 4}
+    for file in PAGES:
+        with chromium_page(served + file, height=1200) as (page, errors, requests):
+            _ready(page)
+            shot = tmp_path / f"{file}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            drawn = page.locator(".chart svg.marks").count()
+        assert errors == [], (file, errors)
+        assert requests and all(r.startswith(served) for r in requests), (file, requests)
+        assert drawn == charts[file], (file, drawn)
+        ink, colours = screenshot_stats(shot)
+        assert ink > 0.03 and colours > 200, (file, ink, colours)  # a header bar alone: (0.07, 40)
+
+
+@pytest.mark.slow
+def test_the_kpi_page_shows_the_summary_marts_incident_count_and_top_incident(served: str, snapshot) -> None:
+    n, top = snapshot.execute(
+        """select count(*) over (), series_key || ' ' || direction || ' ' || strftime(start_date, '%Y-%m-%d')
+           from marts.fct_api_anomaly_detection_summary
+           order by abs(total_deviation_value) desc, incident_key limit 1"""
+    ).fetchone()
+    with chromium_page(served + "index.html") as (page, errors, _):
+        _ready(page)
+        cards = {
+            c.locator(".label").inner_text().lower(): c.locator(".value").inner_text()
+            for c in page.locator(".card").all()
+        }
+        rows = page.locator("#incidents tbody tr").count()
+    assert cards["incidents"] == str(n) and rows == n
+    assert cards["top incident"] == top
+    assert errors == []
+
+
+@pytest.mark.slow
+def test_the_controls_filter_what_is_shown(served: str) -> None:
+    """Country and OS on the KPI page: the drill-down draws another series and the incidents table keeps those
+    that touch the choice; country on the spam page: fewer bars."""
+    with chromium_page(served + "index.html") as (page, errors, _):
+        _ready(page)
+        before = page.locator("#kpi").inner_html()
+        caption = page.locator("#incidents-shown")
+        total = page.locator("#incidents tbody tr").count()
+        assert caption.inner_text().startswith(f"{total} of {total} ")
+        page.select_option('#kpi-controls select[name="country"]', "US")
+        page.wait_for_function(f"!document.getElementById('incidents-shown').textContent.startsWith('{total} of')")
+        shown = page.locator("#incidents tbody tr:not([hidden])").count()
+        after = page.locator("#kpi").inner_html()
+        us_caption = caption.inner_text()
+        page.select_option('#kpi-controls select[name="os"]', "iOS")
+        page.wait_for_function("document.getElementById('incidents-shown').textContent.includes('iOS')")
+        both = page.locator("#incidents tbody tr:not([hidden])").count()
+    assert after != before
+    assert 0 < shown < total and us_caption.startswith(f"{shown} of {total} ") and "US / all OS" in us_caption
+    assert 0 < both <= shown
+    assert errors == []
+    with chromium_page(served + "spam.html") as (page, errors, _):
+        _ready(page)
+        bars = page.locator("#flagged .mark-rect path").count()
+        options = page.locator('#flagged-controls select[name="spam_country"] option').all_inner_texts()
+        page.select_option('#flagged-controls select[name="spam_country"]', options[1])
+        page.wait_for_function(f"document.querySelectorAll('#flagged .mark-rect path').length < {bars}")
+        one = page.locator("#flagged .mark-rect path").count()
+    assert bars > 1 and one >= 1
+    assert errors == []
+
+
+def test_no_snapshot_is_one_clear_message_and_no_dashboard(tmp_path: Path) -> None:
+    with pytest.raises(DashboardError, match=r"no published snapshot in .*: run `make run` first"):
+        build_dashboard(tmp_path / "published", tmp_path / "dashboard")
+    assert not (tmp_path / "dashboard").exists()
+    proc = subprocess.run(
+        [sys.executable, "-m", "ml", "dashboard"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        env={"SENTINEL_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("python -m ml dashboard: no published snapshot in")
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_older_snapshot_names_what_it_lacks_and_keeps_the_old_dashboard(tmp_path: Path) -> None:
+    """A snapshot from before the metric marts: the message names them, and the dashboard already there stays."""
+    wh = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.fct_api_anomaly_detection_summary as select 1 as incident_key")
+    publish(wh, tmp_path / "published", ["marts.fct_api_anomaly_detection_summary"])
+    (tmp_path / "dashboard").mkdir()
+    (tmp_path / "dashboard" / "index.html").write_text("yesterday's dashboard")
+    with pytest.raises(DashboardError, match=r"is older than the dashboard: it has no .*marts\.fct_kpi_metrics_daily"):
+        build_dashboard(tmp_path / "published", tmp_path / "dashboard")
+    assert (tmp_path / "dashboard" / "index.html").read_text() == "yesterday's dashboard"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".dashboard")] == []
+
+
+@pytest.mark.slow
+def test_a_snapshot_published_during_the_build_is_not_read(built_home: Path, tmp_path: Path, monkeypatch) -> None:
+    """The build pins the snapshot current when it starts: a publish in the middle (here: between opening the
+    snapshot and reading it) moves `current.json`, and the whole dashboard still comes from the first one."""
+    published = tmp_path / "published"
+    shutil.copytree(built_home / "published", published, symlinks=True)
+    first, relations = current(published).snapshot_id, list(current(published).row_counts)
+    read = build._read
+
+    def publish_then_read(con, snap, params):
+        publish(built_home / "warehouse.duckdb", published, relations)
+        return read(con, snap, params)
+
+    monkeypatch.setattr(build, "_read", publish_then_read)
+    summary = build_dashboard(published, tmp_path / "dashboard")
+    assert current(published).snapshot_id != first
+    assert summary.snapshot_id == first
+    assert json.loads((tmp_path / "dashboard" / "build.json").read_text())["snapshot_id"] == first
+    assert first in (tmp_path / "dashboard" / "index.html").read_text()
