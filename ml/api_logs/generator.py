@@ -375,6 +375,8 @@ def generate(cfg: GeneratorConfig, landing: Path, ground_truth: Path, progress_e
             fname = f"api_requests_{d.isoformat()}.csv"
             if cfg.inject_defects and len(df):
                 df = _inject_defects(df, fname, d, rng, defects)
+                # a stream of its own, so adding these defects left every other value of the extract as it was
+                df = _inject_count_defects(df, fname, np.random.default_rng([cfg.seed, j, 17]), defects)
             if df.empty:
                 continue  # a pipeline gap: upstream delivered no file for this day
             df.to_csv(landing / fname, index=False)
@@ -465,3 +467,35 @@ def _inject_defects(
         dups.append(df.iloc[i].to_dict())
         note("exact_duplicate_row", n + len(extra) + len(dups) - 1, f"copy of line {i + 2}", "deduplicated")
     return pd.concat([df, pd.DataFrame(extra + dups, columns=df.columns)], ignore_index=True)
+
+
+# Counts that a bare try_cast(... as bigint) used to stage: 12.7 as 13, 1e3 and 1_000 as 1000, and 2^63-1 as
+# itself, which the detector reported as a +1.98e14 % anomaly (issue 15).
+COUNT_DEFECTS = [
+    ("count_decimal", "12.7", "quarantined: non_integer_count"),
+    ("count_exponent", "1e3", "quarantined: non_integer_count"),
+    ("count_underscore", "1_000", "quarantined: non_integer_count"),
+    ("count_int64_max", str(2**63 - 1), "quarantined: implausible_count"),
+    ("count_above_bound", "100000000001", "quarantined: implausible_count"),
+]
+
+
+def _inject_count_defects(df: pd.DataFrame, fname: str, rng: np.random.Generator, defects: list[dict]) -> pd.DataFrame:
+    """Copies of real rows whose count is a number but not a plain, plausible integer (one file in ten each)."""
+    extra = []
+    for kind, count, outcome in COUNT_DEFECTS:
+        if rng.random() >= 0.1:
+            continue
+        row = df.iloc[int(rng.integers(0, len(df)))].to_dict() | {"count": count}
+        extra.append(row)
+        line = len(df) + len(extra) + 1  # one header line, 1-based
+        defects.append(
+            {
+                "defect_type": kind,
+                "file_name": fname,
+                "line_number": line,
+                "detail": f"count {count!r}",
+                "expected_outcome": outcome,
+            }
+        )
+    return pd.concat([df, pd.DataFrame(extra, columns=df.columns)], ignore_index=True) if extra else df

@@ -138,7 +138,13 @@ EXPECTED_OUTCOME = {
     "unknown_country": "quarantined: unknown_country",
     "duplicate_exact": "deduplicated",
     "duplicate_conflicting": "quarantined: conflicting_duplicate",
+    # added rows (see _inject_count_defects), not in DEFECT_KINDS
+    "call_count_decimal": "quarantined: non_integer_count",
+    "call_count_int64_max": "quarantined: implausible_count",
 }
+# counts a bare try_cast(... as bigint) used to stage: 12.7 as 13, and 2^63-1, which overflowed ln(1 + x) in the
+# feature model and failed every later run (issue 15)
+COUNT_DEFECTS = {"call_count_decimal": "12.7", "call_count_int64_max": str(2**63 - 1)}
 DEFECT_KINDS = (
     "null_count",
     "negative_count",
@@ -335,6 +341,30 @@ def _inject_defects(
     return out, log[columns]
 
 
+def _inject_count_defects(
+    text: pd.DataFrame, cfg: CallsConfig, week: int, file_name: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Append copies of real rows under new numbers whose call_count is not a plain, plausible integer. A random
+    stream of their own, so the rest of the extract (and everything trained on it) is as it was without them."""
+    rng = np.random.default_rng([cfg.seed, week, 17])
+    junk = text.iloc[rng.choice(len(text), size=len(COUNT_DEFECTS), replace=False)].copy()
+    junk["id"] = [f"{i}{k}" for k, i in enumerate(junk["id"].astype(str))]  # 11 digits: no real number
+    junk["call_count"] = list(COUNT_DEFECTS.values())
+    out = text.copy()
+    out["call_count"] = out["call_count"].astype("string")
+    out = pd.concat([out, junk.astype({"call_count": "string"})], ignore_index=True)
+    log = pd.DataFrame(
+        {
+            "file_name": file_name,
+            "line_number": len(text) + 2 + np.arange(len(junk)),  # header is line 1
+            "id": junk["id"].to_numpy(),
+            "defect": list(COUNT_DEFECTS),
+        }
+    )
+    log["expected_outcome"] = log["defect"].map(EXPECTED_OUTCOME)
+    return out, log
+
+
 def _labels(cfg: CallsConfig, week_rows: pd.DataFrame, week_start: date, rng: np.random.Generator) -> pd.DataFrame:
     """Independent labels for a subset of this week's numbers, with delay and noise."""
     spam = week_rows["_spam"].to_numpy()
@@ -398,6 +428,9 @@ def generate_calls(cfg: CallsConfig, landing: Path, labels_landing: Path, ground
                 rows = rows.drop(columns=NEW_COLUMN)
             name = f"calls_{week_start.isoformat()}.csv"
             text, log = _inject_defects(rows, cfg, rng, name)
+            if cfg.defect_rate > 0:
+                text, count_log = _inject_count_defects(text, cfg, week, name)
+                log = pd.concat([log, count_log], ignore_index=True)
             _write_csv(con, text, landing / name)
             defects.append(log)
             summary["rows"] += len(text)

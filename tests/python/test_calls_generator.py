@@ -97,10 +97,23 @@ def test_labels_are_independent_late_and_a_little_noisy(tmp_path: Path) -> None:
 def test_defects_are_logged_with_their_line(tmp_path: Path) -> None:
     _, root = _gen(tmp_path, defect_rate=0.002)
     log = pd.read_csv(root / "gt" / "calls_defects.csv", dtype={"id": str})
-    assert set(log["defect"]) >= {"null_count", "negative_count", "unknown_country", "duplicate_exact"}
-    for _, d in log.head(20).iterrows():
+    assert set(log["defect"]) >= {
+        "null_count",
+        "negative_count",
+        "unknown_country",
+        "duplicate_exact",
+        "call_count_decimal",
+        "call_count_int64_max",
+    }
+    counts = log[log["defect"].str.startswith("call_count_")]
+    for _, d in pd.concat([log.head(20), counts]).iterrows():
         lines = (root / "calls" / d["file_name"]).read_text().splitlines()
-        assert lines[d["line_number"] - 1].split(",")[0] == d["id"]
+        fields = lines[d["line_number"] - 1].split(",")
+        assert fields[0] == d["id"]
+        if d["defect"] == "call_count_decimal":
+            assert fields[2] == "12.7"
+        if d["defect"] == "call_count_int64_max":
+            assert fields[2] == str(2**63 - 1)
 
 
 def test_bad_configuration_is_refused() -> None:

@@ -64,7 +64,18 @@ def test_every_defect_is_recorded_with_file_and_line(tmp_path: Path) -> None:
         "count_non_numeric",
         "count_empty",
         "date_out_of_range",
+        "count_decimal",
+        "count_exponent",
+        "count_underscore",
+        "count_int64_max",
+        "count_above_bound",
     } <= kinds
+    # the count defects sit on the line named, with the value named (count is the last column)
+    counts = defects[defects["defect_type"].isin(["count_decimal", "count_int64_max", "count_above_bound"])]
+    assert len(counts) >= 3
+    for _, d in counts.iterrows():
+        line = (tmp_path / "landing" / d["file_name"]).read_text().splitlines()[int(d["line_number"]) - 1]
+        assert line.rsplit(",", 1)[1] == d["detail"].split("'")[1], (d["file_name"], d["line_number"])
     for _, d in defects[defects["line_number"].notna()].sample(20, random_state=0).iterrows():
         lines = (tmp_path / "landing" / d["file_name"]).read_text().splitlines()
         assert int(d["line_number"]) <= len(lines)

@@ -232,7 +232,7 @@ def test_the_health_report_shows_it_all_and_renders_in_headless_chromium(home: P
     assert 100 < n_ran <= summary.tests <= n_defined  # every test that ran, none the project dropped
     assert summary.warning == ["no_missing_delivery"] and summary.failing == []  # 2024-03-19 is still missing
     html = report.read_text()
-    assert "https://" not in html.replace("https://www.w3.org", "") and "<script" not in html  # self-contained
+    assert "https://" not in html.replace("https://www.w3.org", "") and "<script src" not in html  # self-contained
     assert html.count("data:image/png;base64,") == 4  # outcomes, volume, freshness, quarantine plots
 
     with chromium_page(report.as_uri()) as (page, errors, requests):
@@ -243,9 +243,15 @@ def test_the_health_report_shows_it_all_and_renders_in_headless_chromium(home: P
         headers = page.locator("#source-schema").inner_text()  # said "none" while the answer named the column
         widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")  # scrolled sideways
         rows = page.locator("#tests-table tr.test-row")
+        rows_total = rows.count()
         page.click("label[for=show-warn]")  # the status filter (CSS only: the page runs no script)
         shown = [rows.nth(i).get_attribute("id") for i in range(rows.count()) if rows.nth(i).is_visible()]
         page.click("label[for=show-all]")
+        page.fill("#test-search", "volume_of_latest")  # the test search (the one inline script)
+        found = [rows.nth(i).get_attribute("id") for i in range(rows.count()) if rows.nth(i).is_visible()]
+        counted = page.locator("#test-search-count").inner_text()
+        page.fill("#test-search", "")
+        everything = sum(rows.nth(i).is_visible() for i in range(rows.count()))
         images = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
         shot = tmp_path / "health.png"
         page.screenshot(path=str(shot))  # the first screen
@@ -256,6 +262,8 @@ def test_the_health_report_shows_it_all_and_renders_in_headless_chromium(home: P
     assert "no_missing_delivery" in sample and "2024-03-19" in sample
     assert widths[0] <= widths[1]
     assert shown == ["test-no_missing_delivery"]
+    assert found == ["test-volume_of_latest_delivery_is_normal"] and counted == f"1 of {rows_total} tests match"
+    assert everything == rows_total
     assert "calls_2024-03-04.csv\tmanual_spam_count\tcolumn_added" in headers
     assert "calls_2024-04-15.csv\tmanual_spam_cnt\tcolumn_added" in headers  # the renamed column, above
     (down_row,) = [line for line in alerts.splitlines() if "api_logs 2024-04-15: volume down" in line]
