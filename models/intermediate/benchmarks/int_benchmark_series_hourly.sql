@@ -5,11 +5,11 @@
 with
 
 points as (
-    select * from {{ source('benchmarks', 'benchmark_points') }}
+    select * from {{ ref('stg_benchmarks__points') }}
 ),
 
 windows as (
-    select * from {{ source('benchmarks', 'benchmark_windows') }}
+    select * from {{ ref('stg_benchmarks__windows') }}
 ),
 
 hourly as (

@@ -16,7 +16,7 @@ labels as (
         lower(trim(label)) as label,
         lower(trim(label_source)) as label_source,
         {{ try_cast("trim(labelled_at)", "date") }} as labelled_at
-    from {{ source('calls', 'call_labels') }}
+    from {{ ref('stg_calls__call_labels') }}
 ),
 
 known_numbers as (

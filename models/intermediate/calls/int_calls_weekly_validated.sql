@@ -22,7 +22,7 @@ country_aliases as (
 loads_with_reports as (
     -- loads whose file header carried manual_spam_count (absent is not zero)
     select distinct load_id
-    from {{ source('ingestion', 'load_columns') }}
+    from {{ ref('stg_ingestion__load_columns') }}
     where column_name = 'manual_spam_count'
 ),
 

@@ -15,7 +15,7 @@ api_series as (
 ),
 
 injected as (
-    select * from {{ source('api_logs', 'api_ground_truth_incidents') }}
+    select * from {{ ref('stg_api_logs__ground_truth_incidents') }}
 ),
 
 benchmark_series as (

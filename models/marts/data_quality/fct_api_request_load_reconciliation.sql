@@ -3,11 +3,12 @@
 with
 
 loads as (
-    select * from {{ source('ingestion', 'loads') }}
+    select * from {{ ref('stg_ingestion__loads') }}
     where source = 'api_logs'
 ),
 
 raw_rows as (
+    -- counted in the raw tables themselves, not through staging: the check is that no row goes missing
     select
         _load_id as load_id,
         count(*) as raw_rows

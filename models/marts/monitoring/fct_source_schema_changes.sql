@@ -10,7 +10,7 @@ loads as (
         file_name,
         loaded_at,
         row_number() over (partition by source order by loaded_at, file_name, load_id) as load_seq
-    from {{ source('ingestion', 'loads') }}
+    from {{ ref('stg_ingestion__loads') }}
     where status = 'loaded'
 ),
 
@@ -23,7 +23,7 @@ columns_per_load as (
         loads.load_seq,
         load_columns.column_name
     from loads
-    inner join {{ source('ingestion', 'load_columns') }} as load_columns
+    inner join {{ ref('stg_ingestion__load_columns') }} as load_columns
         on loads.load_id = load_columns.load_id
 ),
 

@@ -3,7 +3,7 @@
 with
 
 test_results as (
-    select * from {{ source('observability', 'elementary_test_results') }}
+    select * from {{ ref('stg_observability__test_results') }}
 ),
 
 final as (

@@ -9,7 +9,7 @@ loads as (
         source as feed,
         loaded_at,
         {{ file_name_date('file_name') }} as period_date
-    from {{ source('ingestion', 'loads') }}
+    from {{ ref('stg_ingestion__loads') }}
 ),
 
 per_feed as (

@@ -12,7 +12,7 @@ stored as (
         table_name,
         column_name,
         data_type
-    from {{ source('observability', 'schema_snapshots') }}
+    from {{ ref('stg_observability__schema_snapshots') }}
 ),
 
 checked as (

@@ -9,7 +9,7 @@ loads as (
         source as feed,
         {{ file_name_date('file_name') }} as period_date,
         rows_appended
-    from {{ source('ingestion', 'loads') }}
+    from {{ ref('stg_ingestion__loads') }}
     where status = 'loaded'
 ),
 
