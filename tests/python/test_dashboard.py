@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,12 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from ml.dashboard import build
 from ml.dashboard.build import PAGES, DashboardError, build_dashboard
 from ml.publish import current, publish
-from ml.settings import PROJECT_DIR
+from ml.settings import PROJECT_DIR, Paths
 from tests.python.conftest import chromium_page, screenshot_stats
 
 
@@ -79,6 +81,61 @@ def test_two_metrics_recomputed_from_the_base_marts_equal_the_metric_marts(snaps
             0
         ]
     )
+
+
+def _mf_query(home: Path, tmp_path: Path, *args: str) -> pd.DataFrame:
+    """`mf query ... --csv` (MetricFlow) on a state's warehouse, with the manifest its pipeline parsed."""
+    env = {
+        **os.environ,
+        "SENTINEL_HOME": str(home),
+        "DBT_PROFILES_DIR": str(PROJECT_DIR),
+        "DBT_TARGET_PATH": str(Paths(home).dbt_target),
+        "DBT_LOG_PATH": str(tmp_path / "logs"),
+    }
+    out = tmp_path / "mf.csv"
+    mf = Path(sys.executable).parent / "mf"
+    proc = subprocess.run(
+        [str(mf), "query", *args, "--csv", str(out)],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return pd.read_csv(out)
+
+
+@pytest.mark.slow
+def test_the_semantic_layer_gives_the_base_marts_numbers(built_home: Path, tmp_path: Path) -> None:
+    """MetricFlow over the metric marts: flagged series-days per day and direction, and precision and recall at
+    the threshold per week, equal what the base marts give."""
+    got = _mf_query(
+        built_home, tmp_path, "--metrics", "api_anomalies", "--group-by", "metric_time__day,kpi_metric_row__breakdown"
+    )
+    got = got.dropna(subset=["api_anomalies"])
+    perf = _mf_query(
+        built_home,
+        tmp_path,
+        "--metrics",
+        "spam_precision_at_threshold,spam_recall_at_threshold",
+        "--group-by",
+        "metric_time__day",
+    ).dropna()
+    with duckdb.connect(str(built_home / "warehouse.duckdb"), read_only=True) as con:
+        flags = con.execute(
+            "select strftime(series_date, '%Y-%m-%d'), direction, count(*) from marts.fct_api_request_anomalies "
+            "where is_anomaly group by all"
+        ).fetchall()
+        weeks = con.execute(
+            "select strftime(week_start, '%Y-%m-%d'), true_positives / (true_positives + false_positives), "
+            "true_positives / labelled_spam from marts.fct_spam_model_performance_weekly"
+        ).fetchall()
+    assert len(flags) > 10 and len(weeks) >= 3
+    assert {(d[:10], b, int(n)) for d, b, n in got.itertuples(index=False)} == set(flags)
+    assert {(d[:10], round(p, 9), round(r, 9)) for d, p, r in perf.itertuples(index=False)} == {
+        (w, round(p, 9), round(r, 9)) for w, p, r in weeks
+    }
 
 
 @pytest.mark.slow
