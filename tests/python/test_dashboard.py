@@ -215,6 +215,29 @@ def test_the_controls_filter_what_is_shown(served: str) -> None:
     assert errors == []
 
 
+@pytest.mark.slow
+def test_brushing_a_longer_date_range_on_the_timeline_widens_the_heat_map(served: str) -> None:
+    """The date-range filter: the timeline starts on the detection period (14 days); dragging over a longer
+    stretch of it puts more days in the heat map and in the drill-down."""
+    with chromium_page(served + "index.html") as (page, errors, _):
+        _ready(page)
+        cells = page.locator("#kpi .mark-rect path").count()
+        start, end = page.evaluate("window.sentinelViews.kpi.signal('dates').series_date")
+        timeline = page.locator("#kpi .mark-area path").first.bounding_box()  # the first chart: total requests
+        y = timeline["y"] + timeline["height"] / 2
+        page.mouse.move(timeline["x"] + timeline["width"] * 0.05, y)
+        page.mouse.down()
+        page.mouse.move(timeline["x"] + timeline["width"] * 0.6, y, steps=8)
+        page.mouse.up()
+        page.wait_for_function(f"document.querySelectorAll('#kpi .mark-rect path').length > {cells}")
+        new_start, new_end = page.evaluate("window.sentinelViews.kpi.signal('dates').series_date")
+        wider = page.locator("#kpi .mark-rect path").count()
+    assert (end - start) / 86_400_000 == pytest.approx(13, abs=0.5)  # 2024-04-01 .. 2024-04-14
+    assert new_start < start and (new_end - new_start) > 2 * (end - start)
+    assert wider > 2 * cells
+    assert errors == []
+
+
 def test_no_snapshot_is_one_clear_message_and_no_dashboard(tmp_path: Path) -> None:
     with pytest.raises(DashboardError, match=r"no published snapshot in .*: run `make run` first"):
         build_dashboard(tmp_path / "published", tmp_path / "dashboard")
