@@ -406,6 +406,14 @@ def generate(cfg: GeneratorConfig, landing: Path, ground_truth: Path, progress_e
     return {"rows": n_rows, "series": n_s, "days": n_d, "incidents": len(incidents), "defects": len(defects)}
 
 
+def _record(defects: list[dict], kind: str, fname: str, idx: int, detail: str, outcome: str) -> None:
+    """One injected defect in the ground-truth log; `idx` is the row's 0-based position in the file's frame."""
+    # +2: one header line, 1-based line numbers.
+    defects.append(
+        {"defect_type": kind, "file_name": fname, "line_number": idx + 2, "detail": detail, "expected_outcome": outcome}
+    )
+
+
 def _inject_defects(
     df: pd.DataFrame, fname: str, d: date, rng: np.random.Generator, defects: list[dict]
 ) -> pd.DataFrame:
@@ -414,16 +422,7 @@ def _inject_defects(
     n = len(df)
 
     def note(kind: str, idx: int, detail: str, outcome: str) -> None:
-        # +2: one header line, 1-based line numbers.
-        defects.append(
-            {
-                "defect_type": kind,
-                "file_name": fname,
-                "line_number": idx + 2,
-                "detail": detail,
-                "expected_outcome": outcome,
-            }
-        )
+        _record(defects, kind, fname, idx, detail, outcome)
 
     repairs = [
         ("country_lowercase", "country", lambda v: v.lower(), "repaired: upper-cased"),
@@ -488,14 +487,5 @@ def _inject_count_defects(df: pd.DataFrame, fname: str, rng: np.random.Generator
             continue
         row = df.iloc[int(rng.integers(0, len(df)))].to_dict() | {"count": count}
         extra.append(row)
-        line = len(df) + len(extra) + 1  # one header line, 1-based
-        defects.append(
-            {
-                "defect_type": kind,
-                "file_name": fname,
-                "line_number": line,
-                "detail": f"count {count!r}",
-                "expected_outcome": outcome,
-            }
-        )
+        _record(defects, kind, fname, len(df) + len(extra) - 1, f"count {count!r}", outcome)
     return pd.concat([df, pd.DataFrame(extra, columns=df.columns)], ignore_index=True) if extra else df

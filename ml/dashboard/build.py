@@ -26,7 +26,7 @@ import pandas as pd
 
 from ml.dashboard import charts
 from ml.logs import timed
-from ml.pages import write_page
+from ml.pages import present, write_page
 from ml.publish import Snapshot, current
 
 HERE = Path(__file__).parent
@@ -94,7 +94,7 @@ def _table(df: pd.DataFrame, columns: dict[str, str], formats: dict[str, str] | 
     formats = formats or {}
 
     def cell(col: str, v: Any) -> str:
-        if v is None or (isinstance(v, float) and pd.isna(v)):
+        if not present(v):
             return ""
         if col in formats:
             return format(v, formats[col])

@@ -11,10 +11,10 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from ml.pages import COLOURS
+
 DIRECTION_COLOURS = alt.Scale(domain=["up", "down", "missing"], range=["#c62828", "#1565c0", "#6a1b9a"])
-STATUS_COLOURS = alt.Scale(
-    domain=["pass", "warn", "fail", "error", "skipped"], range=["#2e7d32", "#f9a825", "#c62828", "#6a1b9a", "#9e9e9e"]
-)
+STATUS_COLOURS = alt.Scale(domain=list(COLOURS), range=list(COLOURS.values()))  # as on the health page
 
 
 def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:

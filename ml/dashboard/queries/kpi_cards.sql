@@ -1,12 +1,15 @@
--- KPI health, the cards: the detection period's numbers, read from the metric mart (defined once there).
+-- KPI health, the cards: the detection period's requests (the total series) and flagged series-days by direction
+-- (every level), read from the metric mart (defined once there). The incident cards read the summary mart.
 select
     metric_name,
     breakdown,
-    level,
     sum(value) as value
 from marts.fct_kpi_metrics_daily
 where
     metric_date between $detection_start and $detection_end
-    and (metric_name <> 'api_requests' or level = 'total')
-group by metric_name, breakdown, level
-order by metric_name, breakdown, level
+    and (
+        (metric_name = 'api_requests' and level = 'total')
+        or metric_name = 'api_anomalies'
+    )
+group by metric_name, breakdown
+order by metric_name, breakdown
