@@ -7,7 +7,7 @@ export SENTINEL_HOME ?= $(CURDIR)/.sentinel
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 
-.PHONY: setup run ui health report serve docs bench-api dashboard dashboard-serve test test-fast lint pytest evaluate bench bench-spam mlflow-ui rollback clean
+.PHONY: setup run ui health report serve docs bench-api dashboard dashboard-serve metrics test test-fast lint pytest evaluate bench bench-spam mlflow-ui rollback clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@echo "setup: the pinned dependencies into $(VENV) (1 to 3 minutes; pip's output in $(VENV)/install.log)"
@@ -48,6 +48,12 @@ DASHBOARD_PORT ?= 8050
 dashboard-serve: dashboard  ## serve the dashboard on http://127.0.0.1:$(DASHBOARD_PORT) (static files; Ctrl-C stops it)
 	$(BIN)/python -m http.server $(DASHBOARD_PORT) --bind 127.0.0.1 --directory $(SENTINEL_HOME)/dashboard
 
+Q ?= --metrics api_anomalies --group-by metric_time__day
+metrics: setup  ## MetricFlow over the warehouse (docs/bi.md): make metrics Q="--metrics spam_flagged --group-by metric_time__week"
+	mkdir -p $(SENTINEL_HOME)
+	$(BIN)/dbt parse --quiet
+	$(BIN)/mf query $(Q)
+
 docs: setup  ## dbt docs (models, columns, contracts, tests, exposures) into target/; browse with dbt docs serve
 	mkdir -p $(SENTINEL_HOME)
 	$(BIN)/dbt docs generate
@@ -62,15 +68,18 @@ lint: setup  ## ruff for Python, sqlfluff (dbt templater) for SQL
 	$(BIN)/dbt parse --quiet
 	$(BIN)/sqlfluff lint models analyses tests/generic tests/singular
 
+# pytest-xdist workers: the tests of one shared state stay on one worker (tests/python/conftest.py); -n 0 is serial
+PYTEST_WORKERS ?= 2
+
 pytest: setup /usr/bin/chromium  ## the pytest suite; exit code 5 (no tests collected) is a failure like any other
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: lint pytest  ## everything CI runs
 
 test-fast: setup  ## the edit loop (about a minute): ruff, and the tests that build no state (pytest -m "not slow")
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow"
 
 evaluate: setup  ## detector comparison on the generator's ground truth and the real benchmarks
 	$(BIN)/python -m ml evaluate

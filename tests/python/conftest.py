@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -114,10 +115,65 @@ def run_pipeline(
 STATE_FIXTURES = {"built_home", "small_home", "two_series", "drift_home"}
 
 
+def _shared_state(item: pytest.Item) -> str | None:
+    """The state a test shares with others, if any: "reference" for every test that reads the reference run
+    (`built_home`, directly or through a fixture), else its module when it uses one of its module's module-scoped
+    fixtures (a state built once for the module's tests)."""
+    names = set(getattr(item, "fixturenames", ()))
+    if "built_home" in names:
+        return "reference"
+    module = getattr(getattr(item, "module", None), "__name__", None)
+    for defs in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values():
+        fixture = defs[-1]
+        if fixture.scope == "module" and getattr(fixture.func, "__module__", None) == module:
+            return module
+    return None
+
+
+# pytest-xdist: `make pytest` runs two workers. A session or module fixture is built once per worker, and
+# several tests change the state they share (a retraining in the reference warehouse, a second run of the small
+# one), so the tests of one shared state run on one worker, in collection order, as in a serial run; every other
+# test is scheduled on its own. xdist's `--dist loadgroup` would do it from `xdist_group` marks, but its
+# mechanism (a suffix on the node id) no longer works with pytest 9, whose node ids are read-only: the workers
+# write each test's shared state to a file instead, and the scheduler below reads it.
+_GROUPS_ENV = "SENTINEL_TEST_GROUPS"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller: the workers inherit the variable
+        os.environ[_GROUPS_ENV] = str(Path(tempfile.mkdtemp(prefix="sentinel-groups-")) / "groups.json")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that build a state `slow`; under xdist, record each test's shared state."""
+    groups = {}
     for item in items:
         if STATE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        if (group := _shared_state(item)) is not None:
+            groups[item.nodeid] = group
+    if (worker := os.environ.get("PYTEST_XDIST_WORKER")) and (path := os.environ.get(_GROUPS_ENV)):
+        tmp = Path(f"{path}.{worker}")  # every worker collects the same tests: the last rename wins, whole
+        tmp.write_text(json.dumps(groups))
+        tmp.replace(path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup`: xdist's load-scope scheduling, a test's scope being its shared state (or itself).
+    The scopes with the most tests are handed out first."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedStateScheduling(LoadScopeScheduling):
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:  # called once the workers finished collecting, so the file is complete
+                self.groups = json.loads(Path(os.environ[_GROUPS_ENV]).read_text())
+            return self.groups.get(nodeid, nodeid)
+
+    return SharedStateScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

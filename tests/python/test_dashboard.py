@@ -84,7 +84,14 @@ def test_two_metrics_recomputed_from_the_base_marts_equal_the_metric_marts(snaps
 
 
 def _mf_query(home: Path, tmp_path: Path, *args: str) -> pd.DataFrame:
-    """`mf query ... --csv` (MetricFlow) on a state's warehouse, with the manifest its pipeline parsed."""
+    """`mf query ... --csv` (MetricFlow) on a state's warehouse, with the semantic manifest its pipeline parsed.
+
+    MetricFlow 0.15 reads only `<project>/target/semantic_manifest.json` (it ignores DBT_TARGET_PATH), so the
+    state's copy goes there first, as `make metrics` does with its own parse."""
+    (PROJECT_DIR / "target").mkdir(exist_ok=True)
+    shutil.copyfile(
+        Paths(home).dbt_target / "semantic_manifest.json", PROJECT_DIR / "target" / "semantic_manifest.json"
+    )
     env = {
         **os.environ,
         "SENTINEL_HOME": str(home),
