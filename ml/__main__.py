@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from ml.dbt import DbtError, dbt_args, run_dbt
-from ml.settings import paths
+from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED, paths
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     seed = argparse.ArgumentParser(add_help=False)
-    seed.add_argument("--seed", type=int, default=42, help="generator and model seed")
+    seed.add_argument("--seed", type=int, default=DEFAULT_SEED, help="generator and model seed")
     extract = argparse.ArgumentParser(add_help=False, parents=[seed])
     extract.add_argument("--start", default=EXTRACT_START)
     extract.add_argument("--end", default=EXTRACT_END)
@@ -225,7 +225,9 @@ def main(argv: list[str] | None = None) -> None:
         "--calls-drift-weeks", type=int, default=0, help="shift caller behaviour in the last N weeks (drift demo)"
     )
     train = argparse.ArgumentParser(add_help=False)
-    train.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the confidence intervals")
+    train.add_argument(
+        "--n-boot", type=int, default=DEFAULT_N_BOOT, help="bootstrap resamples for the confidence intervals"
+    )
     train.add_argument("--retrain", action="store_true", help="train a challenger even without a new feature version")
     build = argparse.ArgumentParser(add_help=False)
     build.add_argument("--vars", default=None, help="dbt --vars for the build, e.g. '{anomaly_method: iqr}'")

@@ -23,10 +23,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ml.contracts import API_LOG_COLUMNS
 from ml.logs import log_event, timed
 from ml.settings import Paths
-
-API_LOG_COLUMNS = ("date", "country", "os", "count")
 
 LOADS_DDL = """
 create schema if not exists raw;
@@ -41,7 +40,7 @@ create table if not exists raw.loads (
     duplicate_of_load_id varchar,
     loaded_at timestamp not null
 );
-create table if not exists raw.load_columns (  -- header of each loaded file (ml/calls/ingest.py)
+create table if not exists raw.load_columns (  -- header of each loaded file, every feed
     load_id varchar not null,
     column_name varchar not null,
     ordinal integer not null
@@ -227,6 +226,11 @@ def ingest_api_logs(con: duckdb.DuckDBPyConnection, landing: Path) -> LoadResult
             "_line_number, _loaded_at from incoming"
         )
         con.unregister("incoming")
+        # the header, as every feed records it (the strict reader above accepted exactly the contract's)
+        con.executemany(
+            "insert into raw.load_columns values (?, ?, ?)",
+            [[load_id, c, i + 1] for i, c in enumerate(API_LOG_COLUMNS)],
+        )
         return len(df)
 
     # a re-delivery is still parsed: a broken file is an error even when its bytes were seen before

@@ -1,12 +1,34 @@
-"""One state directory, chosen by one environment variable (SENTINEL_HOME), holds all runtime state."""
+"""The project's settings, read from the environment in one place (`Settings.from_env`), and the layout of the
+state directory (`Paths`): one folder, $SENTINEL_HOME, holds all runtime state.
+
+| variable | setting | default |
+|---|---|---|
+| SENTINEL_HOME | `home`: the state directory | `<project>/.sentinel` |
+| SENTINEL_BENCHMARKS | `benchmarks`: the real labelled benchmarks, read in place | `<project>/../shared/benchmarks` |
+| SENTINEL_DUCKDB_MEMORY | `duckdb_memory`: DuckDB's memory limit (profiles.yml reads it too) | 6GB |
+| SENTINEL_DAGSTER_URL | `dagster_url`: the Dagster UI, for links in alerts and reports | http://127.0.0.1:3000 |
+| SENTINEL_ALERT_WEBHOOK_URL | `alert_webhook_url`: a Slack-compatible webhook for alerts | none: alerts go to a file |
+| SENTINEL_ALERT_FILE | `alert_file`: the JSON-lines alert file | `<home>/alerts/alerts.jsonl` |
+| SENTINEL_VERBOSE | `verbose`: dbt's and Dagster's own output on the terminal | off |
+| SENTINEL_CODE_VERSION | `code_version`: stamped on the run and test history | the git commit |
+
+Library code takes a `Settings` or a `Paths`; only the entry points (the CLIs, the Dagster definitions) call
+`from_env`, so a test passes a home instead of setting variables.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+DEFAULT_SEED = 42  # the generators' and the models' seed
+DEFAULT_N_BOOT = 200  # bootstrap resamples behind every interval of the spam gate
+DEFAULT_DUCKDB_MEMORY = "6GB"  # profiles.yml's default is the same: env_var('SENTINEL_DUCKDB_MEMORY', '6GB')
+DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"  # `make ui`
 
 
 @dataclass(frozen=True)
@@ -78,9 +100,47 @@ class Paths:
         return self
 
 
+@dataclass(frozen=True)
+class Settings:
+    """Every SENTINEL_* setting (the table in this module's docstring)."""
+
+    home: Path
+    benchmarks: Path
+    duckdb_memory: str = DEFAULT_DUCKDB_MEMORY
+    dagster_url: str = DEFAULT_DAGSTER_URL
+    alert_webhook_url: str | None = None
+    alert_file: Path | None = None
+    verbose: bool = False
+    code_version: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(env.get("SENTINEL_HOME") or PROJECT_DIR / ".sentinel").resolve()
+        return cls(
+            home=home,
+            benchmarks=Path(env.get("SENTINEL_BENCHMARKS") or PROJECT_DIR.parent / "shared" / "benchmarks").resolve(),
+            duckdb_memory=env.get("SENTINEL_DUCKDB_MEMORY") or DEFAULT_DUCKDB_MEMORY,
+            dagster_url=(env.get("SENTINEL_DAGSTER_URL") or DEFAULT_DAGSTER_URL).rstrip("/"),
+            alert_webhook_url=env.get("SENTINEL_ALERT_WEBHOOK_URL") or None,
+            alert_file=Path(env["SENTINEL_ALERT_FILE"]) if env.get("SENTINEL_ALERT_FILE") else None,
+            verbose=env.get("SENTINEL_VERBOSE", "") not in ("", "0"),
+            code_version=env.get("SENTINEL_CODE_VERSION") or None,
+        )
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.home)
+
+    @property
+    def alerts_file(self) -> Path:
+        """Where alerts go when no webhook is set."""
+        return self.alert_file or self.home / "alerts" / "alerts.jsonl"
+
+
 def paths() -> Paths:
-    """Paths under $SENTINEL_HOME (default: <project>/.sentinel)."""
-    return Paths(Path(os.environ.get("SENTINEL_HOME", PROJECT_DIR / ".sentinel")).resolve())
+    """Paths under $SENTINEL_HOME (default: <project>/.sentinel): `Settings.from_env().paths`."""
+    return Settings.from_env().paths
 
 
 def use_state_dbt_dirs(p: Paths | None = None) -> Paths:
@@ -100,4 +160,4 @@ def use_state_dbt_dirs(p: Paths | None = None) -> Paths:
 
 def benchmarks_dir() -> Path:
     """Real labelled benchmarks, read in place (never copied): $SENTINEL_BENCHMARKS or ../shared/benchmarks."""
-    return Path(os.environ.get("SENTINEL_BENCHMARKS", PROJECT_DIR.parent / "shared" / "benchmarks")).resolve()
+    return Settings.from_env().benchmarks

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ml.ingest import landing_files
 from ml.logs import log_event
-from ml.settings import paths
+from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED, paths
 from orchestration.errors import error_text
 
 HERE = Path(__file__).resolve().parent
@@ -182,10 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestration", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="generate if empty, materialise every asset, print the answer")
-    r.add_argument("--seed", type=int, default=42, help="generator and model seed")
+    r.add_argument("--seed", type=int, default=DEFAULT_SEED, help="generator and model seed")
     r.add_argument("--calls-numbers", type=int, default=200_000, help="active numbers per week (calls)")
     r.add_argument("--calls-drift-weeks", type=int, default=0, help="shift caller behaviour in the last N weeks")
-    r.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the gate's intervals")
+    r.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT, help="bootstrap resamples for the gate's intervals")
     r.add_argument("--retrain", action="store_true", help="train a challenger even without a new feature version")
     r.add_argument("--vars", default=None, help="dbt --vars, e.g. '{anomaly_method: iqr}'")
     r.add_argument("--full-refresh", action="store_true", help="rebuild the incremental detection mart")

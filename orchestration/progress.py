@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from ml.settings import Settings
+
 
 def verbose() -> bool:
-    return os.environ.get("SENTINEL_VERBOSE", "") not in ("", "0")
+    return Settings.from_env().verbose
 
 
 @contextmanager

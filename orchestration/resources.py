@@ -1,7 +1,8 @@
 """Resources: the warehouse (DuckDB under $SENTINEL_HOME, the same file `profiles.yml` points dbt at) and dbt.
 
-The state directory is chosen by one environment variable, SENTINEL_HOME, read both here (through
-`ml.settings.paths`) and by `profiles.yml`, so the assets and dbt cannot disagree on the warehouse path.
+The state directory is chosen by one environment variable, SENTINEL_HOME: the definitions configure the
+`Warehouse` with `EnvVar("SENTINEL_HOME")`, and `profiles.yml` reads the same variable, so the assets and dbt
+cannot disagree on the warehouse path. A test can also build `Warehouse(home=...)` for a step that runs no dbt.
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ from dagster import ConfigurableResource, RetryRequested
 from dagster_dbt import DbtCliResource
 
 from ml.dbt import dbt_args
-from ml.settings import Paths, paths
+from ml.settings import DEFAULT_DUCKDB_MEMORY, Paths, Settings
 from orchestration.project import sentinel_project
-
-DAGSTER_URL = "http://127.0.0.1:3000"  # `make ui`; set SENTINEL_DAGSTER_URL where the UI is served elsewhere
 
 
 def dagster_url() -> str:
-    """Where the Dagster UI is, for the links in alerts and reports."""
-    return os.environ.get("SENTINEL_DAGSTER_URL", DAGSTER_URL).rstrip("/")
+    """Where the Dagster UI is, for the links in alerts and reports (SENTINEL_DAGSTER_URL, default `make ui`'s)."""
+    return Settings.from_env().dagster_url
 
 
 # DuckDB allows one writing process; a second one gets this error while the first holds the file.
@@ -52,11 +51,14 @@ def retry_when_locked(max_retries: int = 5, seconds_to_wait: float = 10.0) -> It
 
 
 class Warehouse(ConfigurableResource):
-    """The DuckDB warehouse and the state directory under $SENTINEL_HOME."""
+    """The DuckDB warehouse and the state directory `home` (the definitions pass $SENTINEL_HOME)."""
+
+    home: str
+    duckdb_memory: str = DEFAULT_DUCKDB_MEMORY  # as profiles.yml: SENTINEL_DUCKDB_MEMORY
 
     @property
     def paths(self) -> Paths:
-        return paths().ensure()
+        return Paths(Path(self.home).resolve()).ensure()
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -65,7 +67,7 @@ class Warehouse(ConfigurableResource):
             con = duckdb.connect(
                 str(self.paths.warehouse),
                 read_only=read_only,
-                config={"memory_limit": os.environ.get("SENTINEL_DUCKDB_MEMORY", "6GB")},  # as profiles.yml
+                config={"memory_limit": self.duckdb_memory},
             )
         try:
             yield con

@@ -161,7 +161,10 @@
 {% macro test_facts(node) -%}
     {#- what a test is: its generic name (or its own, for a singular or unit test), type, parent, column -#}
     {%- set meta = node.test_metadata if node.resource_type == "test" else none -%}
-    {%- set attached = node.attached_node if node.resource_type == "test" else none -%}
+    {#- a data test names its model; a unit test its tested model (its depends_on also holds its inputs, in no
+        fixed order: the last one was recorded before, a different model from one build to the next) -#}
+    {%- set attached = node.attached_node if node.resource_type == "test"
+        else (node.tested_node_unique_id if node.resource_type == "unit_test" else none) -%}
     {{ return({
         "short_name": meta.name if meta else node.name,
         "type": "unit" if node.resource_type == "unit_test" else ("generic" if meta else "singular"),

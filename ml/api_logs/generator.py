@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ml.contracts import API_LOG_COLUMNS
 from ml.logs import log_event, timed
-from ml.settings import PROJECT_DIR
+from ml.settings import DEFAULT_SEED, PROJECT_DIR
 
 # Markets of a caller-ID app, roughly by size (rank drives the heavy-tailed volume).
 DEFAULT_COUNTRIES = tuple(
@@ -107,7 +108,7 @@ INCIDENT_LEVEL = {
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     start: date = date(2024, 2, 1)
     end: date = date(2024, 4, 14)
     detection_start: date = date(2024, 4, 1)
@@ -379,6 +380,7 @@ def generate(cfg: GeneratorConfig, landing: Path, ground_truth: Path, progress_e
                 df = _inject_count_defects(df, fname, np.random.default_rng([cfg.seed, j, 17]), defects)
             if df.empty:
                 continue  # a pipeline gap: upstream delivered no file for this day
+            df = df[list(API_LOG_COLUMNS)]  # the feed's contract (ml/contracts.py)
             df.to_csv(landing / fname, index=False)
             n_rows += len(df)
             if cfg.inject_defects and j in (10, 40) and len(df):

@@ -29,26 +29,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ml.contracts import CALL_COLUMNS, LABEL_COLUMNS
 from ml.logs import log_event, timed
+from ml.settings import DEFAULT_SEED
 
 REFERENCE_WEEK = date(2024, 4, 8)  # the reference extract: 2024-04-08..2024-04-15
 
-BASE_COLUMNS = (
-    "id",
-    "country",
-    "call_count",
-    "unique_call_count",
-    "total_duration",
-    "answered_call_count",
-    "rejected_call_count",
-    "missed_call_count",
-    "weekdays_call_count",
-    "weekend_call_count",
-    "overtime_call_count",
-    "out_of_work_call_count",
-)
 NEW_COLUMN = "manual_spam_count"
-LABEL_COLUMNS = ("id", "week_start", "label", "label_source", "labelled_at")
 
 # country -> (share of legitimate numbers, spam-prevalence multiplier)
 COUNTRIES: dict[str, tuple[float, float]] = {
@@ -158,7 +145,7 @@ DEFECT_KINDS = (
 
 @dataclass(frozen=True)
 class CallsConfig:
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     numbers_per_week: int = 200_000  # active numbers per week (about)
     weeks: int = 8
     last_week: date = REFERENCE_WEEK  # Monday of the last week written
@@ -431,7 +418,8 @@ def generate_calls(cfg: CallsConfig, landing: Path, labels_landing: Path, ground
             if cfg.defect_rate > 0:
                 text, count_log = _inject_count_defects(text, cfg, week, name)
                 log = pd.concat([log, count_log], ignore_index=True)
-            _write_csv(con, text, landing / name)
+            contract = [*CALL_COLUMNS, *([NEW_COLUMN] if NEW_COLUMN in text.columns else [])]  # ml/contracts.py
+            _write_csv(con, text[contract], landing / name)
             defects.append(log)
             summary["rows"] += len(text)
             log_event(

@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ml.calls.generator import BASE_COLUMNS, LABEL_COLUMNS
+from ml.contracts import CALL_COLUMNS, LABEL_COLUMNS
 from ml.ingest import LOADS_DDL, IngestError, LoadResult, landing_files, load_files
 from ml.logs import log_event
 
@@ -49,7 +49,7 @@ create table if not exists raw.call_labels (
     _loaded_at timestamp not null
 );
 """.format(
-        base=",\n    ".join(f"{c} varchar" for c in BASE_COLUMNS),
+        base=",\n    ".join(f"{c} varchar" for c in CALL_COLUMNS),
         labels=",\n    ".join(f"{c} varchar" for c in LABEL_COLUMNS),
     )
 )
@@ -76,7 +76,7 @@ class Source:
     evolving: bool  # new columns are added to the raw table (calls) or rejected (labels)
 
 
-CALLS = Source("calls", "raw.calls_weekly", CALLS_FILE, BASE_COLUMNS, evolving=True)
+CALLS = Source("calls", "raw.calls_weekly", CALLS_FILE, CALL_COLUMNS, evolving=True)
 LABELS = Source("call_labels", "raw.call_labels", LABELS_FILE, LABEL_COLUMNS, evolving=False)
 
 

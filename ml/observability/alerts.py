@@ -1,6 +1,7 @@
 """Alerts: each new failure or anomaly sent once to a sink, with a link back to the failing check.
 
-What is alerted (`collect_findings`), each with a stable key:
+What is alerted (`collect_findings`: the failed runs, then the dbt model `marts.fct_data_findings`, which
+finds the rest and keys it), each with a stable key:
 * a dbt test whose latest result is fail, warn or error: `test:<unique_id>:<status>` (a warn that turns into
   a fail is new; the same failure run after run is not). The tests of the monitor marts are alerted row by
   row instead, below, so each says which feed, period or column.
@@ -21,7 +22,6 @@ Sinks: a Slack-compatible incoming webhook when SENTINEL_ALERT_WEBHOOK_URL is se
 from __future__ import annotations
 
 import json
-import os
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -33,12 +33,11 @@ from typing import Any, Protocol
 import duckdb
 
 from ml.logs import log_event, timed
-from ml.observability.queries import failing_rows, ranked_test_results
+from ml.observability.queries import failing_rows
 from ml.pages import num
+from ml.settings import Settings
 from ml.sql import records, relations
 
-# the monitor marts: their tests are alerted row by row (which feed, which period, which column)
-MONITOR_MODELS = ("fct_volume_monitor", "fct_freshness_monitor", "fct_schema_changes")
 # the dbt test (Dagster asset check) each monitor finding links back to, by the finding's state
 MONITOR_CHECKS = {
     "missing": "no_missing_delivery",
@@ -142,11 +141,11 @@ def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
     return {"text": text, "blocks": blocks}
 
 
-def sink_from_env(home: Path) -> Sink:
-    url = os.environ.get("SENTINEL_ALERT_WEBHOOK_URL")
-    if url:
-        return WebhookSink(url)
-    return JsonLinesSink(Path(os.environ.get("SENTINEL_ALERT_FILE", home / "alerts" / "alerts.jsonl")))
+def sink_for(settings: Settings) -> Sink:
+    """The webhook when one is set (SENTINEL_ALERT_WEBHOOK_URL), else the JSON-lines file."""
+    if settings.alert_webhook_url:
+        return WebhookSink(settings.alert_webhook_url)
+    return JsonLinesSink(settings.alerts_file)
 
 
 class AlertDeliveryError(RuntimeError):
@@ -232,153 +231,92 @@ def record_run_recovered(con: duckdb.DuckDBPyConnection, job: str, at: datetime 
     )
 
 
-def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
-    """Everything wrong now, from the test history and the monitor marts (a relation not built yet is skipped)."""
-    have = relations(con)
-    out: list[Finding] = []
-    if "observability.run_failures" in have:
+def _run_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
+    """The runs that failed and have not recovered (the orchestrator's log, not a mart: a run can fail before
+    dbt ever built the findings view)."""
+    if "observability.run_failures" not in relations(con):
+        return []
+    return [
+        Finding(
+            key=f"run:{r['run_id']}",
+            kind="run",
+            severity="error",
+            title=f"run of {r['job']} failed at {r['failed_steps']}: {r['error'].splitlines()[0][:200]}",
+            detail={k: r[k] for k in ("run_id", "job", "failed_steps", "error", "failed_at")},
+        )
         for r in records(
             con,
             "select run_id, job, failed_steps, error, failed_at from observability.run_failures "
             "where recovered_at is null order by failed_at",
-        ):
-            out.append(
-                Finding(
-                    key=f"run:{r['run_id']}",
-                    kind="run",
-                    severity="error",
-                    title=f"run of {r['job']} failed at {r['failed_steps']}: {r['error'].splitlines()[0][:200]}",
-                    detail={k: r[k] for k in ("run_id", "job", "failed_steps", "error", "failed_at")},
-                )
-            )
-    if "observability.elementary_test_results" in have:
-        monitored = ", ".join(f"'{m}'" for m in MONITOR_MODELS)
-        latest = records(
-            con,
-            f"""
-            with latest as ({ranked_test_results(have)})
-            select test_unique_id, test_execution_id, test_name, test_short_name, model_unique_id, column_name,
-                status, failures, message, detected_at
-            from latest
-            where rn = 1 and status in ('fail', 'warn', 'error')
-                and split_part(model_unique_id, '.', 3) not in ({monitored})
-            order by detected_at, test_unique_id
-            """,
         )
-        samples = failing_rows(con, have, [r["test_execution_id"] for r in latest])
-        for r in latest:
-            model = (r["model_unique_id"] or "").split(".")[-1]
-            out.append(
-                Finding(
-                    key=f"test:{r['test_unique_id']}:{r['status']}",
-                    kind="test",
-                    severity="warn" if r["status"] == "warn" else "error",
-                    title=f"dbt test {r['test_name']} on {model}: {r['status']} ({r['failures']} failing rows)",
-                    detail={
-                        "test": r["test_short_name"],
-                        "model": model,
-                        "column": r["column_name"],
-                        "failures": r["failures"],
-                        "message": r["message"],
-                        "detected_at": r["detected_at"],
-                        "sample_rows": samples.get(r["test_execution_id"], []),
-                    },
-                    check=r["test_name"],
-                )
+    ]
+
+
+def _title(kind: str, d: dict[str, Any]) -> str:
+    """One line that says what is wrong, from a finding's detail (`marts.fct_data_findings.detail`)."""
+    if kind == "test":
+        return f"dbt test {d['test_name']} on {d['model']}: {d['status']} ({d['failures']} failing rows)"
+    if kind == "volume":
+        got = "no file" if d["direction"] == "missing" else f"volume {d['direction']}, {_num(d['rows_appended'])} rows"
+        return (
+            f"{d['feed']} {d['period_date']}: {got} (expected {_num(d['expected_value'])} rows, "
+            f"normal range [{_num(d['lower_bound'])}, {_num(d['upper_bound'])}])"
+        )
+    if kind == "freshness":
+        return (
+            f"{d['feed']} is {d['freshness_status']}: no file for {_num(d['hours_since_last_load'])} h "
+            f"(expected every {d['expected_every_hours']} h)"
+        )
+    if kind == "schema":
+        return (
+            f"{d['relation']}.{d['column_name']}: {d['change_type'].replace('_', ' ')} "
+            f"({d['previous_type'] or '-'} -> {d['current_type'] or '-'})"
+        )
+    return (  # kpi_anomaly
+        f"API requests {d['series_key']} ({d['level']}) {d['direction']} from {d['start_date']} "
+        f"to {d['end_date']}: {_num(d['peak_value'])} vs {_num(d['peak_expected_value'])} expected"
+    )
+
+
+def _monitor_check(kind: str, d: dict[str, Any]) -> str | None:
+    """The dbt test (Dagster asset check) a monitor finding links back to, by its state."""
+    if kind == "volume":
+        return MONITOR_CHECKS["missing" if d["direction"] == "missing" else "volume"]
+    if kind == "freshness":
+        return MONITOR_CHECKS["stale" if d["freshness_status"] == "stale" else "late"]
+    if kind == "schema":
+        return MONITOR_CHECKS["schema"]
+    return None
+
+
+def collect_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
+    """Everything wrong now: the runs that failed, then `marts.fct_data_findings` (the tests, the monitors and
+    the KPI incidents, as dbt found them; absent before the first build), each with a title and its link."""
+    out = _run_findings(con)
+    have = relations(con)
+    if "marts.fct_data_findings" not in have:
+        return out
+    rows = records(con, "select * from marts.fct_data_findings order by kind_rank, kind_position")
+    samples = failing_rows(con, have, [r["test_execution_id"] for r in rows if r["test_execution_id"]])
+    for r in rows:
+        d = json.loads(r["detail"])
+        if r["kind"] == "test":
+            detail = {k: d[k] for k in ("test", "model", "failures", "message", "detected_at")}
+            detail["column"] = d["column_name"]
+            detail["sample_rows"] = samples.get(r["test_execution_id"], [])
+        else:
+            detail = d
+        out.append(
+            Finding(
+                key=r["finding_key"],
+                kind=r["kind"],
+                severity=r["severity"],
+                title=_title(r["kind"], d),
+                detail=detail,
+                check=r["check_name"] or _monitor_check(r["kind"], d),
+                asset=r["asset_name"],
             )
-    if "marts.fct_volume_monitor" in have:
-        for r in records(
-            con,
-            """
-            select feed, period_date, direction, rows_appended, expected_value, lower_bound, upper_bound, explanation
-            from marts.fct_volume_monitor
-            where direction = 'missing' or (is_anomaly and is_latest_period)
-            order by feed, period_date
-            """,
-        ):
-            got = (
-                "no file"
-                if r["direction"] == "missing"
-                else f"volume {r['direction']}, {_num(r['rows_appended'])} rows"
-            )
-            out.append(
-                Finding(
-                    key=f"volume:{r['feed']}:{r['period_date']}:{r['direction']}",
-                    kind="volume",
-                    severity="warn",
-                    title=f"{r['feed']} {r['period_date']}: {got} (expected {_num(r['expected_value'])} rows, "
-                    f"normal range [{_num(r['lower_bound'])}, {_num(r['upper_bound'])}])",
-                    detail={k: r[k] for k in ("feed", "period_date", "direction", "rows_appended", "explanation")},
-                    check=MONITOR_CHECKS["missing" if r["direction"] == "missing" else "volume"],
-                )
-            )
-    if "marts.fct_freshness_monitor" in have:
-        for r in records(
-            con,
-            """
-            select feed, freshness_status, last_loaded_at, latest_period, hours_since_last_load,
-                expected_every_hours
-            from marts.fct_freshness_monitor
-            where freshness_status <> 'fresh'
-            order by feed
-            """,
-        ):
-            stale = r["freshness_status"] == "stale"
-            out.append(
-                Finding(
-                    key=f"freshness:{r['feed']}:{r['freshness_status']}:{r['last_loaded_at']}",
-                    kind="freshness",
-                    severity="error" if stale else "warn",
-                    title=f"{r['feed']} is {r['freshness_status']}: no file for {_num(r['hours_since_last_load'])} h "
-                    f"(expected every {r['expected_every_hours']} h)",
-                    detail={k: r[k] for k in ("feed", "freshness_status", "last_loaded_at", "latest_period")},
-                    check=MONITOR_CHECKS["stale" if stale else "late"],
-                )
-            )
-    if "marts.fct_schema_changes" in have:
-        for r in records(
-            con,
-            """
-            select table_schema, table_name, column_name, change_type, previous_type, current_type, detected_at
-            from marts.fct_schema_changes
-            where is_recent
-            order by table_schema, table_name, column_name
-            """,
-        ):
-            rel = f"{r['table_schema']}.{r['table_name']}"
-            out.append(
-                Finding(
-                    key=f"schema:{rel}.{r['column_name']}:{r['change_type']}:{r['previous_type']}->{r['current_type']}",
-                    kind="schema",
-                    severity="warn",
-                    title=f"{rel}.{r['column_name']}: {r['change_type'].replace('_', ' ')} "
-                    f"({r['previous_type'] or '-'} -> {r['current_type'] or '-'})",
-                    detail={"relation": rel, **{k: r[k] for k in ("column_name", "change_type", "detected_at")}},
-                    check=MONITOR_CHECKS["schema"],
-                )
-            )
-    if "marts.fct_api_anomaly_detection_summary" in have:
-        for r in records(
-            con,
-            """
-            select incident_key, level, series_key, direction, start_date, end_date, peak_value,
-                peak_expected_value, peak_explanation
-            from marts.fct_api_anomaly_detection_summary
-            order by start_date, series_key
-            """,
-        ):
-            out.append(
-                Finding(
-                    key=f"kpi:{r['incident_key']}",
-                    kind="kpi_anomaly",
-                    severity="warn",
-                    title=f"API requests {r['series_key']} ({r['level']}) {r['direction']} from {r['start_date']} "
-                    f"to {r['end_date']}: {_num(r['peak_value'])} vs {_num(r['peak_expected_value'])} expected",
-                    detail={k: r[k] for k in ("series_key", "level", "direction", "start_date", "end_date")}
-                    | {"explanation": r["peak_explanation"]},
-                    asset="fct_api_anomaly_detection_summary",
-                )
-            )
+        )
     return out
 
 

@@ -7,7 +7,6 @@ hook) and the monitor marts; built by `python -m orchestration health` and the D
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +16,9 @@ import duckdb
 
 from ml.logs import timed
 from ml.observability.alerts import Links
-from ml.observability.queries import failing_rows, quarantine_by_reason, ranked_test_results
+from ml.observability.queries import failing_rows, quarantine_by_reason
 from ml.pages import COLOURS, plt, png, write_page
+from ml.settings import Settings
 from ml.sql import records, relations
 
 HISTORY = 20  # results per test shown as a strip
@@ -128,32 +128,30 @@ def gather(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     have = relations(con)
     sections = ("tests", "models", "invocations", "volume", "freshness", "schema", "source_schema", "quarantine")
     data: dict[str, Any] = {k: [] for k in (*sections, "alerts", "samples")}
-    if "observability.elementary_test_results" in have:
+    if "marts.fct_dbt_test_status_latest" in have:  # the dbt models over the run history
         data["tests"] = records(
             con,
-            f"""
-            with ranked as ({ranked_test_results(have)})
-            select test_unique_id, test_name, test_short_name, test_type,
-                split_part(model_unique_id, '.', 3) as model, model_unique_id, column_name,
-                arg_max(severity, detected_at) as severity,
-                max(case when rn = 1 then status end) as status,
-                max(case when rn = 1 then failures end) as failures,
-                max(case when rn = 1 then message end) as message,
-                max(case when rn = 1 then test_execution_id end) as test_execution_id,
-                max(detected_at) as last_run,
-                count(*) as runs,
-                count(*) filter (where status in ('fail', 'error')) as failed_runs,
-                list(struct_pack(status := status, at := detected_at) order by detected_at)
-                    filter (where rn <= {HISTORY}) as history
-            from ranked
-            group by all
+            """
+            select test_unique_id, test_name, test_short_name, test_type, model_name as model, model_unique_id,
+                column_name, severity, status, failures, message, test_execution_id, last_run_at as last_run,
+                runs, failed_runs
+            from marts.fct_dbt_test_status_latest
             order by
-                case max(case when rn = 1 then status end)
-                    when 'error' then 0 when 'fail' then 1 when 'warn' then 2 else 3
-                end,
-                model, test_name
+                case status when 'error' then 0 when 'fail' then 1 when 'warn' then 2 else 3 end, model, test_name
             """,
         )
+        history: dict[str, list[dict[str, Any]]] = {}
+        for r in records(
+            con,
+            f"""
+            select test_unique_id, status, detected_at as at from marts.fct_dbt_test_history
+            where result_rank <= {HISTORY} order by test_unique_id, detected_at
+            """,
+        ):
+            history.setdefault(r.pop("test_unique_id"), []).append(r)
+        for t in data["tests"]:
+            t["history"] = history.get(t["test_unique_id"], [])
+    if "observability.elementary_test_results" in have:
         data["invocations"] = list(reversed(records(
             con,
             f"""
@@ -224,7 +222,7 @@ def build_health_report(con: duckdb.DuckDBPyConnection, path: Path, links: Links
             "health.html.j2",
             path,
             generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            code_version=os.environ.get("SENTINEL_CODE_VERSION")
+            code_version=Settings.from_env().code_version
             or (data["invocations"][-1]["code_version"] if data["invocations"] else "unknown"),
             by_status=by_status,
             colours=COLOURS,

@@ -1,5 +1,5 @@
-"""Reads shared by the alerts and the health report: the latest result of each current test, the rows failing
-tests returned, and the quarantine by reason."""
+"""Reads shared by the alerts and the health report: the rows failing tests returned, and the quarantine by
+reason. (The latest result of each test is a dbt model, `marts.fct_dbt_test_status_latest`.)"""
 
 from __future__ import annotations
 
@@ -9,24 +9,6 @@ from typing import Any
 import duckdb
 
 from ml.sql import records
-
-
-def current_tests(have: set[str]) -> str:
-    """SQL condition: the test is still in the project (observability.dbt_tests, replaced by every dbt run).
-    Unit tests are not in dbt's graph, so they are always kept."""
-    if "observability.dbt_tests" in have:
-        return "(test_type = 'unit' or test_unique_id in (select unique_id from observability.dbt_tests))"
-    return "true"
-
-
-def ranked_test_results(have: set[str]) -> str:
-    """SQL: every recorded result of the project's current tests (skipped ones aside), `rn` = 1 for the latest
-    result of each test. Use it as a CTE."""
-    return f"""
-        select *, row_number() over (partition by test_unique_id order by detected_at desc) as rn
-        from observability.elementary_test_results
-        where status <> 'skipped' and {current_tests(have)}
-    """
 
 
 def failing_rows(con: duckdb.DuckDBPyConnection, have: set[str], executions: list[str]) -> dict[str, list[dict]]:

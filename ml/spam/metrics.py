@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED
+
 FPR_POINTS = (1e-2, 1e-3, 1e-4)
 
 
@@ -92,8 +94,8 @@ def paired_bootstrap(
     scores: dict[str, np.ndarray],
     thresholds: dict[str, float],
     groups: np.ndarray,
-    n_boot: int = 200,
-    seed: int = 42,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
     level: float = 0.95,
 ) -> dict[str, dict[str, Interval]]:
     """Intervals for every metric of every model and for `delta` = last model minus first, same resamples."""

@@ -15,12 +15,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from ml.settings import DEFAULT_SEED
 from ml.spam.features import FeatureSet
 
 FAMILIES = ("logistic_regression", "hist_gradient_boosting")
 
 
-def make_pipeline(family: str, fs: FeatureSet, seed: int = 42) -> Pipeline:
+def make_pipeline(family: str, fs: FeatureSet, seed: int = DEFAULT_SEED) -> Pipeline:
     counts = [c for c in fs.numeric if c.endswith("_count")]
     others = [c for c in fs.numeric if c not in counts]
     if family == "logistic_regression":

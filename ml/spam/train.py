@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml.logs import log_event, timed
+from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED
 from ml.spam.features import FeatureSet, count_unobserved, load_examples
 from ml.spam.metrics import GateRules, point_metrics, threshold_for_fpr
 from ml.spam.model import FAMILIES, make_pipeline
@@ -29,9 +30,9 @@ class TrainingError(RuntimeError):
 
 @dataclass
 class LifecycleConfig:
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     validation_share: float = 0.2  # share of training numbers held out to pick the family and the threshold
-    n_boot: int = 200
+    n_boot: int = DEFAULT_N_BOOT
     rules: GateRules = field(default_factory=GateRules)
     score_chunk_rows: int = 1_000_000
 

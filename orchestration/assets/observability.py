@@ -5,6 +5,8 @@ fails) and the monitor marts. They run at the end of each job, after the publish
 before them, `observability_after_failure` (sensors.py) runs the `data_health` job, so a failure is alerted too.
 """
 
+from dataclasses import replace
+
 from dagster import AssetExecutionContext, AssetKey, DagsterEventType, MetadataValue, Output, asset
 
 from ml.observability.alerts import (
@@ -13,17 +15,19 @@ from ml.observability.alerts import (
     record_run_failure,
     record_run_recovered,
     send_alerts,
-    sink_from_env,
+    sink_for,
 )
 from ml.observability.health import build_health_report
+from ml.settings import Settings
 from orchestration.assets.dbt import check_assets, model_assets, model_keys
 from orchestration.errors import error_text
 from orchestration.resources import Warehouse, dagster_url
 
 AFTER_FAILED_RUN = "sentinel/after_failed_run"  # set by `make run` and the failure sensor on the data_health run
 
-# what the alerts read: the monitors of the pipeline and the KPI anomalies of the detection period
-WATCHED = ["fct_volume_monitor", "fct_freshness_monitor", "fct_schema_changes", "fct_api_anomaly_detection_summary"]
+# what the alerts read: the dbt model of the findings (the tests, the monitors of the pipeline and the KPI
+# anomalies of the detection period)
+WATCHED = ["fct_data_findings"]
 
 
 def links(warehouse: Warehouse) -> Links:
@@ -45,7 +49,7 @@ def links(warehouse: Warehouse) -> Links:
 )
 def data_alerts(context: AssetExecutionContext, warehouse: Warehouse):
     """Each new test failure, monitor finding or KPI anomaly, sent once (webhook or JSON lines)."""
-    sink = sink_from_env(warehouse.paths.home)
+    sink = sink_for(replace(Settings.from_env(), home=warehouse.paths.home))
     failed_run = context.run.tags.get(AFTER_FAILED_RUN)
     with warehouse.connect() as con:
         if failed_run:  # a run that failed before its own alerts: it becomes a finding, once

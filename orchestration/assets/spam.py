@@ -19,6 +19,7 @@ from dagster import (
     asset,
 )
 
+from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED
 from ml.spam import lifecycle, scoring
 from ml.spam.registry import Registry, tracking_uri
 from orchestration.assets.dbt import model_keys
@@ -28,8 +29,8 @@ TRAINING_INPUTS = [*model_keys("fct_spam_features"), *model_keys("fct_spam_train
 
 
 class SpamLifecycleConfig(Config):
-    seed: int = 42  # model seed (fixed: the same data gives the same model)
-    n_boot: int = 200  # bootstrap resamples behind every confidence interval of the gate
+    seed: int = DEFAULT_SEED  # model seed (fixed: the same data gives the same model)
+    n_boot: int = DEFAULT_N_BOOT  # bootstrap resamples behind every confidence interval of the gate
     retrain: bool = False  # train a challenger on the newest data even without a new feature version
     reason: str = ""  # why (set by the retraining sensor from fct_spam_retrain_decision); shown on the run
 

@@ -1,5 +1,7 @@
 """Alert delivery and de-duplication on a hand-made warehouse (no dbt run): the webhook sink, a sink that
-fails, a finding that comes back after it was resolved, and tests the project no longer defines."""
+fails, a finding that comes back after it was resolved, a failed run. What counts as a finding (the latest
+result of the tests the project still defines, the monitors' states) is the dbt model fct_data_findings, whose
+unit tests are in models/marts/observability/fct_data_findings.yml."""
 
 from __future__ import annotations
 
@@ -17,35 +19,57 @@ from ml.observability.alerts import AlertDeliveryError, JsonLinesSink, Links, We
 TEST = "test.sentinel.unique_fct_x_id.abc"
 
 
+TEST_FINDING = {
+    "test_unique_id": TEST,
+    "test_execution_id": f"i1.{TEST}",
+    "test_name": "unique_fct_x_id",
+    "test": "unique",
+    "model": "fct_x",
+    "column_name": "id",
+    "status": "fail",
+    "failures": 3,
+    "message": "Got 3 results",
+    "detected_at": "2024-04-15 06:00:00",
+}
+FRESHNESS_FINDING = {
+    "feed": "calls",
+    "freshness_status": "late",
+    "last_loaded_at": "2024-04-08 07:00:00",
+    "latest_period": "2024-04-08",
+    "hours_since_last_load": 200.0,
+    "expected_every_hours": 168,
+}
+
+
+def _add_test_finding(c: duckdb.DuckDBPyConnection) -> None:
+    c.execute(
+        "insert into marts.fct_data_findings values (?, 'test', 'error', 'unique_fct_x_id', null, ?, 1, 1, ?)",
+        [f"test:{TEST}:fail", f"i1.{TEST}", json.dumps(TEST_FINDING)],
+    )
+
+
 @pytest.fixture()
 def con(tmp_path: Path):
-    """The tables the alerts read, as the run-history hook and the freshness monitor leave them."""
+    """What the alerts read, as dbt leaves it: the findings view (its SQL is unit-tested in dbt,
+    models/marts/observability/fct_data_findings.yml) and the failing rows the run-history hook sampled."""
     c = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     c.execute("create schema observability; create schema marts")
     c.execute(
-        """create table observability.elementary_test_results as select * from (values
-            ('i1.' || $t, 'i1', $t, 'unique_fct_x_id', 'unique', 'generic', 'model.sentinel.fct_x', 'id', 'error',
-             'fail', 3, 'Got 3 results', 0.1, timestamp '2024-04-15 06:00', 'dev', 'abc'),
-            ('i1.test.sentinel.gone.1', 'i1', 'test.sentinel.gone.1', 'gone', 'not_null', 'generic',
-             'model.sentinel.fct_x', 'id', 'error', 'fail', 1, 'Got 1 result', 0.1, timestamp '2024-04-15 06:00',
-             'dev', 'abc')
-        ) t(test_execution_id, invocation_id, test_unique_id, test_name, test_short_name, test_type,
-            model_unique_id, column_name, severity, status, failures, message, execution_time, detected_at,
-            target_name, code_version)""",
-        {"t": TEST},
+        "create table marts.fct_data_findings (finding_key varchar, kind varchar, severity varchar, "
+        "check_name varchar, asset_name varchar, test_execution_id varchar, kind_rank integer, "
+        "kind_position bigint, detail varchar)"
+    )
+    _add_test_finding(c)
+    c.execute(
+        "insert into marts.fct_data_findings values "
+        "('freshness:calls:late:2024-04-08 07:00:00', 'freshness', 'warn', null, null, null, 3, 1, ?)",
+        [json.dumps(FRESHNESS_FINDING)],
     )
     c.execute(
         "create table observability.test_result_rows as select * from (values "
         "('i1.' || $t, $t, timestamp '2024-04-15 06:00', '{\"id\": 7, \"n\": 2}')) "
         "t(test_execution_id, test_unique_id, detected_at, result_row)",
         {"t": TEST},
-    )
-    # the project defines TEST; 'gone' was removed from it (its old failure must not be alerted)
-    c.execute("create table observability.dbt_tests as select $t as unique_id", {"t": TEST})
-    c.execute(
-        "create table marts.fct_freshness_monitor as select 'calls' as feed, 'late' as freshness_status, "
-        "timestamp '2024-04-08 07:00' as last_loaded_at, date '2024-04-08' as latest_period, "
-        "200.0 as hours_since_last_load, 168 as expected_every_hours"
     )
     yield c
     c.close()
@@ -102,8 +126,8 @@ def test_a_failing_webhook_loses_nothing_and_each_alert_is_posted_once(con, webh
     assert "<http://dagster.internal:3000/assets/marts/fct_x?view=checks&checkDetail=unique_fct_x_id|check>" in links
     assert "file:///srv/reports/data_health.html#test-unique_fct_x_id|report>" in links
     (fresh_msg,) = [m for t, m in by_text.items() if "calls is late" in t]
+    assert fresh_msg["text"].startswith(":warning: [warn] calls is late: no file for 200 h (expected every 168 h)")
     assert "checkDetail=feeds_are_fresh" in fresh_msg["blocks"][1]["elements"][0]["text"]
-    assert not [t for t in by_text if "gone" in t]  # a test the project no longer defines is not alerted
 
 
 def test_a_resolved_finding_that_comes_back_is_alerted_again(con, tmp_path: Path) -> None:
@@ -113,19 +137,9 @@ def test_a_resolved_finding_that_comes_back_is_alerted_again(con, tmp_path: Path
     alert = json.loads((tmp_path / "alerts.jsonl").read_text().splitlines()[0])
     assert alert["detail"]["sample_rows"] == [{"id": 7, "n": 2}]  # the failing rows the hook sampled
 
-    con.execute(  # the test passes in the next invocation
-        "insert into observability.elementary_test_results select * replace ('i2' as invocation_id, "
-        "'pass' as status, 0 as failures, timestamp '2024-04-16 06:00' as detected_at) "
-        "from observability.elementary_test_results where test_unique_id = $t",
-        {"t": TEST},
-    )
+    con.execute("delete from marts.fct_data_findings where kind = 'test'")  # the test passes in the next build
     assert send_alerts(con, sink).resolved == [f"test:{TEST}:fail"]
-    con.execute(  # and fails again a day later: a new episode, a new alert
-        "insert into observability.elementary_test_results select * replace ('i3' as invocation_id, "
-        "'fail' as status, timestamp '2024-04-17 06:00' as detected_at) "
-        "from observability.elementary_test_results where test_unique_id = $t and invocation_id = 'i1'",
-        {"t": TEST},
-    )
+    _add_test_finding(con)  # and fails again a day later: a new episode, a new alert
     assert send_alerts(con, sink).sent == [f"test:{TEST}:fail"]
     log = con.execute(
         "select count(*), count(resolved_at) from observability.alert_log where alert_key = ?", [f"test:{TEST}:fail"]

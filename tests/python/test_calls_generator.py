@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ml.calls.generator import BASE_COLUMNS, NEW_COLUMN, CallsConfig, generate_calls
+from ml.calls.generator import NEW_COLUMN, CallsConfig, generate_calls
+from ml.contracts import CALL_COLUMNS
 
 
 def _gen(tmp: Path, **kw) -> tuple[dict, Path]:
@@ -39,7 +40,7 @@ def test_weekly_files_have_both_shapes_and_counts_obey_their_identities(tmp_path
     assert [f.name[6:16] for f in files] == [(date(2024, 4, 8) - timedelta(weeks=7 - i)).isoformat() for i in range(8)]
     for i, f in enumerate(files):
         df = pd.read_csv(f)
-        expected = list(BASE_COLUMNS) + ([NEW_COLUMN] if i + 1 >= 3 else [])
+        expected = list(CALL_COLUMNS) + ([NEW_COLUMN] if i + 1 >= 3 else [])
         assert list(df.columns) == expected, f.name
         assert (
             df["answered_call_count"] + df["rejected_call_count"] + df["missed_call_count"] == df["call_count"]

@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ml.calls.generator import BASE_COLUMNS
 from ml.calls.ingest import CALLS, LABELS, ingest_source
+from ml.contracts import CALL_COLUMNS
 from ml.ingest import IngestError
 
 ROW = "1000000001,IN,10,5,900,6,2,2,8,2,5,5"
@@ -24,9 +24,9 @@ def _write(folder: Path, name: str, header: list[str], rows: list[str]) -> Path:
 
 def test_a_new_source_column_is_added_and_recorded_old_rows_stay_null(tmp_path: Path) -> None:
     con = duckdb.connect()
-    _write(tmp_path, "calls_2024-03-04.csv", list(BASE_COLUMNS), [ROW])
+    _write(tmp_path, "calls_2024-03-04.csv", list(CALL_COLUMNS), [ROW])
     ingest_source(con, CALLS, tmp_path)
-    _write(tmp_path, "calls_2024-03-11.csv", [*BASE_COLUMNS, "manual_spam_count"], [ROW + ",3", ROW + ","])
+    _write(tmp_path, "calls_2024-03-11.csv", [*CALL_COLUMNS, "manual_spam_count"], [ROW + ",3", ROW + ","])
     res = ingest_source(con, CALLS, tmp_path)
     assert (res.files_loaded, res.rows_appended) == (1, 2)
     rows = con.execute(
@@ -45,8 +45,8 @@ def test_a_new_source_column_is_added_and_recorded_old_rows_stay_null(tmp_path: 
 
 def test_a_missing_required_column_is_named_and_the_batch_is_rolled_back(tmp_path: Path) -> None:
     con = duckdb.connect()
-    _write(tmp_path, "calls_2024-03-04.csv", list(BASE_COLUMNS), [ROW])
-    broken = [c for c in BASE_COLUMNS if c != "missed_call_count"]
+    _write(tmp_path, "calls_2024-03-04.csv", list(CALL_COLUMNS), [ROW])
+    broken = [c for c in CALL_COLUMNS if c != "missed_call_count"]
     _write(tmp_path, "calls_2024-03-11.csv", broken, ["1,IN,1,1,1,1,0,1,0,1,0"])
     with pytest.raises(
         IngestError, match=r"calls_2024-03-11\.csv: line 1: missing required column\(s\) missed_call_count"
@@ -65,7 +65,7 @@ def test_a_missing_required_column_is_named_and_the_batch_is_rolled_back(tmp_pat
     ],
 )
 def test_the_file_name_must_say_the_week(tmp_path: Path, name: str, message: str) -> None:
-    _write(tmp_path, name, list(BASE_COLUMNS), [ROW])
+    _write(tmp_path, name, list(CALL_COLUMNS), [ROW])
     with pytest.raises(IngestError, match=message):
         ingest_source(duckdb.connect(), CALLS, tmp_path)
 
@@ -85,7 +85,7 @@ def test_label_files_do_not_evolve_silently_and_redeliveries_are_skipped(tmp_pat
 
 def test_a_ragged_line_is_reported_with_the_file_and_line(tmp_path: Path) -> None:
     """DuckDB's reader says "Error when sniffing file" for a short row, without a line: the message names it."""
-    _write(tmp_path, "calls_2024-03-04.csv", list(BASE_COLUMNS), [ROW, ROW, "1000000002,IN,10", ROW])
+    _write(tmp_path, "calls_2024-03-04.csv", list(CALL_COLUMNS), [ROW, ROW, "1000000002,IN,10", ROW])
     with pytest.raises(IngestError, match=r"calls_2024-03-04\.csv: line 4: has 3 fields, expected 12; unreadable"):
         ingest_source(duckdb.connect(), CALLS, tmp_path)
 
@@ -93,9 +93,9 @@ def test_a_ragged_line_is_reported_with_the_file_and_line(tmp_path: Path) -> Non
 def test_upper_case_extension_and_a_byte_order_mark_are_loaded(tmp_path: Path) -> None:
     """`.CSV` in upper case was silently ignored, and a byte-order mark gave "missing required column id"."""
     con = duckdb.connect()
-    _write(tmp_path, "calls_2024-03-04.CSV", list(BASE_COLUMNS), [ROW])
+    _write(tmp_path, "calls_2024-03-04.CSV", list(CALL_COLUMNS), [ROW])
     tmp_path.joinpath("calls_2024-03-11.csv").write_bytes(
-        b"\xef\xbb\xbf" + (",".join(BASE_COLUMNS) + "\n" + ROW + "\n").encode()
+        b"\xef\xbb\xbf" + (",".join(CALL_COLUMNS) + "\n" + ROW + "\n").encode()
     )
     res = ingest_source(con, CALLS, tmp_path)
     assert (res.files_loaded, res.rows_appended) == (2, 2)
@@ -107,11 +107,11 @@ def test_a_keyword_column_is_added_quoted_and_too_many_new_columns_are_refused(t
     """A new column named `select` crashed with a parser error and no file name; 3,000 new columns held the write
     lock for minutes and widened raw for good; a huge header gave a message of hundreds of kilobytes."""
     con = duckdb.connect()
-    _write(tmp_path, "calls_2024-03-04.csv", [*BASE_COLUMNS, "select"], [ROW + ",7"])
+    _write(tmp_path, "calls_2024-03-04.csv", [*CALL_COLUMNS, "select"], [ROW + ",7"])
     assert ingest_source(con, CALLS, tmp_path).rows_appended == 1
     assert con.execute('select "select" from raw.calls_weekly').fetchall() == [("7",)]
     wide = [f"extra_{i}" for i in range(3000)]
-    _write(tmp_path, "calls_2024-03-11.csv", [*BASE_COLUMNS, *wide], [ROW + "," * 3000])
+    _write(tmp_path, "calls_2024-03-11.csv", [*CALL_COLUMNS, *wide], [ROW + "," * 3000])
     with pytest.raises(IngestError, match=r"calls_2024-03-11\.csv: line 1: 3000 new columns .* at most 10") as err:
         ingest_source(con, CALLS, tmp_path)
     assert len(str(err.value)) < 400 and "and 2990 more" in str(err.value)
@@ -122,7 +122,7 @@ def test_line_numbers_stay_true_after_blank_lines(tmp_path: Path) -> None:
     """DuckDB's reader skips blank lines, and the line was the record's order + 1: every row after a blank line
     named the line above its own, so a quarantined row pointed at the wrong line of the file."""
     rows = [ROW, "", ROW.replace("1000000001", "1000000002"), "", "", ROW.replace("1000000001", "1000000003"), ""]
-    _write(tmp_path, "calls_2024-03-04.csv", list(BASE_COLUMNS), rows)
+    _write(tmp_path, "calls_2024-03-04.csv", list(CALL_COLUMNS), rows)
     con = duckdb.connect()
     assert ingest_source(con, CALLS, tmp_path).rows_appended == 3
     got = con.execute("select id, _line_number from raw.calls_weekly order by id").fetchall()

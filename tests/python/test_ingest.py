@@ -32,6 +32,12 @@ def test_rows_are_traceable_and_redelivery_is_not_counted_twice(tmp_path: Path) 
     assert rows == [("IN", "100", "api_requests_2024-04-01.csv", 2), ("in ", "n/a", "api_requests_2024-04-01.csv", 3)]
     statuses = con.execute("select status, file_rows, rows_appended from raw.loads order by loaded_at").fetchall()
     assert sorted(statuses) == [("loaded", 2, 2), ("skipped_redelivery", 2, 0)]
+    # the loaded file's header is recorded, as for the other feeds (the source-schema monitor compares them)
+    header = con.execute(
+        "select c.column_name from raw.load_columns c join raw.loads l using (load_id) "
+        "where l.status = 'loaded' order by c.ordinal"
+    ).fetchall()
+    assert [h for (h,) in header] == ["date", "country", "os", "count"]
 
 
 def test_wrong_header_names_file_and_line_and_loads_nothing(tmp_path: Path) -> None:

@@ -367,6 +367,7 @@ def _write(path: Path, text: str = "x\n") -> None:
     path.write_text(text)
 
 
+@pytest.mark.usefixtures("defs")  # the sensors read the definitions, which need the parsed manifest
 def test_landing_sensor_fires_once_per_new_file_and_picks_the_right_job(tmp_path, monkeypatch) -> None:
     from dagster import SkipReason, build_sensor_context
 
@@ -389,6 +390,7 @@ def test_landing_sensor_fires_once_per_new_file_and_picks_the_right_job(tmp_path
     assert [r.tags["sentinel/files"] for r in third.run_requests] == ["calls/calls_2024-04-08.csv"]
 
 
+@pytest.mark.usefixtures("defs")  # the sensors read the definitions, which need the parsed manifest
 def test_the_landing_sensor_starts_from_what_was_already_ingested(tmp_path, monkeypatch) -> None:
     """`make ui` after `make run` started two runs by itself: the sensor's first tick (no cursor) took every file
     `make run` had loaded for new. It now starts from what the last ingestion saw."""
@@ -420,6 +422,7 @@ def _publish_decision(home: Path, trigger: str, should: bool, week: str = "2024-
     publish(wh, home / "published", ["marts.fct_spam_retrain_decision", "marts.fct_spam_scores_latest"])
 
 
+@pytest.mark.usefixtures("defs")  # the sensors read the definitions, which need the parsed manifest
 def test_retraining_sensor_acts_on_the_published_decision_once(tmp_path, monkeypatch) -> None:
     from dagster import RunRequest, SkipReason, build_sensor_context
 
@@ -489,7 +492,6 @@ def test_a_locked_warehouse_is_retried_not_failed(defs, small_home, tmp_path, mo
     from orchestration.resources import Warehouse
 
     home = _copy(small_home, tmp_path)
-    monkeypatch.setenv("SENTINEL_HOME", str(home))
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -501,7 +503,9 @@ def test_a_locked_warehouse_is_retried_not_failed(defs, small_home, tmp_path, mo
         text=True,
     )
     assert holder.stdout.readline().strip() == "locked"
-    result = materialize([ingest_landing_files], resources={"warehouse": Warehouse()}, raise_on_error=False)
+    result = materialize(
+        [ingest_landing_files], resources={"warehouse": Warehouse(home=str(home))}, raise_on_error=False
+    )
     holder.wait(timeout=30)
     assert result.success
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]

@@ -99,3 +99,11 @@ def test_every_invocation_is_kept_through_full_refreshes_with_failures_and_recov
         "count(*) filter (where code_version = 'unknown'), count(distinct test_type) "
         "from observability.elementary_test_results",
     ) == [(0, 0, 3)]
+    # a unit test is recorded against the model it tests (its unique id names it), not one of its inputs
+    ((misattached, unit_results),) = _history(
+        tiny_home,
+        "select count(*) filter (where model_unique_id not like "
+        "'model.sentinel.' || split_part(test_unique_id, '.', 3) || '%'), count(*) "
+        "from observability.elementary_test_results where test_type = 'unit'",
+    )
+    assert unit_results > 0 and misattached == 0

@@ -1,4 +1,4 @@
--- Schema-change monitor for the weekly call feed: for every load, the columns added or removed compared with
+-- Schema-change monitor for the landing feeds: for every load, the columns added or removed compared with
 -- the previous load of the same source. A new upstream column (manual_spam_count) is reported here the first
 -- time a file carries it, before any model uses it.
 with
@@ -27,6 +27,11 @@ columns_per_load as (
         on loads.load_id = load_columns.load_id
 ),
 
+recorded_loads as (
+    -- loads whose header was recorded (a state ingested before a feed recorded headers has loads without)
+    select distinct load_id from columns_per_load
+),
+
 previous_load as (
     select
         current_load.source_name,
@@ -37,6 +42,9 @@ previous_load as (
         on
             current_load.source_name = previous.source_name
             and current_load.load_seq = previous.load_seq + 1
+    where
+        current_load.load_id in (select recorded_loads.load_id from recorded_loads)
+        and previous.load_id in (select recorded_loads.load_id from recorded_loads)
 ),
 
 added as (

@@ -1,0 +1,47 @@
+"""`Settings.from_env`: every SENTINEL_* variable is read in one place, with one default each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ml.settings import DEFAULT_DAGSTER_URL, DEFAULT_DUCKDB_MEMORY, PROJECT_DIR, Settings
+
+
+def test_defaults_without_any_variable() -> None:
+    s = Settings.from_env({})
+    assert s.home == (PROJECT_DIR / ".sentinel").resolve()
+    assert s.benchmarks == (PROJECT_DIR.parent / "shared" / "benchmarks").resolve()
+    assert (s.duckdb_memory, s.dagster_url) == (DEFAULT_DUCKDB_MEMORY, DEFAULT_DAGSTER_URL)
+    assert (s.alert_webhook_url, s.verbose, s.code_version) == (None, False, None)
+    assert s.alerts_file == s.home / "alerts" / "alerts.jsonl"
+    assert s.paths.warehouse == s.home / "warehouse.duckdb"
+
+
+def test_every_variable_is_read_and_a_relative_home_is_made_absolute(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = Settings.from_env(
+        {
+            "SENTINEL_HOME": "state",
+            "SENTINEL_BENCHMARKS": str(tmp_path / "bench"),
+            "SENTINEL_DUCKDB_MEMORY": "2GB",
+            "SENTINEL_DAGSTER_URL": "http://dagster.internal:3000/",
+            "SENTINEL_ALERT_WEBHOOK_URL": "http://hooks.internal/x",
+            "SENTINEL_ALERT_FILE": str(tmp_path / "a.jsonl"),
+            "SENTINEL_VERBOSE": "1",
+            "SENTINEL_CODE_VERSION": "abc123",
+        }
+    )
+    assert s.home == tmp_path / "state"
+    assert s.benchmarks == tmp_path / "bench"
+    assert s.duckdb_memory == "2GB"
+    assert s.dagster_url == "http://dagster.internal:3000"  # no trailing slash: links are joined onto it
+    assert s.alert_webhook_url == "http://hooks.internal/x"
+    assert s.alerts_file == tmp_path / "a.jsonl"
+    assert s.verbose and s.code_version == "abc123"
+
+
+def test_empty_and_zero_mean_unset() -> None:
+    """`SENTINEL_VERBOSE=0` and empty values (as `make` passes an unset variable) fall back to the defaults."""
+    s = Settings.from_env({"SENTINEL_HOME": "", "SENTINEL_VERBOSE": "0", "SENTINEL_ALERT_WEBHOOK_URL": ""})
+    assert s.home == (PROJECT_DIR / ".sentinel").resolve()
+    assert not s.verbose and s.alert_webhook_url is None
