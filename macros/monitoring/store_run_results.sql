@@ -59,64 +59,64 @@
 {% macro observability_ddl() %}
     create schema if not exists observability;
     create table if not exists observability.dbt_run_results (
-        model_execution_id varchar,   -- invocation_id.unique_id
-        invocation_id varchar,
-        unique_id varchar,
-        name varchar,
-        resource_type varchar,        -- model | seed | snapshot
-        materialization varchar,
-        status varchar,               -- success | error | skipped
-        message varchar,
+        model_execution_id {{ dbt.type_string() }},   -- invocation_id.unique_id
+        invocation_id {{ dbt.type_string() }},
+        unique_id {{ dbt.type_string() }},
+        name {{ dbt.type_string() }},
+        resource_type {{ dbt.type_string() }},        -- model | seed | snapshot
+        materialization {{ dbt.type_string() }},
+        status {{ dbt.type_string() }},               -- success | error | skipped
+        message {{ dbt.type_string() }},
         rows_affected bigint,
         execution_time double,        -- seconds
         execute_started_at timestamp,
         execute_completed_at timestamp,
         generated_at timestamp,
         full_refresh boolean,
-        target_name varchar,
-        code_version varchar          -- $SENTINEL_CODE_VERSION (the git commit), 'unknown' outside the pipeline
+        target_name {{ dbt.type_string() }},
+        code_version {{ dbt.type_string() }}          -- $SENTINEL_CODE_VERSION (the git commit), 'unknown' outside the pipeline
     );
     create table if not exists observability.elementary_test_results (
-        test_execution_id varchar,    -- invocation_id.unique_id
-        invocation_id varchar,
-        test_unique_id varchar,
-        test_name varchar,
-        test_short_name varchar,      -- the generic test (unique, not_null, expect_...), or the singular test
-        test_type varchar,            -- generic | singular | unit
-        model_unique_id varchar,      -- the model, seed or source the test is attached to
-        column_name varchar,
-        severity varchar,             -- error | warn
-        status varchar,               -- pass | fail | warn | error | skipped
+        test_execution_id {{ dbt.type_string() }},    -- invocation_id.unique_id
+        invocation_id {{ dbt.type_string() }},
+        test_unique_id {{ dbt.type_string() }},
+        test_name {{ dbt.type_string() }},
+        test_short_name {{ dbt.type_string() }},      -- the generic test (unique, not_null, expect_...), or the singular test
+        test_type {{ dbt.type_string() }},            -- generic | singular | unit
+        model_unique_id {{ dbt.type_string() }},      -- the model, seed or source the test is attached to
+        column_name {{ dbt.type_string() }},
+        severity {{ dbt.type_string() }},             -- error | warn
+        status {{ dbt.type_string() }},               -- pass | fail | warn | error | skipped
         failures bigint,              -- failing rows
-        message varchar,
+        message {{ dbt.type_string() }},
         execution_time double,
         detected_at timestamp,
-        target_name varchar,
-        code_version varchar
+        target_name {{ dbt.type_string() }},
+        code_version {{ dbt.type_string() }}
     );
     create table if not exists observability.test_result_rows (
-        test_execution_id varchar,    -- elementary_test_results.test_execution_id
-        test_unique_id varchar,
+        test_execution_id {{ dbt.type_string() }},    -- elementary_test_results.test_execution_id
+        test_unique_id {{ dbt.type_string() }},
         detected_at timestamp,
-        result_row varchar            -- one row the test returned, as JSON
+        result_row {{ dbt.type_string() }}            -- one row the test returned, as JSON
     );
     create table if not exists observability.dbt_tests (
-        unique_id varchar,            -- every test the project defines now (replaced by each invocation)
-        name varchar,
-        short_name varchar,
-        test_type varchar,
-        model_unique_id varchar,
-        column_name varchar,
-        severity varchar,
+        unique_id {{ dbt.type_string() }},            -- every test the project defines now (replaced by each invocation)
+        name {{ dbt.type_string() }},
+        short_name {{ dbt.type_string() }},
+        test_type {{ dbt.type_string() }},
+        model_unique_id {{ dbt.type_string() }},
+        column_name {{ dbt.type_string() }},
+        severity {{ dbt.type_string() }},
         generated_at timestamp
     );
     create table if not exists observability.schema_snapshots (
-        invocation_id varchar,        -- the invocation that saw this state first
+        invocation_id {{ dbt.type_string() }},        -- the invocation that saw this state first
         snapshot_at timestamp,
-        table_schema varchar,
-        table_name varchar,
-        column_name varchar,
-        data_type varchar
+        table_schema {{ dbt.type_string() }},
+        table_name {{ dbt.type_string() }},
+        column_name {{ dbt.type_string() }},
+        data_type {{ dbt.type_string() }}
     )
 {% endmacro %}
 
