@@ -12,8 +12,10 @@ state directory (`Paths`): one folder, $SENTINEL_HOME, holds all runtime state.
 | SENTINEL_VERBOSE | `verbose`: dbt's and Dagster's own output on the terminal | off |
 | SENTINEL_CODE_VERSION | `code_version`: stamped on the run and test history | the git commit |
 
-Library code takes a `Settings` or a `Paths`; only the entry points (the CLIs, the Dagster definitions) call
-`from_env`, so a test passes a home instead of setting variables.
+No other Python module reads these variables (dbt's profiles.yml reads SENTINEL_HOME and
+SENTINEL_DUCKDB_MEMORY): code that needs one calls `Settings.from_env()` (or `paths()`, its
+`Paths`). Functions that work on a state take a `Paths` or a home, so a test passes one instead of setting
+variables.
 """
 
 from __future__ import annotations

@@ -140,7 +140,8 @@ _GROUPS_ENV = "SENTINEL_TEST_GROUPS"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller: the workers inherit the variable
+    # the controller of an xdist run (the workers inherit the variable); a serial run needs no groups
+    if not os.environ.get("PYTEST_XDIST_WORKER") and config.getoption("dist", "no") == "loadgroup":
         os.environ[_GROUPS_ENV] = str(Path(tempfile.mkdtemp(prefix="sentinel-groups-")) / "groups.json")
 
 
