@@ -67,26 +67,16 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_ingest(_: argparse.Namespace) -> None:
-    from ml.calls.ingest import ingest_calls, load_calls_ground_truth
-    from ml.ingest import ingest_api_logs, landing_state, load_ground_truth, record_ingested
+    from ml.ingest import ingest_landing, landing_state, record_ingested
     from ml.spam.store import ensure_tables
 
     p = paths().ensure()
     seen = landing_state(p)
     with _connect() as con:
-        res = ingest_api_logs(con, p.landing_api_logs)
-        n_gt = load_ground_truth(con, p.ground_truth)
-        calls = ingest_calls(con, p.landing_calls, p.landing_call_labels)
-        n_numbers = load_calls_ground_truth(con, p.ground_truth)
+        got = ingest_landing(con, p)
         ensure_tables(con)
     record_ingested(p, seen)
-    print(
-        f"loaded {res.files_loaded} files ({res.rows_appended} rows), skipped {res.files_skipped} "
-        f"re-delivered files; {n_gt} ground-truth incidents"
-    )
-    for name, r in calls.items():
-        print(f"loaded {r.files_loaded} {name} files ({r.rows_appended} rows), skipped {r.files_skipped} re-deliveries")
-    print(f"{n_numbers} numbers in the calls ground truth")
+    print(got.summary())
 
 
 def cmd_build(args: argparse.Namespace) -> None:

@@ -1,6 +1,6 @@
 """The landing feeds' column contracts: the columns a delivered file must carry.
 
-Ingestion enforces them (`ml/ingest.py`, `ml/calls/ingest.py`); the synthetic generators write files that
+Ingestion enforces them (`ml/ingest.py`); the synthetic generators write files that
 follow them and import them from here, so a generator can never define what production accepts. A weekly call
 file may carry more columns than these (schema evolution, e.g. `manual_spam_count`); the other feeds may not.
 """

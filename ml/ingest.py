@@ -1,11 +1,23 @@
-"""Load landing files into the raw DuckDB schema: append-only, traceable, all-or-nothing per batch.
+"""Load landing files into the raw DuckDB schema: one reader for every feed, append-only, traceable,
+all-or-nothing per batch.
+
+A feed is a `Source`: its raw table, the columns its files must carry (`ml/contracts.py`), whether its file
+names say the week, and whether a new column is added to raw (calls) or refused (API logs, labels).
 
 * Every row keeps its file, line number and load id; values stay text so nothing is lost before staging
-  decides (non-numeric counts, odd spellings, bad dates are judged in dbt and quarantined with a reason).
+  decides (non-numeric counts, odd spellings, bad dates are judged in dbt and quarantined with a reason). An
+  empty field is loaded as the empty text it was; null in raw means the row's file did not carry the column.
+* Every load records its header in `raw.load_columns`, so the schema-change monitor
+  (`fct_source_schema_changes`) compares deliveries. A column seen for the first time in a weekly call file
+  (e.g. `manual_spam_count`) is added to `raw.calls_weekly` as text; older rows keep null there.
 * A file whose exact bytes were already loaded (a re-delivery) is recorded in `raw.loads` as
   `skipped_redelivery` and appends no rows, so it is never counted twice.
-* A file with a wrong header or an unreadable line raises `IngestError` naming the file and line; the whole
-  batch is rolled back, so nothing is loaded half-way.
+* A file with a wrong header, a ragged or non-UTF-8 line, or a name that does not say its week
+  (`calls_<monday>.csv`) raises `IngestError` naming the file, and the line or column; the whole batch is rolled
+  back, so nothing is loaded half-way.
+* Reading goes through DuckDB's CSV reader (all columns as text), so a 10M-row week loads in seconds. Line
+  numbers are the record order of the scan (header = line 1), or, when blank lines sit between records (DuckDB
+  skips them), each record's physical line; the files carry no multi-line fields.
 """
 
 from __future__ import annotations
@@ -13,17 +25,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import mmap
 import os
+import re
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from ml.contracts import API_LOG_COLUMNS
+from ml.contracts import API_LOG_COLUMNS, CALL_COLUMNS, LABEL_COLUMNS
 from ml.logs import log_event, timed
 from ml.settings import Paths
 
@@ -46,21 +60,46 @@ create table if not exists raw.load_columns (  -- header of each loaded file, ev
     ordinal integer not null
 );
 """
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+# A delivery may add at most this many new columns to raw (schema evolution is for a feature or two, and every
+# new name widens the append-only raw table for good; thousands held the write lock for minutes).
+MAX_NEW_COLUMNS = 10
 
-DDL = (
-    LOADS_DDL
-    + """
-create table if not exists raw.api_requests (
-    date varchar,
-    country varchar,
-    os varchar,
-    count varchar,
-    _load_id varchar not null,
-    _file_name varchar not null,
-    _line_number bigint not null,
-    _loaded_at timestamp not null
-);
-"""
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # raw.loads.source
+    table: str  # raw table
+    required: tuple[str, ...]  # the contract's columns, in order (ml/contracts.py)
+    evolving: bool  # new columns are added to the raw table (calls) or refused (API logs, labels)
+    pattern: re.Pattern | None = None  # the file name must say its week (group 1, ISO date)
+    weekly: bool = False  # the week in the name is a Monday and lands in `_week_start`
+
+    def ddl(self) -> str:
+        week = "    _week_start date not null,\n" if self.weekly else ""
+        columns = "".join(f"    {c} varchar,\n" for c in self.required)
+        return (
+            f"{LOADS_DDL}create table if not exists {self.table} (\n{columns}{week}"
+            "    _load_id varchar not null,\n    _file_name varchar not null,\n"
+            "    _line_number bigint not null,\n    _loaded_at timestamp not null\n);\n"
+        )
+
+
+API_LOGS = Source("api_logs", "raw.api_requests", API_LOG_COLUMNS, evolving=False)
+CALLS = Source(
+    "calls",
+    "raw.calls_weekly",
+    CALL_COLUMNS,
+    evolving=True,
+    pattern=re.compile(r"^calls_(\d{4}-\d{2}-\d{2})\.(?i:csv)$"),
+    weekly=True,
+)
+LABELS = Source(
+    "call_labels",
+    "raw.call_labels",
+    LABEL_COLUMNS,
+    evolving=False,
+    pattern=re.compile(r"^labels_(\d{4}-\d{2}-\d{2})\.(?i:csv)$"),
 )
 
 
@@ -83,43 +122,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_api_log_csv(path: Path) -> pd.DataFrame:
-    """Parse one CSV strictly: exact header, four fields per line, UTF-8. Values are kept as text."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of the header
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                raise IngestError(f"{path.name}: line 1: empty file, expected header {','.join(API_LOG_COLUMNS)}")
-            got = tuple(h.strip().lower() for h in header)
-            if got != API_LOG_COLUMNS:
-                raise IngestError(
-                    f"{path.name}: line 1: wrong header {_clip(','.join(header))!r} ({len(header)} columns), "
-                    f"expected {','.join(API_LOG_COLUMNS)!r}"
-                )
-            rows, lines = [], []
-            for row in reader:
-                if len(row) != len(API_LOG_COLUMNS):
-                    if not row:  # a blank line carries no data; tolerate it like every CSV reader does
-                        continue
-                    raise IngestError(
-                        f"{path.name}: line {reader.line_num}: unreadable line, expected {len(API_LOG_COLUMNS)} "
-                        f"fields, got {len(row)}: {','.join(row)[:80]!r}"
-                    )
-                rows.append(row)
-                lines.append(reader.line_num)
-    except UnicodeDecodeError as exc:
-        raise IngestError(f"{path.name}: not UTF-8 text near byte {exc.start}: {exc.reason}") from exc
-    except csv.Error as exc:
-        raise IngestError(f"{path.name}: line {reader.line_num}: unreadable line: {exc}") from exc
-    df = pd.DataFrame(rows, columns=list(API_LOG_COLUMNS), dtype="string")
-    df["_line_number"] = pd.Series(lines, dtype="int64")
-    return df
-
-
-def _clip(text: str, n: int = 200) -> str:
-    """At most `n` characters of delivered text in a message (a 100,000-column header made one of 689,000)."""
-    return text if len(text) <= n else f"{text[:n]}... ({len(text) - n} more characters)"
+def _names(names: list[str], shown: int = 10) -> str:
+    """A short list for an error message: the first names and how many more (a header can hold 100,000)."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(n[:64] for n in names[:shown]) + more
 
 
 def landing_files(landing: Path) -> list[Path]:
@@ -157,26 +163,169 @@ def ingested(p: Paths) -> dict[str, dict[str, str]]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _data_lines(path: Path) -> int:
-    """Lines after the header (what a skipped re-delivery would have added)."""
+# --- reading one file -------------------------------------------------------------------------------------------
+
+
+def _header(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of the header
+            header = next(csv.reader(f), None)
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{path.name}: not UTF-8 text near byte {exc.start}: {exc.reason}") from exc
+    if not header:
+        raise IngestError(f"{path.name}: line 1: empty file, expected a header")
+    return [h.strip().lower() for h in header]
+
+
+def _week_of(source: Source, path: Path) -> date | None:
+    if source.pattern is None:
+        return None
+    m = source.pattern.match(path.name)
+    if not m:
+        raise IngestError(f"{path.name}: file name must look like {source.pattern.pattern} (it says the week)")
+    try:
+        week = date.fromisoformat(m.group(1))
+    except ValueError as exc:
+        raise IngestError(f"{path.name}: {m.group(1)!r} in the file name is not a date") from exc
+    if source.weekly and week.weekday() != 0:
+        raise IngestError(f"{path.name}: a weekly file is named after its Monday; {week} is a {week:%A}")
+    return week
+
+
+def _check_header(source: Source, path: Path, header: list[str], raw_columns: list[str]) -> list[str]:
+    """Validate the header; return the columns to add to the raw table (schema evolution)."""
+    dupes = sorted(h for h, n in Counter(header).items() if n > 1)  # header.count per name took minutes at 100k
+    if dupes:
+        raise IngestError(f"{path.name}: line 1: duplicated column(s) {_names(dupes)}")
+    missing = [c for c in source.required if c not in header]
+    if missing:
+        raise IngestError(f"{path.name}: line 1: missing required column(s) {_names(missing)}")
+    bad = [h for h in header if not _IDENT.match(h)]
+    if bad:
+        raise IngestError(f"{path.name}: line 1: column name(s) {_names(bad)} are not plain identifiers")
+    new = [h for h in header if h not in raw_columns]
+    if new and not source.evolving:
+        raise IngestError(f"{path.name}: line 1: unexpected column(s) {_names(new)} for {source.table}")
+    if len(new) > MAX_NEW_COLUMNS:
+        raise IngestError(
+            f"{path.name}: line 1: {len(new)} new columns ({_names(new)}); a delivery may add at most "
+            f"{MAX_NEW_COLUMNS} (MAX_NEW_COLUMNS in ml/ingest.py)"
+        )
+    return new
+
+
+def _diagnose(path: Path, n_fields: int) -> str:
+    """Where DuckDB's reader failed, which it does not say ("Error when sniffing file", "Invalid unicode"):
+    'not UTF-8 text near byte N' for a file that is not UTF-8, else 'line N: has K fields, expected M; ' for the
+    first line whose field count is off, else ''."""
+    try:
+        with path.open("rb") as f:
+            f.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text near byte {exc.start}: {exc.reason}; "
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        for row in reader:
+            if row and len(row) != n_fields:
+                return f"line {reader.line_num}: has {len(row)} fields, expected {n_fields}; "
+    return ""
+
+
+def _record_lines(path: Path) -> list[int] | None:
+    """The physical line of each record when blank lines sit between records, else None (the common case, found
+    by a byte scan). DuckDB's reader skips blank lines, so the record's order + 1 would name a line above the
+    record's own after the first blank one."""
     with path.open("rb") as f:
-        return max(sum(1 for _ in f) - 1, 0)
+        if os.fstat(f.fileno()).st_size == 0:
+            return None
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            found = [i for i in (mm.find(b"\n\n"), mm.find(b"\n\r\n")) if i >= 0]
+            if not found or not mm[min(found) :].strip():  # none, or only at the end (no record follows)
+                return None
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        return [reader.line_num for row in reader if row]
 
 
-def load_files(
-    con: duckdb.DuckDBPyConnection,
-    source: str,
-    files: list[Path],
-    load: Callable[[Path, str, datetime], int],
-    count_rows: Callable[[Path], int] = _data_lines,
-) -> LoadResult:
-    """The bookkeeping every loader shares, in one transaction: each file not seen before gets a load id and
-    `load(path, load_id, loaded_at)` appends its rows (returning how many); a file whose exact bytes were already
-    loaded under another name is recorded as `skipped_redelivery` with `count_rows(path)` and appends nothing;
-    a file already recorded under its own name is ignored. Any error rolls the whole batch back."""
+def _raw_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    schema, name = table.split(".")
+    return [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+            "order by ordinal_position",
+            [schema, name],
+        ).fetchall()
+    ]
+
+
+def _load_file(con: duckdb.DuckDBPyConnection, source: Source, path: Path, load_id: str, now: datetime) -> int:
+    header = _header(path)
+    raw_cols = _raw_columns(con, source.table)
+    for col in _check_header(source, path, header, raw_cols):
+        try:  # quoted: a column may be called `select`
+            con.execute(f'alter table {source.table} add column "{col}" varchar')
+        except duckdb.Error as exc:
+            raise IngestError(
+                f"{path.name}: line 1: cannot add column {col!r}: {str(exc).splitlines()[0][:200]}"
+            ) from exc
+        log_event("ingest.new_source_column", table=source.table, column=col, file=path.name, load_id=load_id)
+    # DuckDB reads an empty field as null; raw keeps the empty text that was delivered
+    select = ", ".join(f'coalesce("{c}", \'\') as "{c}"' for c in header)
+    week = _week_of(source, path)
+    extra = f", cast('{week.isoformat()}' as date) as _week_start" if source.weekly else ""
+    lines = _record_lines(path)
+    if lines is not None:  # blank lines between records: each record's line, by its order
+        con.register("_record_lines", pd.DataFrame({"_record": range(1, len(lines) + 1), "_line": lines}))
+    line, join = ("_line", "join _record_lines using (_record)") if lines is not None else ("_record + 1", "")
+    try:
+        con.execute(
+            f"""
+            insert into {source.table} by name
+            select {select}{extra}, ? as _load_id, ? as _file_name,
+                   {line} as _line_number, cast(? as timestamp) as _loaded_at
+            from (
+                select *, row_number() over () as _record
+                from read_csv(?, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"',
+                              strict_mode = true, null_padding = false)
+            ) {join}
+            """,
+            [load_id, path.name, now, str(path)],
+        )
+    except duckdb.Error as exc:
+        where = _diagnose(path, len(header))
+        raise IngestError(f"{path.name}: {where}unreadable: {str(exc).splitlines()[0][:300]}") from exc
+    finally:
+        if lines is not None:
+            con.unregister("_record_lines")
+    con.executemany(
+        "insert into raw.load_columns values (?, ?, ?)", [[load_id, c, i + 1] for i, c in enumerate(header)]
+    )
+    return con.execute(f"select count(*) from {source.table} where _load_id = ?", [load_id]).fetchall()[0][0]
+
+
+# --- a batch of files -------------------------------------------------------------------------------------------
+
+
+def ingest_source(con: duckdb.DuckDBPyConnection, source: Source, landing: Path) -> LoadResult:
+    """Load every file of `source` from `landing` not yet seen, in name order, in one transaction: each new file
+    gets a load id and appends its rows; a file whose exact bytes were already loaded under another name is
+    recorded as `skipped_redelivery` (with the rows of the load it repeats) and appends nothing; a file already
+    recorded under its own name is ignored. Any error rolls the whole batch back."""
+    con.execute(source.ddl())
+    files = landing_files(landing)
+    for path in files:
+        _week_of(source, path)  # every name must say its week before anything is loaded
     result = LoadResult()
-    with timed(f"ingest_{source}", files=len(files)) as facts:
-        known = dict(con.execute("select file_sha256, load_id from raw.loads where status = 'loaded'").fetchall())
+    with timed(f"ingest_{source.name}", files=len(files)) as facts:
+        known = {
+            sha: (load_id, rows)
+            for sha, load_id, rows in con.execute(
+                "select file_sha256, load_id, file_rows from raw.loads where status = 'loaded'"
+            ).fetchall()
+        }
         seen = {r[0] for r in con.execute("select file_name || ':' || file_sha256 from raw.loads").fetchall()}
         con.execute("begin transaction")
         try:
@@ -185,24 +334,25 @@ def load_files(
                 if f"{path.name}:{sha}" in seen:
                     continue  # exactly this file was already processed by an earlier batch
                 now = datetime.now(UTC).replace(tzinfo=None)
-                load_id = f"{source}_{now:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
+                load_id = f"{source.name}_{now:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
                 if sha in known:
+                    first_load, rows = known[sha]
                     con.execute(
                         "insert into raw.loads values (?, ?, ?, ?, ?, 0, 'skipped_redelivery', ?, ?)",
-                        [load_id, source, path.name, sha, count_rows(path), known[sha], now],
+                        [load_id, source.name, path.name, sha, rows, first_load, now],
                     )
                     result.files_skipped += 1
-                    log_event(f"ingest_{source}.skipped_redelivery", file=path.name, duplicate_of=known[sha])
+                    log_event(f"ingest_{source.name}.skipped_redelivery", file=path.name, duplicate_of=first_load)
                     continue
-                n = load(path, load_id, now)
+                n = _load_file(con, source, path, load_id, now)
                 con.execute(
                     "insert into raw.loads values (?, ?, ?, ?, ?, ?, 'loaded', null, ?)",
-                    [load_id, source, path.name, sha, n, n, now],
+                    [load_id, source.name, path.name, sha, n, n, now],
                 )
-                known[sha] = load_id
+                known[sha] = (load_id, n)
                 result.files_loaded += 1
                 result.rows_appended += n
-                log_event(f"ingest_{source}.file", file=path.name, rows=n, load_id=load_id)
+                log_event(f"ingest_{source.name}.file", file=path.name, rows=n, load_id=load_id)
             con.execute("commit")
         except Exception:
             con.execute("rollback")
@@ -211,30 +361,33 @@ def load_files(
     return result
 
 
-def ingest_api_logs(con: duckdb.DuckDBPyConnection, landing: Path) -> LoadResult:
-    """Load every API-log landing file not yet loaded (by content hash) in one transaction."""
-    con.execute(DDL)
+# --- every feed, and the generator's ground truth ---------------------------------------------------------------
 
-    def load(path: Path, load_id: str, now: datetime) -> int:
-        df = read_api_log_csv(path)
-        df["_load_id"] = load_id
-        df["_file_name"] = path.name
-        df["_loaded_at"] = now
-        con.register("incoming", df)
-        con.execute(
-            "insert into raw.api_requests select date, country, os, count, _load_id, _file_name, "
-            "_line_number, _loaded_at from incoming"
-        )
-        con.unregister("incoming")
-        # the header, as every feed records it (the strict reader above accepted exactly the contract's)
-        con.executemany(
-            "insert into raw.load_columns values (?, ?, ?)",
-            [[load_id, c, i + 1] for i, c in enumerate(API_LOG_COLUMNS)],
-        )
-        return len(df)
 
-    # a re-delivery is still parsed: a broken file is an error even when its bytes were seen before
-    return load_files(con, "api_logs", landing_files(landing), load, count_rows=lambda p: len(read_api_log_csv(p)))
+@dataclass
+class Ingested:
+    """What one ingestion loaded: a `LoadResult` per feed and the ground-truth rows (0 for a real extract)."""
+
+    feeds: dict[str, LoadResult] = field(default_factory=dict)
+    incidents: int = 0
+    numbers: int = 0
+
+    def summary(self) -> str:
+        parts = [
+            f"{name}: {r.files_loaded} files loaded ({r.rows_appended} rows), {r.files_skipped} re-deliveries skipped"
+            for name, r in self.feeds.items()
+        ]
+        return "; ".join(parts) + f"; ground truth: {self.incidents} incidents, {self.numbers} numbers"
+
+
+def ingest_landing(con: duckdb.DuckDBPyConnection, p: Paths) -> Ingested:
+    """Load every feed's new landing files (API logs, weekly calls, labels) and the generator's ground truth."""
+    out = Ingested()
+    for source, folder in ((API_LOGS, p.landing_api_logs), (CALLS, p.landing_calls), (LABELS, p.landing_call_labels)):
+        out.feeds[source.name] = ingest_source(con, source, folder)
+    out.incidents = load_ground_truth(con, p.ground_truth)
+    out.numbers = load_calls_ground_truth(con, p.ground_truth)
+    return out
 
 
 def load_ground_truth(con: duckdb.DuckDBPyConnection, ground_truth: Path) -> int:
@@ -257,3 +410,21 @@ def load_ground_truth(con: duckdb.DuckDBPyConnection, ground_truth: Path) -> int
         [str(src)],
     )
     return con.execute("select count(*) from raw.api_ground_truth_incidents").fetchone()[0]
+
+
+def load_calls_ground_truth(con: duckdb.DuckDBPyConnection, ground_truth: Path) -> int:
+    """raw.calls_ground_truth: true class per number (generator only; absent for a real extract)."""
+    con.execute("create schema if not exists raw")
+    con.execute(
+        "create or replace table raw.calls_ground_truth (id varchar, country varchar, true_class varchar, "
+        "archetype varchar)"
+    )
+    src = ground_truth / "calls_numbers.csv"
+    if not src.exists():
+        return 0
+    con.execute(
+        "insert into raw.calls_ground_truth select id, country, true_class, archetype "
+        "from read_csv(?, header = true, all_varchar = true)",
+        [str(src)],
+    )
+    return con.execute("select count(*) from raw.calls_ground_truth").fetchall()[0][0]

@@ -55,14 +55,14 @@ r = generate_calls(CallsConfig(numbers_per_week={n}, weeks={weeks}, feature_star
 """
 INGEST = """
 import duckdb
-from ml.calls.ingest import ingest_calls
+from ml.ingest import CALLS, LABELS, ingest_source
 from ml.spam.store import ensure_tables
 from ml.settings import paths
 p = paths().ensure()
 con = duckdb.connect(str(p.warehouse))
-res = ingest_calls(con, p.landing_calls, p.landing_call_labels)
+r = {{'rows': sum(ingest_source(con, s, d).rows_appended for s, d in ((CALLS, p.landing_calls),
+                                                                     (LABELS, p.landing_call_labels)))}}
 ensure_tables(con)
-r = {{'rows': res['calls'].rows_appended + res['labels'].rows_appended}}
 """
 FEATURES = """
 from ml.dbt import dbt_args, run_dbt

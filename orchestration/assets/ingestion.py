@@ -8,8 +8,7 @@ is recorded and skipped; a bad file fails the step with the file and line, and i
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, multi_asset
 
 from ml.anomaly.benchmarks import load_benchmarks
-from ml.calls.ingest import ingest_calls, load_calls_ground_truth
-from ml.ingest import ingest_api_logs, landing_state, load_ground_truth, record_ingested
+from ml.ingest import ingest_landing, landing_state, record_ingested
 from ml.settings import benchmarks_dir
 from ml.spam.store import ensure_tables
 from orchestration.resources import Warehouse
@@ -59,28 +58,22 @@ def ingest_landing_files(context: AssetExecutionContext, warehouse: Warehouse):
     p = warehouse.paths
     seen = landing_state(p)  # before loading: a file that lands meanwhile is new to the sensor
     with warehouse.connect() as con:
-        api = ingest_api_logs(con, p.landing_api_logs)
-        incidents = load_ground_truth(con, p.ground_truth)
-        calls = ingest_calls(con, p.landing_calls, p.landing_call_labels)
-        numbers = load_calls_ground_truth(con, p.ground_truth)
+        got = ingest_landing(con, p)
         ensure_tables(con)  # the ml schema the dbt views read exists before the first model is trained
         loads = con.execute("select count(*) from raw.loads").fetchall()[0][0]
         columns = con.execute("select count(*) from raw.load_columns").fetchall()[0][0]
     record_ingested(p, seen)
-    context.log.info(
-        f"API logs: {api.files_loaded} files loaded ({api.rows_appended} rows), {api.files_skipped} re-deliveries"
-        f" skipped; calls: {calls['calls'].files_loaded} files ({calls['calls'].rows_appended} rows); labels: "
-        f"{calls['labels'].files_loaded} files ({calls['labels'].rows_appended} rows)"
-    )
+    context.log.info(got.summary())
 
-    def loaded(r) -> dict:
+    def loaded(feed: str) -> dict:
+        r = got.feeds[feed]
         return {"files_loaded": r.files_loaded, "files_skipped": r.files_skipped, "rows_appended": r.rows_appended}
 
-    yield MaterializeResult(asset_key=["api_logs", "api_requests"], metadata=loaded(api))
-    yield MaterializeResult(asset_key=["api_logs", "api_ground_truth_incidents"], metadata={"rows": incidents})
-    yield MaterializeResult(asset_key=["calls", "calls_weekly"], metadata=loaded(calls["calls"]))
-    yield MaterializeResult(asset_key=["calls", "call_labels"], metadata=loaded(calls["labels"]))
-    yield MaterializeResult(asset_key=["calls", "calls_ground_truth"], metadata={"rows": numbers})
+    yield MaterializeResult(asset_key=["api_logs", "api_requests"], metadata=loaded("api_logs"))
+    yield MaterializeResult(asset_key=["api_logs", "api_ground_truth_incidents"], metadata={"rows": got.incidents})
+    yield MaterializeResult(asset_key=["calls", "calls_weekly"], metadata=loaded("calls"))
+    yield MaterializeResult(asset_key=["calls", "call_labels"], metadata=loaded("call_labels"))
+    yield MaterializeResult(asset_key=["calls", "calls_ground_truth"], metadata={"rows": got.numbers})
     yield MaterializeResult(asset_key=["ingestion", "loads"], metadata={"rows": loads})
     yield MaterializeResult(asset_key=["ingestion", "load_columns"], metadata={"rows": columns})
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ml.calls.ingest import CALLS, LABELS, ingest_source
 from ml.contracts import CALL_COLUMNS
-from ml.ingest import IngestError
+from ml.ingest import CALLS, LABELS, IngestError, ingest_source
 
 ROW = "1000000001,IN,10,5,900,6,2,2,8,2,5,5"
 
@@ -23,6 +22,7 @@ def _write(folder: Path, name: str, header: list[str], rows: list[str]) -> Path:
 
 
 def test_a_new_source_column_is_added_and_recorded_old_rows_stay_null(tmp_path: Path) -> None:
+    """Null in raw says the row's file did not carry the column; an empty field stays the empty text it was."""
     con = duckdb.connect()
     _write(tmp_path, "calls_2024-03-04.csv", list(CALL_COLUMNS), [ROW])
     ingest_source(con, CALLS, tmp_path)
@@ -35,7 +35,7 @@ def test_a_new_source_column_is_added_and_recorded_old_rows_stay_null(tmp_path: 
     assert rows == [
         ("calls_2024-03-04.csv", 2, None),
         ("calls_2024-03-11.csv", 2, "3"),
-        ("calls_2024-03-11.csv", 3, None),
+        ("calls_2024-03-11.csv", 3, ""),
     ]
     headers = con.execute(
         "select l.file_name, count(*) from raw.load_columns c join raw.loads l using (load_id) group by 1 order by 1"
