@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -175,6 +177,29 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return self.groups.get(nodeid, nodeid)
 
     return SharedStateScheduling(config, log)
+
+
+def build_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A state built once per test session, however many xdist workers need it: the first worker that asks builds
+    it, under a file lock in the session's shared temp folder, and the others wait for it; a failed build fails
+    the other workers' tests at once, with its error. Readers share it; a test that changes a state copies it."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # xdist: <session>/popen-gwN
+    home, failed = root / name, root / f"{name}.failed"
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if failed.exists():
+            pytest.fail(f"building the {name} state failed in another worker:\n{failed.read_text()[-3000:]}")
+        if not (home / ".built").exists():
+            shutil.rmtree(home, ignore_errors=True)
+            home.mkdir()
+            try:
+                build(home)
+            except BaseException as exc:
+                failed.write_text(f"{type(exc).__name__}: {exc}")
+                raise
+            (home / ".built").touch()
+    return home
 
 
 @pytest.fixture(scope="session")

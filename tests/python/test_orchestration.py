@@ -20,13 +20,14 @@ import pytest
 from ml.publish import current, publish
 from ml.settings import PROJECT_DIR, Paths
 from ml.spam.registry import MODEL_NAME, Registry
-from tests.python.conftest import CHROMIUM, CHROMIUM_ARGS, SCENARIO_ENV, run_pipeline, screenshot_stats
+from tests.python.conftest import CHROMIUM, CHROMIUM_ARGS, SCENARIO_ENV, build_once, run_pipeline, screenshot_stats
 
 SMALL = ("--calls-numbers", "20000", "--n-boot", "50")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def defs():
+    """The Dagster definitions, on a manifest parsed into this worker's own state directory (read-only)."""
     from orchestration.resources import prepare_manifest
 
     prepare_manifest()
@@ -35,15 +36,17 @@ def defs():
     return defs
 
 
-@pytest.fixture(scope="module")
-def small_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`make run` on a small extract (20k numbers per week): with this little data the gate refuses v2."""
-    home = tmp_path_factory.mktemp("small") / "home"
-    home.mkdir()
+def _build_small(home: Path) -> None:
     proc = run_pipeline(home, *SMALL)
     (home / "run_stderr.txt").write_text(proc.stderr)
     (home / "run_stdout.txt").write_text(proc.stdout)
-    return home
+
+
+@pytest.fixture(scope="session")
+def small_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`make run` on a small extract (20k numbers per week): with this little data the gate refuses v2. Built once
+    for all workers, so its tests spread over them: they read it or change a copy (`_copy`), never the state."""
+    return build_once(tmp_path_factory, "small_home", _build_small)
 
 
 def _copy(home: Path, tmp_path: Path) -> Path:
@@ -527,8 +530,9 @@ def test_the_ui_shows_the_asset_graph_in_headless_chromium(defs, small_home: Pat
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), "Chromium is missing: `make pytest` installs Debian's chromium package"
+    home = _copy(small_home, tmp_path)  # the webserver writes to its Dagster home; other tests read the state
     port = _free_port()
-    env = {**os.environ, "SENTINEL_HOME": str(small_home), "DAGSTER_HOME": str(small_home / "dagster")}
+    env = {**os.environ, "SENTINEL_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
     server = subprocess.Popen(
         [
             sys.executable,
