@@ -72,8 +72,12 @@ class Source:
     table: str  # raw table
     required: tuple[str, ...]  # the contract's columns, in order (ml/contracts.py)
     evolving: bool  # new columns are added to the raw table (calls) or refused (API logs, labels)
-    pattern: re.Pattern | None = None  # the file name must say its week (group 1, ISO date)
+    file_prefix: str | None = None  # files are named <prefix>_<ISO date>.csv, the date saying the week
     weekly: bool = False  # the week in the name is a Monday and lands in `_week_start`
+
+    @property
+    def pattern(self) -> re.Pattern | None:
+        return re.compile(rf"^{self.file_prefix}_(\d{{4}}-\d{{2}}-\d{{2}})\.(?i:csv)$") if self.file_prefix else None
 
     def ddl(self) -> str:
         week = "    _week_start date not null,\n" if self.weekly else ""
@@ -86,21 +90,8 @@ class Source:
 
 
 API_LOGS = Source("api_logs", "raw.api_requests", API_LOG_COLUMNS, evolving=False)
-CALLS = Source(
-    "calls",
-    "raw.calls_weekly",
-    CALL_COLUMNS,
-    evolving=True,
-    pattern=re.compile(r"^calls_(\d{4}-\d{2}-\d{2})\.(?i:csv)$"),
-    weekly=True,
-)
-LABELS = Source(
-    "call_labels",
-    "raw.call_labels",
-    LABEL_COLUMNS,
-    evolving=False,
-    pattern=re.compile(r"^labels_(\d{4}-\d{2}-\d{2})\.(?i:csv)$"),
-)
+CALLS = Source("calls", "raw.calls_weekly", CALL_COLUMNS, evolving=True, file_prefix="calls", weekly=True)
+LABELS = Source("call_labels", "raw.call_labels", LABEL_COLUMNS, evolving=False, file_prefix="labels")
 
 
 class IngestError(ValueError):
@@ -178,11 +169,12 @@ def _header(path: Path) -> list[str]:
 
 
 def _week_of(source: Source, path: Path) -> date | None:
-    if source.pattern is None:
+    pattern = source.pattern
+    if pattern is None:
         return None
-    m = source.pattern.match(path.name)
+    m = pattern.match(path.name)
     if not m:
-        raise IngestError(f"{path.name}: file name must look like {source.pattern.pattern} (it says the week)")
+        raise IngestError(f"{path.name}: file name must look like {pattern.pattern} (it says the week)")
     try:
         week = date.fromisoformat(m.group(1))
     except ValueError as exc:
