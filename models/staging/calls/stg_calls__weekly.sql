@@ -14,7 +14,7 @@
 {%- set record_parts = [] -%}
 {%- for f in ['id', 'country'] + count_columns + (['manual_spam_count'] if has_new_column else []) -%}
     {%- if not loop.first %}{% do record_parts.append("','") %}{% endif -%}
-    {%- do record_parts.append("coalesce(trim(source." ~ f ~ "), '')") -%}
+    {%- do record_parts.append("coalesce(trim(checked." ~ f ~ "), '')") -%}
 {%- endfor %}
 
 with
@@ -23,38 +23,44 @@ source as (
     select * from {{ source('calls', 'calls_weekly') }}
 ),
 
+-- why each count's text is not a valid count, or null (macros/quality/count_checks.sql), once per column
+checked as (
+    select
+        {%- for c in checked_columns %}
+            {{ count_problem("source." ~ c, var('calls_max_count')) }} as {{ c }}__problem,
+        {%- endfor %}
+        source.*
+    from source
+),
+
 renamed as (
     select
-        source._load_id as load_id,
-        source._file_name as file_name,
-        source._line_number as line_number,
-        source._loaded_at as loaded_at,
-        source._week_start as week_start,
-        nullif(trim(source.id), '') as number_id,
-        upper(replace(trim(source.country), ' ', '')) as country_input,
+        checked._load_id as load_id,
+        checked._file_name as file_name,
+        checked._line_number as line_number,
+        checked._loaded_at as loaded_at,
+        checked._week_start as week_start,
+        nullif(trim(checked.id), '') as number_id,
+        upper(replace(trim(checked.country), ' ', '')) as country_input,
         {%- for c in count_columns %}
-            {{ parse_count("source." ~ c) }} as {{ c }},
+            {{ parse_count("checked." ~ c) }} as {{ c }},
         {%- endfor %}
         {%- if has_new_column %}
-            {{ parse_count("source.manual_spam_count") }} as manual_spam_count,
-            coalesce(trim(source.manual_spam_count), '') = '' as manual_spam_count_is_empty,
+            {{ parse_count("checked.manual_spam_count") }} as manual_spam_count,
+            coalesce(trim(checked.manual_spam_count), '') = '' as manual_spam_count_is_empty,
         {%- else %}
             cast(null as bigint) as manual_spam_count,
             true as manual_spam_count_is_empty,
         {%- endif %}
-        -- how many count fields fail each rule (macros/quality/count_checks.sql); manual_spam_count may be
-        -- empty (a file without the column, judged downstream from raw.load_columns) but never malformed
-        {{ count_rule_failures('source', count_columns, 'missing_count', var('calls_max_count')) }} as n_missing_counts,
-        {{ count_rule_failures('source', checked_columns, 'non_numeric_count', var('calls_max_count')) }}
-            as n_non_numeric_counts,
-        {{ count_rule_failures('source', checked_columns, 'negative_count', var('calls_max_count')) }}
-            as n_negative_counts,
-        {{ count_rule_failures('source', checked_columns, 'non_integer_count', var('calls_max_count')) }}
-            as n_non_integer_counts,
-        {{ count_rule_failures('source', checked_columns, 'implausible_count', var('calls_max_count')) }}
-            as n_implausible_counts,
+        -- how many count fields fail each rule; manual_spam_count may be empty (a file without the column, judged
+        -- downstream from raw.load_columns) but never malformed
+        {{ count_rule_failures('checked', count_columns, 'missing_count') }} as n_missing_counts,
+        {{ count_rule_failures('checked', checked_columns, 'non_numeric_count') }} as n_non_numeric_counts,
+        {{ count_rule_failures('checked', checked_columns, 'negative_count') }} as n_negative_counts,
+        {{ count_rule_failures('checked', checked_columns, 'non_integer_count') }} as n_non_integer_counts,
+        {{ count_rule_failures('checked', checked_columns, 'implausible_count') }} as n_implausible_counts,
         {{ dbt.concat(record_parts) }} as raw_record
-    from source
+    from checked
 )
 
 select * from renamed
