@@ -89,9 +89,9 @@ PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 pytest: setup /usr/bin/chromium  ## the pytest suite; exit code 5 (no tests collected) is a failure like any other
 	$(PYTEST)
 
-# everything CI runs: ruff and dbt parse first (seconds; a broken project stops here), then sqlfluff (about 1.5
-# minutes on one core, single-threaded) beside pytest, whose two workers leave a core idle while they wait on
-# each other; sqlfluff's report is printed after pytest's, and either failing fails the target. Its dbt templater
+# everything CI runs: ruff and dbt parse first (seconds; a broken project stops here), then sqlfluff (about a
+# minute on one core, single-threaded) beside pytest, which leaves a core idle once one of its workers has
+# finished; sqlfluff's report is printed after pytest's, and either failing fails the target. Its dbt templater
 # compiles into its own target folder, away from the project's `target/` that two tests write to.
 test: setup /usr/bin/chromium  ## everything CI runs: ruff, dbt parse, sqlfluff beside pytest
 	mkdir -p $(SENTINEL_HOME)
