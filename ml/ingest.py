@@ -22,6 +22,7 @@ names say the week, and whether a new column is added to raw (calls) or refused 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -210,11 +211,14 @@ def _diagnose(path: Path, n_fields: int) -> str:
     """Where DuckDB's reader failed, which it does not say ("Error when sniffing file", "Invalid unicode"):
     'not UTF-8 text near byte N' for a file that is not UTF-8, else 'line N: has K fields, expected M; ' for the
     first line whose field count is off, else ''."""
-    try:
-        with path.open("rb") as f:
-            f.read().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"not UTF-8 text near byte {exc.start}: {exc.reason}; "
+    decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
+    with path.open("rb") as f:  # in 1 MB pieces: a weekly file can be gigabytes
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return f"not UTF-8 text near byte {offset + exc.start}: {exc.reason}; "
+            offset += len(chunk)
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         next(reader, None)
