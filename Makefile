@@ -10,7 +10,7 @@ export DBT_PROJECT_DIR := $(CURDIR)
 .PHONY: setup run ui health report serve docs bench-api dashboard dashboard-serve metrics test test-fast lint pytest evaluate bench bench-spam mlflow-ui rollback clean
 
 # The pinned dependencies (constraints.txt, every package) are installed by uv, from the Python registry like pip,
-# in about 45 s where pip takes 75 s on this machine (same packages, same versions); if uv cannot be installed or
+# in about 45 s where pip takes 78 s on this machine (same packages, same versions); if uv cannot be installed or
 # fails, pip does it. --compile-bytecode: the .pyc files pip writes too; without them every Python process of the
 # suite compiled its imports again wherever PYTHONDONTWRITEBYTECODE is set (CI sets it): pytest took 852 s
 # instead of about 700. UV_NATIVE_TLS: the system's certificates, as pip uses them (a proxy's own CA works).
