@@ -102,7 +102,7 @@ test: setup /usr/bin/chromium  ## everything CI runs: ruff, dbt parse, sqlfluff 
 		$(SQLFLUFF) > $(SENTINEL_HOME)/sqlfluff.log 2>&1 & lint=$$!; \
 		$(PYTEST); tests=$$?; \
 		wait $$lint; sql=$$?; \
-		echo "--- sqlfluff (exit $$sql)"; tail -n 200 $(SENTINEL_HOME)/sqlfluff.log; \
+		echo "--- sqlfluff (exit $$sql)"; cat $(SENTINEL_HOME)/sqlfluff.log; \
 		[ $$tests -eq 0 ] && [ $$sql -eq 0 ] || { echo "make test failed: pytest exit $$tests, sqlfluff exit $$sql"; exit 1; }
 
 test-fast: setup  ## the edit loop (about a minute): ruff, and the tests that build no state (pytest -m "not slow")

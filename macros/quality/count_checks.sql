@@ -24,8 +24,9 @@
 {%- endmacro %}
 
 {#- How many of the `columns` (of relation alias `alias`) fail with `rule` (a count_problem reason), from the
-    `<column>__problem` columns the model computed once with count_problem (stg_calls__weekly): five rules over
-    eleven columns repeated the whole check 55 times, and sqlfluff spent half its time on the expansion. -#}
+    `<column>__problem` columns the model computed once with count_problem (stg_calls__weekly): one rule over
+    ten columns and four over eleven repeated the whole check 54 times, and linting the expansion took 34 s of
+    sqlfluff's 84 s. -#}
 {% macro count_rule_failures(alias, columns, rule) -%}
     (0
     {%- for c in columns %}
