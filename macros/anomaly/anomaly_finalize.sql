@@ -1,10 +1,11 @@
 {#- Shared tail: bounds, flags, direction, deviation and explanation, in value space. -#}
-{% macro anomaly_finalize(carry, method, o) -%}
+{% macro anomaly_finalize(partition, carry, method, o) -%}
     {%- set log_space = method == 'robust_seasonal' and o.log_transform -%}
     {%- set min_abs = o.min_abs_change if method == 'robust_seasonal' else 0 -%}
     {%- set window = anomaly_window_periods(method, o) -%}
     {%- set corroborate = method == 'robust_seasonal' and o.corroboration_z > 0 -%}
     {%- set jumps = method == 'robust_seasonal' and o.jump_z > 0 -%}
+    {%- set novelty = method == 'robust_seasonal' and o.novelty_q > 0 -%}
     {#- counts cannot go below zero; other measures (temperatures, latencies in log units...) can -#}
     {%- set floor_zero = o.log_transform -%}
     bounded as (
@@ -53,10 +54,51 @@
                     and abs(value - expected_value) >= {{ min_abs }} then 'up'
                 when is_judged and y < lower_s {% if corroborate %}and value < lower_value {% endif -%}
                     and abs(value - expected_value) >= {{ min_abs }} then 'down'
-            end as direction,
+            end as {{ 'band_direction' if novelty else 'direction' }},
             {% if floor_zero %}greatest(lower_value, 0){% else %}lower_value{% endif %} as lower_bound
         from valued
     ),
+    {%- if novelty %}
+
+    novelty_runs as (
+        -- novelty: a run of flags in one direction must start unusual for the recent history, with a pass-one
+        -- residual beyond novelty_q of the z-score window's (or with a sudden jump); it then lasts while the
+        -- band holds. A move the series made as large within that window (a daily spike) is its normal.
+        select
+            *,
+            case when band_direction in ('up', 'down') then band_direction end as run_direction,
+            band_direction in ('up', 'down') and (
+                abs(e1) > novelty_threshold
+                {%- if jumps %}
+                or (band_direction = 'up' and jump_up)
+                or (band_direction = 'down' and jump_down)
+                {%- endif %}
+            ) as is_novel
+        from judged
+    ),
+
+    novelty_run_ids as (
+        select
+            *,
+            period_index - row_number() over (
+                partition by {{ partition }}, run_direction order by period_ts
+            ) as run_id
+        from novelty_runs
+    ),
+
+    novelty_judged as (
+        select
+            *,
+            case
+                when band_direction = 'missing' then band_direction
+                when run_direction is not null and max(case when is_novel then 1 else 0 end) over (
+                    partition by {{ partition }}, run_direction, run_id order by period_ts
+                    rows between unbounded preceding and current row
+                ) = 1 then run_direction
+            end as direction
+        from novelty_run_ids
+    ),
+    {%- endif %}
 
     final as (
         select
@@ -107,6 +149,13 @@
                     || case when (direction = 'up' and jump_up) or (direction = 'down' and jump_down)
                         then ', sudden jump' else '' end
                     {%- endif %} || ')'
+                {%- if novelty %}
+                when band_direction is not null then
+                    'value ' || cast(round(value, 1) as varchar)
+                    || ' is ' || case when band_direction = 'up' then 'above the upper' else 'below the lower' end
+                    || ' bound, but not unusual for the last {{ o.zscore_window }} periods: a move as large'
+                    || ' happened in them (a run of flags starts beyond {{ '%g' | format(o.novelty_q * 100) }} % of them)'
+                {%- endif %}
                 when not is_judged then 'cold start: not enough history to judge'
             end as explanation,
             {{ window }} as window_periods,
@@ -114,7 +163,7 @@
             {% if method == 'robust_seasonal' %}{{ c }}{% else %}cast(null as double){% endif %} as state_{{ c }}
             {%- if not loop.last %},{% endif %}
             {%- endfor %}
-        from judged
+        from {{ 'novelty_judged' if novelty else 'judged' }}
     )
 
     select * from final

@@ -77,6 +77,11 @@
             y - (level1_y + factor1_y) as e1,
             {{ rolling_quantiles('y_base - (level1_y + factor1_y)', [0.25, 0.75], partition, 'period_ts', o.window) }}
                 as quartiles_1
+            {%- if o.novelty_q > 0 %},
+            -- novelty: how far pass one's residuals went over the z-score window (the recent history)
+            {{ rolling_quantile('abs(y_base - (level1_y + factor1_y))', o.novelty_q, partition, 'period_ts',
+                                o.zscore_window) }} as novelty_threshold
+            {%- endif %}
             {%- if o.jump_z > 0 %},
             -- the window's usual changes: their quartiles and the size only 1 % of them exceed
             {{ rolling_quantiles('jump', [0.25, 0.75], partition, 'period_ts', o.window) }} as jump_quartiles,

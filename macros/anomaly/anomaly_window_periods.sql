@@ -5,7 +5,8 @@
         {{ return(anomaly_option(options, 'iqr_window') | int) }}
     {%- elif method == 'zscore' -%}
         {{ return(anomaly_option(options, 'zscore_window') | int) }}
-    {%- elif (anomaly_option(options, 'corroboration_z') or 0) | float > 0 -%}
+    {%- elif (anomaly_option(options, 'corroboration_z') or 0) | float > 0
+        or (anomaly_option(options, 'novelty_q') or 0) | float > 0 -%}
         {{ return([anomaly_option(options, 'window') | int, anomaly_option(options, 'zscore_window') | int] | max) }}
     {%- else -%}
         {{ return(anomaly_option(options, 'window') | int) }}

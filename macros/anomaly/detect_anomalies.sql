@@ -21,6 +21,8 @@
                       a flag is corroborated by a plain z-score (|z| > corroboration_z over the z-score window)
                       or by a sudden jump: a change from the previous period above jump_z robust sd of the
                       window's changes and above 99 % of them; a jump needs only pass one's band (clean_k).
+                      With novelty_q (hour grain), a run of flags must also start unusual for the recent
+                      history: a residual beyond that quantile of the z-score window's residuals, or a jump.
     Every method shares the output columns and the rule that a missing period of a live series is an alert.
 -#}
 
@@ -46,10 +48,15 @@
         'log_transform': anomaly_option(options, 'log_transform'),
         'corroboration_z': anomaly_option(options, 'corroboration_z') | float,
         'jump_z': anomaly_option(options, 'jump_z') | float,
+        'novelty_q': anomaly_option(options, 'novelty_q') | float,
         'state': state_relation is not none and method == 'robust_seasonal',
     } -%}
     {%- if method not in ['iqr', 'zscore', 'robust_seasonal'] -%}
         {{ exceptions.raise_compiler_error("anomaly method must be iqr, zscore or robust_seasonal, got " ~ method) }}
+    {%- endif -%}
+    {%- if o.state and o.novelty_q > 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "anomaly novelty_q needs a full rebuild: a run of flags may start before the stored state's lookback") }}
     {%- endif -%}
     {%- set partition = series_cols | join(', ') -%}
     {%- set carry = (series_cols + passthrough_cols) | join(', ') -%}
@@ -96,5 +103,5 @@
         {{ anomaly_robust_seasonal_scored(partition, o) }}
     {% endif %}
 
-    {{ anomaly_finalize(carry, method, o) }}
+    {{ anomaly_finalize(partition, carry, method, o) }}
 {%- endmacro %}
