@@ -7,7 +7,7 @@ export SENTINEL_HOME ?= $(CURDIR)/.sentinel
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 
-.PHONY: setup run ui health report serve docs bench-api dashboard dashboard-serve metrics test test-fast lint pytest evaluate bench bench-spam mlflow-ui rollback clean
+.PHONY: setup run ui health report serve docs bench-api dashboard dashboard-serve metrics test test-fast lint pytest evaluate bench bench-spam spark-extra spark-test bench-scale mlflow-ui rollback clean
 
 # The pinned dependencies (constraints.txt, every package) are installed by uv, from the Python registry like pip,
 # in about 45 s where pip takes 78 s on this machine (same packages, same versions); if uv cannot be installed or
@@ -118,6 +118,26 @@ bench: setup  ## detection-mart throughput vs pandas at 1M/10M/30M series-days, 
 
 bench-spam: setup  ## spam feature mart + training + scoring at 1M and 10M numbers per week: wall time, peak memory
 	$(BIN)/python -m ml spam-bench
+
+# Apache Spark (docs/scaling.md): the [spark] extra (PySpark, dbt-spark; Java 17 from Debian) on first use.
+spark-extra: setup
+	@$(BIN)/python -c "import pyspark, dbt.adapters.spark" 2>/dev/null || { \
+		echo "spark: installing the [spark] extra (PySpark, dbt-spark) into $(VENV)"; \
+		{ [ -x $(BIN)/uv ] && UV_NATIVE_TLS=1 $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python \
+			-c constraints.txt -e '.[dev,spark]'; } || $(BIN)/pip install -q -c constraints.txt -e '.[dev,spark]'; }
+
+# a small extract in its own state folder, the anomaly product on DuckDB, then the same on a local Spark session:
+# its data and unit tests, and Spark's mart compared with DuckDB's row by row (python -m ml spark-test)
+SPARK_TEST_HOME := $(SENTINEL_HOME)/spark-test
+spark-test: spark-extra  ## the KPI anomaly product on Apache Spark (local PySpark) from a small extract: tests, parity with DuckDB
+	rm -rf $(SPARK_TEST_HOME)
+	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml generate --calls-numbers 2000
+	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml ingest
+	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml build --select +fct_api_request_anomalies
+	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spark-test
+
+bench-scale: spark-extra  ## detection mart on DuckDB vs Spark local at 1M/10M/30M series-days: seconds, peak memory
+	$(BIN)/python -m ml bench-scale
 
 mlflow-ui: setup  ## browse runs, model versions, aliases and metrics at http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(SENTINEL_HOME)/mlflow/mlflow.db --host 127.0.0.1 --port 5000

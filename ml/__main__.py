@@ -13,6 +13,8 @@ Commands
   detect     run the SQL detector on any table (CSV, Parquet, DuckDB): python -m ml detect --help
   bench      detection-mart throughput vs pandas, and the daily incremental-run cost
   spam-bench feature mart + scoring at 1M and 10M numbers per week, training time on 1M labelled rows
+  spark-test the anomaly product on Apache Spark (local PySpark) from the DuckDB warehouse, with a parity check
+  bench-scale the detection mart on DuckDB and on Spark local at 1M, 10M, 30M series-days: seconds, peak memory
 """
 
 from __future__ import annotations
@@ -176,6 +178,29 @@ def cmd_bench(args: argparse.Namespace) -> None:
     run_bench(sizes=[int(s) for s in args.sizes.split(",") if s], incremental_histories=[60, 365, 730])
 
 
+def cmd_spark_test(args: argparse.Namespace) -> None:
+    from ml.spark import SparkUnavailable, spark_test
+
+    try:
+        parity = spark_test(paths(), selection=args.select)
+    except (SparkUnavailable, FileNotFoundError) as e:
+        raise SystemExit(str(e)) from None
+    print(parity.format())
+    if not parity.ok:
+        raise SystemExit(1)
+
+
+def cmd_bench_scale(args: argparse.Namespace) -> None:
+    from ml.anomaly.bench import run_scale_bench
+    from ml.spark import SparkUnavailable, require_spark
+
+    try:
+        require_spark()
+    except SparkUnavailable as e:
+        raise SystemExit(str(e)) from None
+    run_scale_bench(sizes=[int(s) for s in args.sizes.split(",") if s])
+
+
 def cmd_spam_bench(args: argparse.Namespace) -> None:
     from ml.spam.bench import run_bench
 
@@ -239,6 +264,8 @@ def main(argv: list[str] | None = None) -> None:
         "detect": (cmd_detect, []),
         "bench": (cmd_bench, []),
         "spam-bench": (cmd_spam_bench, []),
+        "spark-test": (cmd_spark_test, []),
+        "bench-scale": (cmd_bench_scale, []),
     }
     for name, (fn, parents) in commands.items():
         sp = sub.add_parser(name, parents=parents)
@@ -248,6 +275,12 @@ def main(argv: list[str] | None = None) -> None:
     sub.choices["spam-bench"].add_argument("--keep", action="store_true", help="keep the scratch state dirs")
     sub.choices["bench"].add_argument(
         "--sizes", default="1000000,10000000,30000000", help="series-days per throughput run ('' to skip)"
+    )
+    sub.choices["bench-scale"].add_argument(
+        "--sizes", default="1000000,10000000,30000000", help="series-days per run (365 days per series)"
+    )
+    sub.choices["spark-test"].add_argument(
+        "--select", default="+fct_api_request_anomalies", help="dbt selector to build on Spark"
     )
     _detect_arguments(sub.choices["detect"])
     args = parser.parse_args(argv)

@@ -6,6 +6,7 @@ state directory (`Paths`): one folder, $SENTINEL_HOME, holds all runtime state.
 | SENTINEL_HOME | `home`: the state directory | `<project>/.sentinel` |
 | SENTINEL_BENCHMARKS | `benchmarks`: the real labelled benchmarks, read in place | `<project>/../shared/benchmarks` |
 | SENTINEL_DUCKDB_MEMORY | `duckdb_memory`: DuckDB's memory limit (profiles.yml reads it too) | 6GB |
+| SENTINEL_SPARK_MEMORY | `spark_memory`: the local Spark session's driver memory (`ml/spark.py`) | 6g |
 | SENTINEL_DAGSTER_URL | `dagster_url`: the Dagster UI, for links in alerts and reports | http://127.0.0.1:3000 |
 | SENTINEL_ALERT_WEBHOOK_URL | `alert_webhook_url`: a Slack-compatible webhook for alerts | none: alerts go to a file |
 | SENTINEL_ALERT_FILE | `alert_file`: the JSON-lines alert file | `<home>/alerts/alerts.jsonl` |
@@ -31,6 +32,7 @@ DEFAULT_SEED = 42  # the generators' and the models' seed
 DEFAULT_N_BOOT = 200  # bootstrap resamples behind every interval of the spam gate
 DEFAULT_DUCKDB_MEMORY = "6GB"  # profiles.yml's default is the same: env_var('SENTINEL_DUCKDB_MEMORY', '6GB')
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"  # `make ui`
+DEFAULT_SPARK_MEMORY = "6g"  # the same budget as DuckDB's, in Spark's notation
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class Settings:
     home: Path
     benchmarks: Path
     duckdb_memory: str = DEFAULT_DUCKDB_MEMORY
+    spark_memory: str = DEFAULT_SPARK_MEMORY
     dagster_url: str = DEFAULT_DAGSTER_URL
     alert_webhook_url: str | None = None
     alert_file: Path | None = None
@@ -123,6 +126,7 @@ class Settings:
             home=home,
             benchmarks=Path(env.get("SENTINEL_BENCHMARKS") or PROJECT_DIR.parent / "shared" / "benchmarks").resolve(),
             duckdb_memory=env.get("SENTINEL_DUCKDB_MEMORY") or DEFAULT_DUCKDB_MEMORY,
+            spark_memory=env.get("SENTINEL_SPARK_MEMORY") or DEFAULT_SPARK_MEMORY,
             dagster_url=(env.get("SENTINEL_DAGSTER_URL") or DEFAULT_DAGSTER_URL).rstrip("/"),
             alert_webhook_url=env.get("SENTINEL_ALERT_WEBHOOK_URL") or None,
             alert_file=Path(env["SENTINEL_ALERT_FILE"]) if env.get("SENTINEL_ALERT_FILE") else None,

@@ -137,13 +137,13 @@
             case
                 when direction = 'missing' then 'no data for this period: a missing row is not a zero'
                 when direction is not null then
-                    'value ' || cast(round(value, 1) as varchar)
+                    'value ' || cast(round(value, 1) as {{ dbt.type_string() }})
                     || ' is ' || case when direction = 'up' then 'above' else 'below' end
                     || ' the ' || case when direction = 'up' then 'upper' else 'lower' end || ' bound '
-                    || cast(round(case when direction = 'up' then upper_bound else lower_bound end, 1) as varchar)
-                    || ' (expected ' || cast(round(expected_value, 1) as varchar) || ', '
-                    || cast(round(100 * (value - expected_value) / nullif(expected_value, 0), 1) as varchar)
-                    || ' %, k=' || cast(k_eff as varchar)
+                    || cast(round(case when direction = 'up' then upper_bound else lower_bound end, 1) as {{ dbt.type_string() }})
+                    || ' (expected ' || cast(round(expected_value, 1) as {{ dbt.type_string() }}) || ', '
+                    || cast(round(100 * (value - expected_value) / nullif(expected_value, 0), 1) as {{ dbt.type_string() }})
+                    || ' %, k=' || cast(k_eff as {{ dbt.type_string() }})
                     || case when is_holiday then ', holiday' else '' end
                     {%- if jumps %}
                     || case when (direction = 'up' and jump_up) or (direction = 'down' and jump_down)
@@ -151,7 +151,7 @@
                     {%- endif %} || ')'
                 {%- if novelty %}
                 when band_direction is not null then
-                    'value ' || cast(round(value, 1) as varchar)
+                    'value ' || cast(round(value, 1) as {{ dbt.type_string() }})
                     || ' is ' || case when band_direction = 'up' then 'above the upper' else 'below the lower' end
                     || ' bound, but not unusual for the last {{ o.zscore_window }} periods: a move as large'
                     || ' happened in them (a run of flags starts beyond {{ '%g' | format(o.novelty_q * 100) }} % of them)'

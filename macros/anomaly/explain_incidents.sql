@@ -145,7 +145,8 @@
             period_ts,
             count(*) as n_contributors,
             {{ dbt.listagg(
-                "contributor_key || ' (' || coalesce(cast(round(100 * contributor_pct, 0) as varchar), 'n/a') || ' %)'",
+                "contributor_key || ' (' || coalesce(cast(round(100 * contributor_pct, 0) as " ~ dbt.type_string()
+                ~ "), 'n/a') || ' %)'",
                 "', '", "order by contributor_rank") }} as contributors
         from contributors_ranked
         where contributor_rank <= 5

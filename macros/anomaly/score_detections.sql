@@ -72,7 +72,7 @@
         select
             {{ g }},
             series_level,
-            count(distinct series_key || '#' || cast(island as varchar)) as false_alarms
+            count(distinct series_key || '#' || cast(island as {{ dbt.type_string() }})) as false_alarms
         from sd_outside
         group by {{ g }}, series_level
     ),

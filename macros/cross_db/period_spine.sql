@@ -19,3 +19,10 @@
         cast({{ start_expr }} as timestamp), cast({{ end_expr }} as timestamp), interval 1 {{ period }}
     )) as period_ts
 {%- endmacro %}
+
+{% macro spark__period_spine(start_expr, end_expr, period) -%}
+    {#- a recursive CTE stops at Spark's recursion limit (100 levels): a sequence, exploded -#}
+    select explode(sequence(
+        cast({{ start_expr }} as timestamp), cast({{ end_expr }} as timestamp), interval 1 {{ period }}
+    )) as period_ts
+{%- endmacro %}

@@ -15,9 +15,11 @@
 {%- endmacro %}
 
 {% macro spark__season_bucket(ts, season_length) -%}
+    {#- bigint, as DuckDB's extract gives (the marts' contract) -#}
+    cast(
     {%- if season_length | int == 1 -%} 0
     {%- elif season_length | int == 7 -%} weekday({{ ts }}) + 1
     {%- elif season_length | int == 24 -%} hour({{ ts }})
     {%- else -%} weekday({{ ts }}) * 24 + hour({{ ts }})
-    {%- endif -%}
+    {%- endif %} as bigint)
 {%- endmacro %}

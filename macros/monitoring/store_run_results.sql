@@ -122,7 +122,7 @@
 
 
 {% macro _sql_text(value) -%}
-    {%- if value is none -%}null{%- else -%}'{{ value | string | replace("'", "''") }}'{%- endif -%}
+    {%- if value is none -%}null{%- else -%}{{ string_literal(value) }}{%- endif -%}
 {%- endmacro %}
 
 
@@ -218,6 +218,5 @@
             ~ _sql_text(t.severity) ~ ", " ~ _sql_timestamp(run_started_at) ~ ")"
         ) -%}
     {%- endfor -%}
-    {%- do run_query("delete from observability.dbt_tests") -%}
-    {%- do insert_values("observability.dbt_tests", rows) -%}
+    {%- do replace_table_rows("observability.dbt_tests", rows) -%}
 {% endmacro %}

@@ -21,6 +21,39 @@
     {{ warehouse_columns_query("table_catalog = current_database()") }}
 {%- endmacro %}
 
+{% macro spark__warehouse_columns() -%}
+    {#- Spark's session catalog has no information_schema: the columns are read through the adapter when the
+        SQL is compiled (so on Spark the int_warehouse_columns view shows the catalog as of its last build) -#}
+    {%- set rows = [] -%}
+    {%- if execute -%}
+        {%- set existing = run_query("show schemas").columns[0].values() | map("lower") | list -%}
+        {%- for schema in monitored_schemas() if schema in existing -%}
+            {%- for table in run_query("show tables in " ~ schema).columns[1].values() -%}
+                {%- if '__dbt_tmp' not in table and '__dbt_backup' not in table -%}
+                    {%- set relation = api.Relation.create(schema=schema, identifier=table) -%}
+                    {%- for column in adapter.get_columns_in_relation(relation) -%}
+                        {%- set values = [] -%}
+                        {%- for v in [schema, table, column.name, column.dtype | lower] -%}
+                            {%- do values.append(string_literal(v)) -%}
+                        {%- endfor -%}
+                        {%- do rows.append("(" ~ values | join(", ") ~ ")") -%}
+                    {%- endfor -%}
+                {%- endif -%}
+            {%- endfor -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if rows -%}
+    select * from (values {{ rows | join(', ') }}) as catalog_columns (table_schema, table_name, column_name, data_type)
+    {%- else -%}
+    select
+        cast(null as string) as table_schema,
+        cast(null as string) as table_name,
+        cast(null as string) as column_name,
+        cast(null as string) as data_type
+    where false
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro warehouse_columns_query(catalog_predicate) -%}
     select
         table_schema,

@@ -134,14 +134,34 @@ def worker(kind: str, home: Path, n_series: int, days: int, method: str) -> dict
     if kind == "incremental":
         # the daily run alone, so its time and peak memory are its own
         return {"seconds": _dbt_run(home)}
+    if kind == "spark":
+        return _spark_run(home)
     raise ValueError(kind)
+
+
+def _spark_run(home: Path) -> dict:
+    """The same model on a local Spark session (docs/scaling.md): the synthetic table copied into Spark through
+    Parquet (not timed, like the table's generation for DuckDB), then `dbt run --target spark` of the mart. The
+    JVM is a child of this process: it is stopped before returning, so its peak memory is counted."""
+    from ml.settings import Paths
+    from ml.spark import copy_tables, session, spark_dbt
+
+    os.environ["SENTINEL_HOME"] = str(home)
+    p = Paths(home)
+    spark = session(p)
+    copy_tables(p, spark, ["intermediate.int_api_request_series_daily"])
+    result = spark_dbt(p, "run", "--full-refresh", select=("fct_api_request_anomalies",))
+    spark.stop()
+    spark.sparkContext._gateway.shutdown()  # noqa: SLF001 - the JVM exits now, so RUSAGE_CHILDREN holds its peak
+    return {"seconds": model_seconds(result.results, "fct_api_request_anomalies")}
 
 
 def _measure(kind: str, home: Path, n_series: int, days: int, method: str = "robust_seasonal") -> dict:
     code = (
         "import json, resource, sys; from pathlib import Path; from ml.anomaly.bench import worker; "
         f"r = worker({kind!r}, Path({str(home)!r}), {n_series}, {days}, {method!r}); "
-        "r['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
+        "r['peak_rss_mib'] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss "
+        "+ resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024; print(json.dumps(r))"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -208,6 +228,35 @@ def run_bench(sizes: list[int], incremental_histories: list[int]) -> pd.DataFram
             }
         )
         log_event("bench.incremental", **inc[-1])
+    if not incremental_histories:
+        return table
     print("\n=== Daily incremental run of fct_api_request_anomalies (one new day) ===")
     print(pd.DataFrame(inc).to_string(index=False))
+    return table
+
+
+def run_scale_bench(sizes: list[int]) -> pd.DataFrame:
+    """`make bench-scale`: the detection mart on DuckDB and on a local Spark session, same model, same data."""
+    root = paths().ensure().home / "bench-scale"
+    rows = []
+    for target in sizes:
+        n_series = max(target // DAYS, 1)
+        home = root / f"n{target}"
+        n = _measure("prepare", home, n_series, DAYS)["rows"]
+        log_event("bench_scale.prepared", rows=n, series=n_series, days=DAYS)
+        for engine in ("duckdb", "spark"):
+            r = _measure(engine, home, n_series, DAYS)
+            rows.append(
+                {
+                    "rows": n,
+                    "engine": engine,
+                    "seconds": round(r["seconds"], 1),
+                    "rows_per_s": round(n / r["seconds"]),
+                    "peak_rss_mib": round(r["peak_rss_mib"]),
+                }
+            )
+            log_event("bench_scale.measured", **rows[-1])
+    table = pd.DataFrame(rows)
+    print("\n=== fct_api_request_anomalies (default detector), DuckDB vs Spark local[2], one run each ===")
+    print(table.to_string(index=False))
     return table

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ml.settings import DEFAULT_DAGSTER_URL, DEFAULT_DUCKDB_MEMORY, PROJECT_DIR, Settings
+from ml.settings import DEFAULT_DAGSTER_URL, DEFAULT_DUCKDB_MEMORY, DEFAULT_SPARK_MEMORY, PROJECT_DIR, Settings
 
 
 def test_defaults_without_any_variable() -> None:
     s = Settings.from_env({})
     assert s.home == (PROJECT_DIR / ".sentinel").resolve()
     assert s.benchmarks == (PROJECT_DIR.parent / "shared" / "benchmarks").resolve()
-    assert (s.duckdb_memory, s.dagster_url) == (DEFAULT_DUCKDB_MEMORY, DEFAULT_DAGSTER_URL)
+    assert (s.duckdb_memory, s.spark_memory, s.dagster_url) == (
+        DEFAULT_DUCKDB_MEMORY,
+        DEFAULT_SPARK_MEMORY,
+        DEFAULT_DAGSTER_URL,
+    )
     assert (s.alert_webhook_url, s.verbose, s.code_version) == (None, False, None)
     assert s.alerts_file == s.home / "alerts" / "alerts.jsonl"
     assert s.paths.warehouse == s.home / "warehouse.duckdb"
@@ -24,6 +28,7 @@ def test_every_variable_is_read_and_a_relative_home_is_made_absolute(tmp_path: P
             "SENTINEL_HOME": "state",
             "SENTINEL_BENCHMARKS": str(tmp_path / "bench"),
             "SENTINEL_DUCKDB_MEMORY": "2GB",
+            "SENTINEL_SPARK_MEMORY": "3g",
             "SENTINEL_DAGSTER_URL": "http://dagster.internal:3000/",
             "SENTINEL_ALERT_WEBHOOK_URL": "http://hooks.internal/x",
             "SENTINEL_ALERT_FILE": str(tmp_path / "a.jsonl"),
@@ -33,7 +38,7 @@ def test_every_variable_is_read_and_a_relative_home_is_made_absolute(tmp_path: P
     )
     assert s.home == tmp_path / "state"
     assert s.benchmarks == tmp_path / "bench"
-    assert s.duckdb_memory == "2GB"
+    assert (s.duckdb_memory, s.spark_memory) == ("2GB", "3g")
     assert s.dagster_url == "http://dagster.internal:3000"  # no trailing slash: links are joined onto it
     assert s.alert_webhook_url == "http://hooks.internal/x"
     assert s.alerts_file == tmp_path / "a.jsonl"

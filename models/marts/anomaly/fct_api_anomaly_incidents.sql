@@ -24,7 +24,7 @@ period as (
 final as (
     select
         {{ dbt.concat(["grouped.detector", "'|'", "grouped.series_key", "'|'", "grouped.direction", "'|'",
-                       "cast(cast(grouped.start_ts as date) as varchar)"]) }} as incident_key,
+                       "cast(cast(grouped.start_ts as date) as " ~ dbt.type_string() ~ ")"]) }} as incident_key,
         grouped.detector,
         grouped.level,
         grouped.country,

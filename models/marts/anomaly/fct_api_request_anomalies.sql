@@ -9,8 +9,8 @@
 {{ config(
     materialized='incremental',
     unique_key=['series_date', 'series_key'],
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
+    **incremental_by_period('series_date'),
 ) }}
 
 {%- set stateful = is_incremental() and var('anomaly_method') == 'robust_seasonal' %}

@@ -42,7 +42,8 @@ final as (
         series.scored_periods > 0 as is_scored,
         case
             when series.series_periods < series.min_series_periods
-                then 'shorter than ' || cast(series.min_series_periods as varchar) || ' ' || series.grain || 's'
+                then 'shorter than ' || cast(series.min_series_periods as {{ dbt.type_string() }})
+                    || ' ' || series.grain || 's'
         end as skip_reason
     from series
     left join events

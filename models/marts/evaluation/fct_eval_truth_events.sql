@@ -13,7 +13,7 @@ labelled as (
 final as (
     select
         dataset,
-        series_key || '#' || cast(min(period_ts) as varchar) as event_id,
+        series_key || '#' || cast(min(period_ts) as {{ dbt.type_string() }}) as event_id,
         min(event_type) as event_type,
         series_level as level,
         series_key,

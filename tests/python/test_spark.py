@@ -1,0 +1,67 @@
+"""The Spark path's own logic, without starting Spark (`make spark-test` builds on Spark): the message when
+PySpark or Java is missing, and the parity check that judges Spark's mart against DuckDB's."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ml.__main__ import main
+from ml.settings import Paths
+from ml.spark import PARITY_RELATION, SparkUnavailable, compare, require_spark
+
+
+def test_missing_java_and_pyspark_give_one_message_naming_what_to_install(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "pyspark" else real_find_spec(name))
+    with pytest.raises(SparkUnavailable) as e:
+        require_spark()
+    assert "'.[spark]'" in str(e.value) and "openjdk-17-jre-headless" in str(e.value)
+    # the command line prints it and exits non-zero, without a stack trace
+    monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
+    duckdb.connect(str(tmp_path / "warehouse.duckdb")).close()
+    with pytest.raises(SystemExit) as exit_:
+        main(["spark-test"])
+    assert str(exit_.value) == str(e.value)
+
+
+def _mart(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute(
+        f"""create table {name} as select * from (values
+            ('US/*', date '2024-04-01', 100.0::double, 'down', true, 'value 100.0 is below the lower bound'),
+            ('US/*', date '2024-04-02', 1000.0, null, false, null),
+            ('IN/*', date '2024-04-01', 500.0, null, false, null)
+        ) as t (series_key, series_date, value, direction, is_anomaly, explanation)"""
+    )
+
+
+def test_parity_passes_on_equal_rows_and_names_each_kind_of_difference(tmp_path: Path) -> None:
+    home = Paths(tmp_path)
+    spark_out = tmp_path / "spark_out"
+    spark_out.mkdir()
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("create schema marts")
+        _mart(con, PARITY_RELATION)
+        _mart(con, "spark_copy")
+        con.execute(f"copy spark_copy to '{spark_out}/part-0.parquet' (format parquet)")
+    same = compare(home, spark_out)
+    assert same.ok and same.anomalies == (1, 1) and same.max_rel_diff == {"value": 0.0}
+    assert "parity of marts.fct_api_request_anomalies: OK" in same.format()
+
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("update spark_copy set value = value * (1 + 1e-6) where series_key = 'IN/*'")  # beyond 1e-9
+        con.execute("update spark_copy set direction = 'up', is_anomaly = true where series_date = '2024-04-02'")
+        con.execute("update spark_copy set explanation = 'other words' where direction = 'down'")
+        con.execute("insert into spark_copy values ('BR/*', date '2024-04-01', 1.0, null, false, null)")
+        con.execute(f"copy spark_copy to '{spark_out}/part-0.parquet' (format parquet)")
+    diff = compare(home, spark_out)
+    assert not diff.ok
+    assert (diff.only_duckdb, diff.only_spark, diff.verdicts_differ, diff.anomalies) == (0, 1, 1, (1, 2))
+    assert diff.text_differ["explanation"] == 1 and diff.max_rel_diff["value"] == pytest.approx(1e-6, rel=1e-3)
+    text = diff.format()
+    assert "DIFFERENT" in text and "only in Spark 1" in text and "explanation: 1 text values differ" in text
