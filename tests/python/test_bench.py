@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
-from ml.anomaly.bench import model_seconds
+from ml.anomaly.bench import ChildRssSampler, model_seconds
 from ml.settings import PROJECT_DIR
 
 
@@ -23,6 +23,14 @@ def test_model_seconds_skips_the_hooks() -> None:
     assert model_seconds([hook, model], "fct_api_request_anomalies") == 76.0
     with pytest.raises(ValueError):
         model_seconds([hook], "fct_api_request_anomalies")
+
+
+def test_the_scale_bench_counts_the_memory_of_a_child_process() -> None:
+    """Spark's JVM is a child of the bench process: its resident memory must count in the peak."""
+    child = "import time; x = bytearray(300 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096]); time.sleep(1.5)"
+    with ChildRssSampler() as peak:
+        subprocess.run([sys.executable, "-c", child], check=True)
+    assert 300 <= peak.mib < 600
 
 
 @pytest.mark.slow
