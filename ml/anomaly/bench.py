@@ -209,14 +209,20 @@ def format_speedups(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _prepared(root: Path, target: int, bench: str) -> tuple[Path, int, int]:
+    """A scratch state with about `target` series-days (DAYS per series): its home, series and rows."""
+    n_series = max(target // DAYS, 1)
+    home = root / f"n{target}"
+    n = _measure("prepare", home, n_series, DAYS)["rows"]
+    log_event(f"{bench}.prepared", rows=n, series=n_series, days=DAYS)
+    return home, n_series, n
+
+
 def run_bench(sizes: list[int], incremental_histories: list[int]) -> pd.DataFrame:
     root = paths().ensure().home / "bench"
     rows = []
     for target in sizes:
-        n_series = max(target // DAYS, 1)
-        home = root / f"n{target}"
-        n = _measure("prepare", home, n_series, DAYS)["rows"]
-        log_event("bench.prepared", rows=n, series=n_series, days=DAYS)
+        home, n_series, n = _prepared(root, target, "bench")
         for engine, method in (
             ("duckdb", "robust_seasonal"),
             ("pandas", "robust_seasonal"),
@@ -271,10 +277,7 @@ def run_scale_bench(sizes: list[int]) -> pd.DataFrame:
     root = paths().ensure().home / "bench-scale"
     rows = []
     for target in sizes:
-        n_series = max(target // DAYS, 1)
-        home = root / f"n{target}"
-        n = _measure("prepare", home, n_series, DAYS)["rows"]
-        log_event("bench_scale.prepared", rows=n, series=n_series, days=DAYS)
+        home, n_series, n = _prepared(root, target, "bench_scale")
         for engine in ("duckdb", "spark"):
             r = _measure(engine, home, n_series, DAYS)
             rows.append(
