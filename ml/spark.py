@@ -57,7 +57,8 @@ def spark_dir(p: Paths) -> Path:
 
 
 def session(p: Paths) -> Any:
-    """The local Spark session of profiles.yml's `spark` output (dbt-spark's `session` method reuses it)."""
+    """The local Spark session of profiles.yml's `spark` output. dbt-spark's `session` method reuses the session
+    a process already has (and then applies only runtime settings), so the folders here must be profiles.yml's."""
     require_spark()
     from pyspark.sql import SparkSession
 
