@@ -279,9 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     sub.choices["bench-scale"].add_argument(
         "--sizes", default="1000000,10000000,30000000", help="series-days per run (365 days per series)"
     )
-    sub.choices["spark-test"].add_argument(
-        "--select", default="+fct_api_request_anomalies", help="dbt selector to build on Spark"
-    )
+    from ml.spark import SPARK_SELECTION  # duckdb and ml.dbt only: pyspark is imported when Spark starts
+
+    sub.choices["spark-test"].add_argument("--select", default=SPARK_SELECTION, help="dbt selector to build on Spark")
     _detect_arguments(sub.choices["detect"])
     args = parser.parse_args(argv)
     try:
