@@ -126,14 +126,15 @@ spark-extra: setup
 		{ [ -x $(BIN)/uv ] && UV_NATIVE_TLS=1 $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python \
 			-c constraints.txt -e '.[dev,spark]'; } || $(BIN)/pip install -q -c constraints.txt -e '.[dev,spark]'; }
 
-# a small extract in its own state folder, the anomaly product on DuckDB, then the same on a local Spark session:
-# its data and unit tests, and Spark's mart compared with DuckDB's row by row (python -m ml spark-test)
+# a small extract in its own state folder, built on DuckDB, then the anomaly product and the spam feature marts on
+# a local Spark session: their data and unit tests, and Spark's marts compared with DuckDB's row by row
+# (python -m ml spark-test)
 SPARK_TEST_HOME := $(SENTINEL_HOME)/spark-test
-spark-test: spark-extra  ## the KPI anomaly product on Apache Spark (local PySpark) from a small extract: tests, parity with DuckDB
+spark-test: spark-extra  ## the anomaly product and spam feature marts on Apache Spark (local PySpark): tests, parity with DuckDB
 	rm -rf $(SPARK_TEST_HOME)
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml generate --calls-numbers 2000
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml ingest
-	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml build --select +fct_api_request_anomalies
+	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml build
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spark-test
 
 bench-scale: spark-extra  ## detection mart on DuckDB vs Spark local at 1M/10M/30M series-days: seconds, peak memory

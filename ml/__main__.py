@@ -13,7 +13,7 @@ Commands
   detect     run the SQL detector on any table (CSV, Parquet, DuckDB): python -m ml detect --help
   bench      detection-mart throughput vs pandas, and the daily incremental-run cost
   spam-bench feature mart + scoring at 1M and 10M numbers per week, training time on 1M labelled rows
-  spark-test the anomaly product on Apache Spark (local PySpark) from the DuckDB warehouse, with a parity check
+  spark-test the anomaly product and spam feature marts on Apache Spark (local PySpark), with a parity check
   bench-scale the detection mart on DuckDB and on Spark local at 1M, 10M, 30M series-days: seconds, peak memory
 """
 
@@ -182,11 +182,11 @@ def cmd_spark_test(args: argparse.Namespace) -> None:
     from ml.spark import SparkUnavailable, spark_test
 
     try:
-        parity = spark_test(paths(), selection=args.select)
+        parities = spark_test(paths(), selection=args.select)
     except (SparkUnavailable, FileNotFoundError) as e:
         raise SystemExit(str(e)) from None
-    print(parity.format())
-    if not parity.ok:
+    print("\n".join(parity.format() for parity in parities))
+    if not parities or not all(parity.ok for parity in parities):
         raise SystemExit(1)
 
 

@@ -1,15 +1,16 @@
 """The same dbt models on Apache Spark (issue 16): a local PySpark session, the `spark` output of profiles.yml.
 
-`python -m ml spark-test` (`make spark-test`) builds the KPI anomaly product on Spark from the state's DuckDB
-warehouse and checks that Spark computes what DuckDB computed:
+`python -m ml spark-test` (`make spark-test`) builds the KPI anomaly product and the spam feature marts on Spark
+from the state's DuckDB warehouse and checks that Spark computes what DuckDB computed:
 
 1. the raw tables the selection reads (its dbt sources) are copied from the DuckDB warehouse into Spark tables
    through Parquet: the same rows, load ids, files and lines;
 2. `dbt build --target spark` of the selection: seeds, models, data tests and unit tests, from the same SQL (the
    engine differences are `spark__` macros under macros/cross_db/);
-3. the mart is read back from Spark and compared with DuckDB's on its key: rows on each side only, verdicts
-   (`direction`) that differ, text columns that differ, and the largest relative difference of each numeric
-   column. The check fails on any row or verdict or text difference, or a numeric one above 1e-9.
+3. each PARITY relation the selection built is read back from Spark and compared with DuckDB's on its key: rows
+   on each side only, verdicts (`direction`, for the detection mart) that differ, text columns that differ, and
+   the largest relative difference of each numeric column. The check fails on any row or verdict or text
+   difference, or a numeric one above 1e-9.
 
 Spark's tables, its Hive metastore (Derby) and its logs live under $SENTINEL_HOME/spark/, as profiles.yml says.
 The DuckDB side must be built first (`python -m ml build --select <selection>`); Spark never writes to it.
@@ -30,10 +31,18 @@ from ml.dbt import dbt_args, run_dbt
 from ml.logs import log_event, timed
 from ml.settings import Paths, Settings
 
-# The KPI anomaly product: API-log staging and validation, the roll-ups, the detector and its tests.
-SPARK_SELECTION = "+fct_api_request_anomalies"
+# The KPI anomaly product (API-log staging and validation, the roll-ups, the detector) and the spam feature side
+# (call staging and validation, the versioned feature mart, the training examples), with their tests.
+SPARK_SELECTION = "+fct_api_request_anomalies +fct_spam_features_v1 +fct_spam_features_v2 +fct_spam_training_examples"
 PARITY_RELATION = "marts.fct_api_request_anomalies"
 PARITY_KEY = ("series_key", "series_date")
+# What spark-test compares: each relation on its key, and its verdict column where it has one.
+PARITY: dict[str, tuple[tuple[str, ...], str | None]] = {
+    PARITY_RELATION: (PARITY_KEY, "direction"),
+    "marts.fct_spam_features_v1": (("number_id", "week_start"), None),
+    "marts.fct_spam_features_v2": (("number_id", "week_start"), None),
+    "marts.fct_spam_training_examples": (("number_id", "week_start"), None),
+}
 PARITY_TOLERANCE = 1e-9  # relative, per numeric value: the engines sum in different orders
 
 
@@ -128,8 +137,8 @@ class Parity:
     spark_rows: int
     only_duckdb: int
     only_spark: int
-    verdicts_differ: int
-    anomalies: tuple[int, int]  # DuckDB, Spark
+    verdicts_differ: int = 0
+    anomalies: tuple[int, int] | None = None  # DuckDB, Spark: a relation with a verdict column
     text_differ: dict[str, int] = field(default_factory=dict)
     max_rel_diff: dict[str, float] = field(default_factory=dict)
     null_differ: dict[str, int] = field(default_factory=dict)
@@ -149,8 +158,13 @@ class Parity:
             f"parity of {self.relation}: {'OK' if self.ok else 'DIFFERENT'}",
             f"  rows: DuckDB {self.duckdb_rows:,}, Spark {self.spark_rows:,}; only in DuckDB {self.only_duckdb}, "
             f"only in Spark {self.only_spark}",
-            f"  anomalies: DuckDB {self.anomalies[0]:,}, Spark {self.anomalies[1]:,}; verdicts that differ "
-            f"{self.verdicts_differ}",
+        ]
+        if self.anomalies is not None:
+            lines.append(
+                f"  anomalies: DuckDB {self.anomalies[0]:,}, Spark {self.anomalies[1]:,}; verdicts that differ "
+                f"{self.verdicts_differ}"
+            )
+        lines += [
             f"  numeric columns: {len(self.max_rel_diff)}, largest relative difference {worst[1]:.1e} ({worst[0]}), "
             f"tolerance {PARITY_TOLERANCE:.0e}",
             f"  text columns: {len(self.text_differ)}, values that differ {sum(self.text_differ.values())}",
@@ -162,9 +176,14 @@ class Parity:
 
 
 def compare(
-    p: Paths, spark_parquet: Path, relation: str = PARITY_RELATION, key: tuple[str, ...] = PARITY_KEY
+    p: Paths,
+    spark_parquet: Path,
+    relation: str = PARITY_RELATION,
+    key: tuple[str, ...] = PARITY_KEY,
+    verdict: str | None = "direction",
 ) -> Parity:
-    """Spark's copy of `relation` (Parquet, as Spark wrote it) against DuckDB's, joined on `key`."""
+    """Spark's copy of `relation` (Parquet, as Spark wrote it) against DuckDB's, joined on `key`; with a `verdict`
+    column (and `is_anomaly`), the verdicts that differ and the anomalies on each side."""
     on = " and ".join(f"d.{k} = s.{k}" for k in key)
     with duckdb.connect(str(p.warehouse), read_only=True) as con:
         con.execute(f"create temp view s as select * from read_parquet('{spark_parquet}/**/*.parquet')")
@@ -187,11 +206,15 @@ def compare(
             spark_rows=one("select count(*) from s"),
             only_duckdb=one(f"select count(*) from {relation} as d where not exists (select 1 from s where {on})"),
             only_spark=one(f"select count(*) from s where not exists (select 1 from {relation} as d where {on})"),
-            verdicts_differ=one(f"select count(*) {joined} where d.direction is distinct from s.direction"),
+            verdicts_differ=one(f"select count(*) {joined} where d.{verdict} is distinct from s.{verdict}")
+            if verdict
+            else 0,
             anomalies=(
                 one(f"select count(*) from {relation} where is_anomaly"),
                 one("select count(*) from s where is_anomaly"),
-            ),
+            )
+            if verdict
+            else None,
             text_differ={
                 c: one(f"select count(*) {joined} where cast(d.{c} as varchar) is distinct from cast(s.{c} as varchar)")
                 for c in text
@@ -212,8 +235,9 @@ def _max_rel_diff(con: duckdb.DuckDBPyConnection, joined: str, c: str) -> float:
     return float(rel or 0.0)
 
 
-def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> Parity:
-    """Copy the sources, build the selection on Spark (seeds, models, tests), compare the mart with DuckDB's."""
+def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity]:
+    """Copy the sources, build the selection on Spark (seeds, models, tests), compare each PARITY relation the
+    selection built with DuckDB's."""
     if not p.warehouse.is_file():
         raise FileNotFoundError(f"no DuckDB warehouse in {p.home}: build it first (python -m ml build)")
     with timed("spark.test", selection=selection) as facts:
@@ -221,9 +245,15 @@ def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> Parity:
         tables = selection_sources(p, selection)
         facts["source_rows"] = sum(copy_tables(p, spark, tables).values())
         spark_dbt(p, "build", "--full-refresh", select=(selection,))  # every run from scratch: a test
-        out = spark_dir(p) / "out" / PARITY_RELATION
-        spark.table(PARITY_RELATION).write.mode("overwrite").parquet(str(out))
-        parity = compare(p, out)
-        facts.update(rows=parity.spark_rows, ok=parity.ok)
-    log_event("spark.parity", **{k: v for k, v in parity.__dict__.items()})
-    return parity
+        listed = [json.loads(line) for line in spark_dbt(p, "ls", "--output", "json", select=(selection,))]
+        built = {f"{n['config']['schema']}.{n['alias']}" for n in listed if n["resource_type"] == "model"}
+        results = []
+        for relation, (key, verdict) in PARITY.items():
+            if relation not in built:
+                continue
+            out = spark_dir(p) / "out" / relation
+            spark.table(relation).write.mode("overwrite").parquet(str(out))
+            results.append(compare(p, out, relation, key, verdict))
+            log_event("spark.parity", **results[-1].__dict__)
+        facts.update(relations=len(results), rows=sum(r.spark_rows for r in results), ok=all(r.ok for r in results))
+    return results

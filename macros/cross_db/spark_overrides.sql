@@ -38,3 +38,36 @@
     {%- endif -%}
     listagg({{ measure }}, {{ delimiter_text }}){% if order_by_clause %} within group ({{ order_by_clause }}){% endif %}
 {%- endmacro %}
+
+{#- dbt-spark enforces a contract's not_null constraints with `alter table ... set not null`, which only Delta
+    tables support; this project's Spark tables are Parquet (the session's default source), where that
+    statement fails. The constraints are checked on the written table instead: a null in a not_null column
+    fails the model, as DuckDB's NOT NULL does (the table is then already replaced: downstream models do not
+    run on it). -#}
+{% macro spark__persist_constraints(relation, model) %}
+    {%- if config.get('contract').enforced -%}
+        {%- set not_null = [] -%}
+        {%- for name, column in model.columns.items() -%}
+            {%- for constraint in column['constraints'] if constraint.type == 'not_null' -%}
+                {%- do not_null.append(name) -%}
+            {%- endfor -%}
+        {%- endfor -%}
+        {%- if not_null -%}
+            {%- set counts -%}
+                select
+                {%- for c in not_null %}
+                    sum(case when {{ c }} is null then 1 else 0 end) as {{ c }}{% if not loop.last %},{% endif %}
+                {%- endfor %}
+                from {{ relation }}
+            {%- endset -%}
+            {%- set row = run_query(counts).rows[0] -%}
+            {%- for c in not_null -%}
+                {%- if (row[loop.index0] or 0) > 0 -%}
+                    {{ exceptions.raise_compiler_error(
+                        "contract of " ~ relation ~ ": column " ~ c ~ " is not_null, but " ~ row[loop.index0]
+                        ~ " rows are null") }}
+                {%- endif -%}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- endif -%}
+{% endmacro %}

@@ -1,5 +1,5 @@
 """The Spark path's own logic, without starting Spark (`make spark-test` builds on Spark): the message when
-PySpark or Java is missing, and the parity check that judges Spark's mart against DuckDB's."""
+PySpark or Java is missing, and the parity check that judges Spark's marts against DuckDB's."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from ml.__main__ import main
 from ml.settings import Paths
-from ml.spark import PARITY_RELATION, SparkUnavailable, compare, require_spark
+from ml.spark import PARITY, PARITY_RELATION, SparkUnavailable, compare, require_spark
 
 
 def test_missing_java_and_pyspark_give_one_message_naming_what_to_install(tmp_path, monkeypatch) -> None:
@@ -65,3 +65,41 @@ def test_parity_passes_on_equal_rows_and_names_each_kind_of_difference(tmp_path:
     assert diff.text_differ["explanation"] == 1 and diff.max_rel_diff["value"] == pytest.approx(1e-6, rel=1e-3)
     text = diff.format()
     assert "DIFFERENT" in text and "only in Spark 1" in text and "explanation: 1 text values differ" in text
+
+
+def test_a_relation_without_verdicts_is_compared_on_rows_text_and_numbers(tmp_path: Path) -> None:
+    """The feature marts have no verdict column: their parity is rows, text and numbers, and says nothing of
+    anomalies."""
+    home = Paths(tmp_path)
+    spark_out = tmp_path / "spark_out"
+    spark_out.mkdir()
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.fct_spam_features_v2 as select * from (values ('n1', date '2024-04-08', 'US', 0.5),"
+            " ('n2', date '2024-04-08', 'IN', 0.25)) as t (number_id, week_start, country_code, answer_rate)"
+        )
+        con.execute("create table spark_copy as select * from marts.fct_spam_features_v2")
+        con.execute("update spark_copy set country_code = 'BR' where number_id = 'n2'")
+        con.execute(f"copy spark_copy to '{spark_out}/part-0.parquet' (format parquet)")
+    key, verdict = PARITY["marts.fct_spam_features_v2"]
+    diff = compare(home, spark_out, "marts.fct_spam_features_v2", key, verdict)
+    assert not diff.ok and diff.anomalies is None and diff.text_differ == {"country_code": 1}
+    assert "anomalies" not in diff.format() and "country_code: 1 text values differ" in diff.format()
+
+
+def test_spark_test_prints_every_relation_and_fails_when_one_differs(tmp_path, monkeypatch, capsys) -> None:
+    import ml.spark
+
+    same = ml.spark.Parity("marts.fct_api_request_anomalies", 3, 3, 0, 0, 0, (1, 1))
+    differs = ml.spark.Parity("marts.fct_spam_features_v2", 2, 2, 0, 0, text_differ={"country_code": 1})
+    monkeypatch.setattr(ml.spark, "spark_test", lambda p, selection: [same, differs])
+    monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as exit_:
+        main(["spark-test"])
+    assert exit_.value.code == 1
+    out = capsys.readouterr().out
+    assert "parity of marts.fct_api_request_anomalies: OK" in out
+    assert "parity of marts.fct_spam_features_v2: DIFFERENT" in out
+    monkeypatch.setattr(ml.spark, "spark_test", lambda p, selection: [same])
+    main(["spark-test"])  # every relation equal: no exit
