@@ -1,7 +1,7 @@
 """The same dbt models on Apache Spark (issue 16): a local PySpark session, the `spark` output of profiles.yml.
 
-`python -m ml spark-test` (`make spark-test`) builds the KPI anomaly product and the spam feature marts on Spark
-from the state's DuckDB warehouse and checks that Spark computes what DuckDB computed:
+`python -m ml spark-test` (`make spark-test`) builds the KPI anomaly product, the spam feature marts and the
+data-quality marts on Spark from the state's DuckDB warehouse and checks that Spark computes what DuckDB computed:
 
 1. the raw tables the selection reads (its dbt sources) are copied from the DuckDB warehouse into Spark tables
    through Parquet: the same rows, load ids, files and lines;
@@ -31,9 +31,13 @@ from ml.dbt import dbt_args, run_dbt
 from ml.logs import log_event, timed
 from ml.settings import Paths, Settings
 
-# The KPI anomaly product (API-log staging and validation, the roll-ups, the detector) and the spam feature side
-# (call staging and validation, the versioned feature mart, the training examples), with their tests.
-SPARK_SELECTION = "+fct_api_request_anomalies +fct_spam_features_v1 +fct_spam_features_v2 +fct_spam_training_examples"
+# The KPI anomaly product (API-log staging and validation, the roll-ups, the detector), the spam feature side
+# (call staging and validation, the versioned feature mart, the training examples) and the data-quality marts
+# (load reconciliation, quarantine), with their tests.
+SPARK_SELECTION = (
+    "+fct_api_request_anomalies +fct_spam_features_v1 +fct_spam_features_v2 +fct_spam_training_examples "
+    "+path:models/marts/data_quality"
+)
 PARITY_RELATION = "marts.fct_api_request_anomalies"
 PARITY_KEY = ("series_key", "series_date")
 # What spark-test compares: each relation on its key, and its verdict column where it has one.
@@ -42,6 +46,10 @@ PARITY: dict[str, tuple[tuple[str, ...], str | None]] = {
     "marts.fct_spam_features_v1": (("number_id", "week_start"), None),
     "marts.fct_spam_features_v2": (("number_id", "week_start"), None),
     "marts.fct_spam_training_examples": (("number_id", "week_start"), None),
+    "marts.fct_api_request_load_reconciliation": (("load_id",), None),
+    "marts.fct_calls_load_reconciliation": (("load_id",), None),
+    "marts.fct_api_requests_quarantined": (("load_id", "line_number"), None),
+    "marts.fct_calls_quarantined": (("load_id", "line_number"), None),
 }
 PARITY_TOLERANCE = 1e-9  # relative, per numeric value: the engines sum in different orders
 
@@ -125,7 +133,18 @@ def copy_tables(p: Paths, spark: Any, tables: list[str]) -> dict[str, int]:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 con.execute(f"copy {table} to '{path}' (format parquet)")
                 spark.sql(f"create database if not exists {schema}")
-                spark.read.parquet(str(path)).write.mode("overwrite").saveAsTable(table)
+                frame = spark.read.parquet(str(path))
+                # DuckDB's TIMESTAMP has no time zone (UTC, the project's convention): Spark reads it back as
+                # TIMESTAMP_NTZ; the models' contracts say TIMESTAMP, the same instant in the UTC session
+                frame = frame.select(
+                    *[
+                        frame[f.name].cast("timestamp").alias(f.name)
+                        if f.dataType.typeName() == "timestamp_ntz"
+                        else frame[f.name]
+                        for f in frame.schema.fields
+                    ]
+                )
+                frame.write.mode("overwrite").saveAsTable(table)
                 counts[table] = facts["rows"] = spark.table(table).count()
     return counts
 
@@ -186,6 +205,8 @@ def compare(
     column (and `is_anomaly`), the verdicts that differ and the anomalies on each side."""
     on = " and ".join(f"d.{k} = s.{k}" for k in key)
     with duckdb.connect(str(p.warehouse), read_only=True) as con:
+        # Spark writes its timestamps as instants (read here WITH TIME ZONE): text of both sides in UTC
+        con.execute("set TimeZone = 'UTC'")
         con.execute(f"create temp view s as select * from read_parquet('{spark_parquet}/**/*.parquet')")
         schema, name = relation.split(".")
         cols = con.execute(
@@ -216,12 +237,20 @@ def compare(
             if verdict
             else None,
             text_differ={
-                c: one(f"select count(*) {joined} where cast(d.{c} as varchar) is distinct from cast(s.{c} as varchar)")
-                for c in text
+                c: one(f"select count(*) {joined} where {_as_text('d', c, t)} is distinct from {_as_text('s', c, t)}")
+                for c, t in cols
+                if c in text
             },
             null_differ={c: one(f"select count(*) {joined} where (d.{c} is null) != (s.{c} is null)") for c in numeric},
             max_rel_diff={c: _max_rel_diff(con, joined, c) for c in numeric},
         )
+
+
+def _as_text(side: str, column: str, duckdb_type: str) -> str:
+    """A column as text for the comparison; a timestamp as DuckDB's TIMESTAMP first (Spark's side is an instant)."""
+    if duckdb_type.startswith("TIMESTAMP"):
+        return f"cast(cast({side}.{column} as timestamp) as varchar)"
+    return f"cast({side}.{column} as varchar)"
 
 
 def _max_rel_diff(con: duckdb.DuckDBPyConnection, joined: str, c: str) -> float:

@@ -103,3 +103,32 @@ def test_spark_test_prints_every_relation_and_fails_when_one_differs(tmp_path, m
     assert "parity of marts.fct_spam_features_v2: DIFFERENT" in out
     monkeypatch.setattr(ml.spark, "spark_test", lambda p, selection: [same])
     main(["spark-test"])  # every relation equal: no exit
+
+
+def test_timestamps_are_compared_as_the_same_instant(tmp_path: Path) -> None:
+    """DuckDB keeps a load's time as TIMESTAMP (UTC); Spark writes an instant (read back WITH TIME ZONE). Equal
+    instants are equal whatever the reading process's time zone, and a moved one is a difference."""
+    home = Paths(tmp_path)
+    spark_out = tmp_path / "spark_out"
+    spark_out.mkdir()
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("set TimeZone = 'America/New_York'")  # the comparison must not depend on it
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.fct_api_request_load_reconciliation as select * from (values "
+            "('l1', timestamp '2024-04-14 23:30:00'), ('l2', timestamp '2024-04-15 06:00:00')) "
+            "as t (load_id, loaded_at)"
+        )
+        con.execute(
+            "create table spark_copy as select load_id, timezone('UTC', loaded_at) as loaded_at "
+            "from marts.fct_api_request_load_reconciliation"
+        )
+        con.execute(f"copy spark_copy to '{spark_out}/part-0.parquet' (format parquet)")
+    key, verdict = PARITY["marts.fct_api_request_load_reconciliation"]
+    same = compare(home, spark_out, "marts.fct_api_request_load_reconciliation", key, verdict)
+    assert same.ok and same.text_differ == {"loaded_at": 0}
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("update spark_copy set loaded_at = loaded_at + interval 1 hour where load_id = 'l2'")
+        con.execute(f"copy spark_copy to '{spark_out}/part-0.parquet' (format parquet)")
+    moved = compare(home, spark_out, "marts.fct_api_request_load_reconciliation", key, verdict)
+    assert not moved.ok and moved.text_differ == {"loaded_at": 1}

@@ -19,10 +19,10 @@ raw_rows as (
 verdicts as (
     select
         load_id,
-        sum(case when row_status = 'staged' then 1 else 0 end) as staged_rows,
-        sum(case when row_status = 'quarantined' then 1 else 0 end) as quarantined_rows,
-        sum(case when row_status = 'duplicate' then 1 else 0 end) as duplicate_rows,
-        sum(case when was_repaired and row_status = 'staged' then 1 else 0 end) as repaired_rows
+        count(case when row_status = 'staged' then 1 end) as staged_rows,
+        count(case when row_status = 'quarantined' then 1 end) as quarantined_rows,
+        count(case when row_status = 'duplicate' then 1 end) as duplicate_rows,
+        count(case when was_repaired and row_status = 'staged' then 1 end) as repaired_rows
     from {{ ref('int_api_requests_validated') }}
     group by load_id
 ),

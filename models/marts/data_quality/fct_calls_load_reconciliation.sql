@@ -37,9 +37,9 @@ verdicts as (
 verdict_counts as (
     select
         load_id,
-        sum(case when row_status = 'staged' then 1 else 0 end) as staged_rows,
-        sum(case when row_status = 'quarantined' then 1 else 0 end) as quarantined_rows,
-        sum(case when row_status = 'duplicate' then 1 else 0 end) as duplicate_rows
+        count(case when row_status = 'staged' then 1 end) as staged_rows,
+        count(case when row_status = 'quarantined' then 1 end) as quarantined_rows,
+        count(case when row_status = 'duplicate' then 1 end) as duplicate_rows
     from verdicts
     group by load_id
 ),
