@@ -13,7 +13,7 @@ data-quality marts on Spark from the state's DuckDB warehouse and checks that Sp
    difference, or a numeric one above 1e-9.
 
 Spark's tables, its Hive metastore (Derby) and its logs live under $SENTINEL_HOME/spark/, as profiles.yml says.
-The DuckDB side must be built first (`python -m ml build --select <selection>`); Spark never writes to it.
+The DuckDB side must be built first (`python -m ml build`, as `make spark-test` does); Spark never writes to it.
 """
 
 from __future__ import annotations

@@ -43,14 +43,23 @@
     tables support; this project's Spark tables are Parquet (the session's default source), where that
     statement fails. The constraints are checked on the written table instead: a null in a not_null column
     fails the model, as DuckDB's NOT NULL does (the table is then already replaced: downstream models do not
-    run on it). -#}
+    run on it). Other constraints are not checked here, and say so. -#}
 {% macro spark__persist_constraints(relation, model) %}
     {%- if config.get('contract').enforced -%}
         {%- set not_null = [] -%}
         {%- for name, column in model.columns.items() -%}
-            {%- for constraint in column['constraints'] if constraint.type == 'not_null' -%}
-                {%- do not_null.append(name) -%}
+            {%- for constraint in column['constraints'] -%}
+                {%- if constraint.type == 'not_null' -%}
+                    {%- do not_null.append(name) -%}
+                {%- else -%}
+                    {%- do exceptions.warn("contract of " ~ relation ~ ": the " ~ constraint.type ~ " constraint on "
+                                           ~ name ~ " is not enforced on Spark's Parquet tables") -%}
+                {%- endif -%}
             {%- endfor -%}
+        {%- endfor -%}
+        {%- for constraint in model.constraints -%}
+            {%- do exceptions.warn("contract of " ~ relation ~ ": the " ~ constraint.type
+                                   ~ " constraint is not enforced on Spark's Parquet tables") -%}
         {%- endfor -%}
         {%- if not_null -%}
             {%- set counts -%}
