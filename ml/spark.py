@@ -31,12 +31,13 @@ from ml.dbt import dbt_args, run_dbt
 from ml.logs import log_event, timed
 from ml.settings import Paths, Settings
 
-# The KPI anomaly product (API-log staging and validation, the roll-ups, the detector, incidents and the
-# detection-period summary), the spam feature side (call staging and validation, the versioned feature mart, the
-# training examples) and the data-quality marts (load reconciliation, quarantine), with their tests.
+# The KPI anomaly product (API-log staging and validation, the roll-ups, the detector, incidents, the
+# detection-period summary and the KPI metric mart), the spam feature side (call staging and validation, the
+# versioned feature mart, the training examples) and the data-quality marts (load reconciliation, quarantine),
+# with their tests.
 SPARK_SELECTION = (
-    "+path:models/marts/anomaly +fct_spam_features_v1 +fct_spam_features_v2 +fct_spam_training_examples "
-    "+path:models/marts/data_quality"
+    "+path:models/marts/anomaly +fct_kpi_metrics_daily +fct_spam_features_v1 +fct_spam_features_v2 "
+    "+fct_spam_training_examples +path:models/marts/data_quality"
 )
 PARITY_RELATION = "marts.fct_api_request_anomalies"
 PARITY_KEY = ("series_key", "series_date")
@@ -45,6 +46,7 @@ PARITY: dict[str, tuple[tuple[str, ...], str | None]] = {
     PARITY_RELATION: (PARITY_KEY, "direction"),
     "marts.fct_api_anomaly_incidents": (("incident_key",), None),
     "marts.fct_api_anomaly_detection_summary": (("incident_key",), None),
+    "marts.fct_kpi_metrics_daily": (("metric_name", "metric_date", "level", "country", "os", "breakdown"), None),
     "marts.fct_spam_features_v1": (("number_id", "week_start"), None),
     "marts.fct_spam_features_v2": (("number_id", "week_start"), None),
     "marts.fct_spam_training_examples": (("number_id", "week_start"), None),
