@@ -113,10 +113,15 @@ def spark_dbt(p: Paths, command: str, *extra: str, select: tuple[str, ...] = ())
     )
 
 
-def selection_sources(p: Paths, selection: str) -> list[str]:
-    """The raw tables (`schema.table`) the selection reads: its dbt sources and the sources its tests read (a
-    relationships test of one source reads another), located by the parsed manifest."""
-    listed = [json.loads(line)["unique_id"] for line in spark_dbt(p, "ls", "--output", "json", select=(selection,))]
+def list_selection(p: Paths, selection: str) -> list[dict]:
+    """`dbt ls` of the selection on the spark target: one dict per node (unique id, resource type, alias, config)."""
+    return [json.loads(line) for line in spark_dbt(p, "ls", "--output", "json", select=(selection,))]
+
+
+def selection_sources(p: Paths, nodes_listed: list[dict]) -> list[str]:
+    """The raw tables (`schema.table`) a selection (its `list_selection`) reads: its dbt sources and the sources
+    its tests read (a relationships test of one source reads another), located by the parsed manifest."""
+    listed = [n["unique_id"] for n in nodes_listed]
     manifest = json.loads((spark_dir(p) / "dbt" / "target" / "manifest.json").read_text())
     nodes = {**manifest["nodes"], **manifest.get("unit_tests", {})}
     ids = {u for u in listed if u.startswith("source.")}
@@ -275,10 +280,10 @@ def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity]:
         raise FileNotFoundError(f"no DuckDB warehouse in {p.home}: build it first (python -m ml build)")
     with timed("spark.test", selection=selection) as facts:
         spark = session(p)
-        tables = selection_sources(p, selection)
+        listed = list_selection(p, selection)
+        tables = selection_sources(p, listed)
         facts["source_rows"] = sum(copy_tables(p, spark, tables).values())
         spark_dbt(p, "build", "--full-refresh", select=(selection,))  # every run from scratch: a test
-        listed = [json.loads(line) for line in spark_dbt(p, "ls", "--output", "json", select=(selection,))]
         built = {f"{n['config']['schema']}.{n['alias']}" for n in listed if n["resource_type"] == "model"}
         results = []
         for relation, (key, verdict) in PARITY.items():
