@@ -126,15 +126,18 @@ spark-extra: setup
 		{ [ -x $(BIN)/uv ] && UV_NATIVE_TLS=1 $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python \
 			-c constraints.txt -e '.[dev,spark]'; } || $(BIN)/pip install -q -c constraints.txt -e '.[dev,spark]'; }
 
-# a small extract in its own state folder, built on DuckDB, then the anomaly product, the spam feature marts and
-# the data-quality marts on a local Spark session: their data and unit tests, and Spark's marts compared with
-# DuckDB's row by row (python -m ml spark-test)
+# a small extract in its own state folder, built, trained and scored on DuckDB; then the anomaly product, the spam
+# feature marts and the data-quality marts on a local Spark session (their data and unit tests), the champion
+# scoring the latest week there (mapInPandas), and Spark's marts and scores compared with DuckDB's row by row
+# (python -m ml spark-test)
 SPARK_TEST_HOME := $(SENTINEL_HOME)/spark-test
-spark-test: spark-extra  ## the anomaly product, spam feature and data-quality marts on Apache Spark (local PySpark): tests, parity
+spark-test: spark-extra  ## the anomaly product, spam features and scores, data-quality marts on Apache Spark (local PySpark): tests, parity
 	rm -rf $(SPARK_TEST_HOME)
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml generate --calls-numbers 2000
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml ingest
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml build
+	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spam train --n-boot 20
+	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spam score
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spark-test
 
 bench-scale: spark-extra  ## detection mart on DuckDB vs Spark local at 1M/10M/30M series-days: seconds, peak memory

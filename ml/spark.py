@@ -10,17 +10,22 @@ data-quality marts on Spark from the state's DuckDB warehouse and checks that Sp
 3. each PARITY relation the selection built is read back from Spark and compared with DuckDB's on its key: rows
    on each side only, verdicts (`direction`, for the detection mart) that differ, text columns that differ, and
    the largest relative difference of each numeric column. The check fails on any row or verdict or text
-   difference, or a numeric one above 1e-9.
+   difference, or a numeric one above 1e-9;
+4. the champion scores the latest week it scored on DuckDB again on Spark (`score_on_spark`: the model broadcast,
+   each partition scored with `mapInPandas`), and those scores are compared with DuckDB's the same way.
 
 Spark's tables, its Hive metastore (Derby) and its logs live under $SENTINEL_HOME/spark/, as profiles.yml says.
-The DuckDB side must be built first (`python -m ml build`, as `make spark-test` does); Spark never writes to it.
+The DuckDB side must be built (and trained and scored, for step 4) first, as `make spark-test` does; Spark never
+writes to it.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +90,8 @@ def session(p: Paths) -> Any:
 
     home = spark_dir(p)
     home.mkdir(parents=True, exist_ok=True)
+    # Python work on Spark (mapInPandas) runs in this interpreter's environment, not whatever `python3` is on PATH
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return (
         SparkSession.builder.master("local[2]")
         .appName("sentinel")
@@ -158,6 +165,68 @@ def copy_tables(p: Paths, spark: Any, tables: list[str]) -> dict[str, int]:
     return counts
 
 
+# The spam scores: the champion's, of the latest week DuckDB scored, written by Spark into its own ml.spam_scores.
+SCORES_RELATION = "ml.spam_scores"
+SCORES_KEY = ("number_id", "week_start", "model_version")
+SCORES_SCHEMA = (
+    "number_id string, week_start date, model_version int, feature_version int, score double, is_flagged boolean, "
+    "scored_at timestamp"
+)
+
+
+def score_on_spark(p: Paths, spark: Any) -> tuple[int, Any, int] | None:
+    """Score the latest week the champion scored on DuckDB again on Spark, from Spark's own feature mart, into the
+    Spark table ml.spam_scores; (model version, week, rows), or None when the state has no champion or no scores.
+
+    The model is broadcast once and every partition is scored where it lies (`mapInPandas`: Arrow batches of
+    rows, the same `score_batch` as DuckDB's scoring): nothing but the row count comes back to the driver, so the
+    week may hold 60 M numbers. A week with a row that lacks a feature the champion uses is refused, as on DuckDB.
+    """
+    from pyspark.sql import functions as F
+
+    from ml.spam.evaluate import load_champion
+    from ml.spam.features import feature_sets
+    from ml.spam.registry import Registry
+    from ml.spam.scoring import score_batch
+    from ml.spam.train import TrainingError
+
+    reg = Registry(p)
+    with duckdb.connect(str(p.warehouse), read_only=True) as con:
+        champ = load_champion(reg, feature_sets(con))
+        if (
+            champ is None
+            or not con.execute(
+                "select count(*) from duckdb_tables() where schema_name = 'ml' and table_name = 'spam_scores'"
+            ).fetchone()[0]
+        ):
+            return None
+        week = con.execute(
+            "select max(week_start) from ml.spam_scores where model_version = ?", [champ.version]
+        ).fetchone()[0]
+    if week is None:
+        return None
+    expected = json.loads(reg.tags(champ.version)["features"])
+    version, feature_version, threshold = champ.version, champ.fs.version, champ.threshold
+    with timed("spark.score", model_version=version, feature_version=feature_version, week=str(week)) as facts:
+        frame = spark.table(champ.fs.relation).where(F.col("week_start") == F.lit(week))
+        if champ.fs.flags and (unobserved := frame.where(~F.expr(" and ".join(champ.fs.flags))).count()):
+            raise TrainingError(
+                f"week {week}: {unobserved} rows lack a feature the champion uses "
+                f"({', '.join(champ.fs.flags)} false); they are not scored with zeros"
+            )
+        model = spark.sparkContext.broadcast(champ.model)
+
+        def batches(frames: Any) -> Any:
+            for batch in frames:
+                yield score_batch(batch, model.value, expected, threshold, version, feature_version)
+
+        spark.sql("create database if not exists ml")
+        scored = frame.select("number_id", "week_start", *expected).mapInPandas(batches, SCORES_SCHEMA)
+        scored.write.mode("overwrite").saveAsTable(SCORES_RELATION)
+        facts["rows"] = spark.table(SCORES_RELATION).count()
+    return version, week, facts["rows"]
+
+
 @dataclass
 class Parity:
     relation: str
@@ -166,7 +235,8 @@ class Parity:
     only_duckdb: int
     only_spark: int
     verdicts_differ: int = 0
-    anomalies: tuple[int, int] | None = None  # DuckDB, Spark: a relation with a verdict column
+    anomalies: tuple[int, int] | None = None  # DuckDB, Spark: the rows `flag` marks (a relation with a verdict)
+    flag: str = "is_anomaly"
     text_differ: dict[str, int] = field(default_factory=dict)
     max_rel_diff: dict[str, float] = field(default_factory=dict)
     null_differ: dict[str, int] = field(default_factory=dict)
@@ -189,7 +259,7 @@ class Parity:
         ]
         if self.anomalies is not None:
             lines.append(
-                f"  anomalies: DuckDB {self.anomalies[0]:,}, Spark {self.anomalies[1]:,}; verdicts that differ "
+                f"  {self.flag}: DuckDB {self.anomalies[0]:,}, Spark {self.anomalies[1]:,}; verdicts that differ "
                 f"{self.verdicts_differ}"
             )
         lines += [
@@ -209,42 +279,46 @@ def compare(
     relation: str = PARITY_RELATION,
     key: tuple[str, ...] = PARITY_KEY,
     verdict: str | None = "direction",
+    flag: str = "is_anomaly",
+    where: str = "true",
+    ignore: tuple[str, ...] = (),
 ) -> Parity:
-    """Spark's copy of `relation` (Parquet, as Spark wrote it) against DuckDB's, joined on `key`; with a `verdict`
-    column (and `is_anomaly`), the verdicts that differ and the anomalies on each side."""
+    """Spark's copy of `relation` (Parquet, as Spark wrote it) against DuckDB's rows of it that match `where`,
+    joined on `key`; with a `verdict` column, the verdicts that differ and the rows `flag` marks on each side.
+    The `ignore` columns are not compared (a clock)."""
     on = " and ".join(f"d.{k} = s.{k}" for k in key)
     with duckdb.connect(str(p.warehouse), read_only=True) as con:
         # Spark writes its timestamps as instants (read here WITH TIME ZONE): text of both sides in UTC
         con.execute("set TimeZone = 'UTC'")
         con.execute(f"create temp view s as select * from read_parquet('{spark_parquet}/**/*.parquet')")
+        con.execute(f"create temp view duck as select * from {relation} where {where}")
         schema, name = relation.split(".")
         cols = con.execute(
             "select column_name, data_type from duckdb_columns() "
             "where database_name = current_database() and schema_name = ? and table_name = ?",
             [schema, name],
         ).fetchall()
+        cols = [(c, t) for c, t in cols if c not in ignore]
 
         def one(sql: str) -> Any:
             return con.execute(sql).fetchone()[0]
 
         numeric = [c for c, t in cols if c not in key and t.split("(")[0] in ("DOUBLE", "FLOAT", "DECIMAL")]
         text = [c for c, t in cols if c not in key and c not in numeric]
-        joined = f"from {relation} as d inner join s on {on}"
+        joined = "from duck as d inner join s on " + on
         return Parity(
             relation=relation,
-            duckdb_rows=one(f"select count(*) from {relation}"),
+            duckdb_rows=one("select count(*) from duck"),
             spark_rows=one("select count(*) from s"),
-            only_duckdb=one(f"select count(*) from {relation} as d where not exists (select 1 from s where {on})"),
-            only_spark=one(f"select count(*) from s where not exists (select 1 from {relation} as d where {on})"),
+            only_duckdb=one(f"select count(*) from duck as d where not exists (select 1 from s where {on})"),
+            only_spark=one(f"select count(*) from s where not exists (select 1 from duck as d where {on})"),
             verdicts_differ=one(f"select count(*) {joined} where d.{verdict} is distinct from s.{verdict}")
             if verdict
             else 0,
-            anomalies=(
-                one(f"select count(*) from {relation} where is_anomaly"),
-                one("select count(*) from s where is_anomaly"),
-            )
+            anomalies=(one(f"select count(*) from duck where {flag}"), one(f"select count(*) from s where {flag}"))
             if verdict
             else None,
+            flag=flag,
             text_differ={
                 c: one(f"select count(*) {joined} where {_as_text('d', c, t)} is distinct from {_as_text('s', c, t)}")
                 for c, t in cols
@@ -292,6 +366,17 @@ def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity]:
             out = spark_dir(p) / "out" / relation
             spark.table(relation).write.mode("overwrite").parquet(str(out))
             results.append(compare(p, out, relation, key, verdict))
+            log_event("spark.parity", **results[-1].__dict__)
+        if any(r.relation.startswith("marts.fct_spam_features_v") for r in results) and (
+            scored := score_on_spark(p, spark)
+        ):
+            version, week, _ = scored
+            out = spark_dir(p) / "out" / SCORES_RELATION
+            spark.table(SCORES_RELATION).write.mode("overwrite").parquet(str(out))
+            where = f"model_version = {version} and week_start = date '{week}'"
+            results.append(
+                compare(p, out, SCORES_RELATION, SCORES_KEY, "is_flagged", "is_flagged", where, ("scored_at",))
+            )
             log_event("spark.parity", **results[-1].__dict__)
         facts.update(relations=len(results), rows=sum(r.spark_rows for r in results), ok=all(r.ok for r in results))
     return results

@@ -9,6 +9,8 @@ are its own (the process's own ru_maxrss):
   train     one challenger on the latest feature version: both families fitted, the best kept, evaluated
             with a 50-resample bootstrap, registered in MLflow (this is the training-time figure)
   score     the champion scores every number of the latest week back into ml.spam_scores
+  spark-score  (with the [spark] extra) the same week scored on a local Spark session (`mapInPandas`), from a
+            Spark copy of the feature mart: its scoring seconds and the JVM's peak memory
 Generation is reported too but is not part of the targets (10M numbers: features + scoring < 5 min, < 12 GiB).
 """
 
@@ -93,22 +95,49 @@ week = con.execute('select max(week_start) from marts.fct_spam_features_v2').fet
 r = {{'scored_rows': scoring.score(con, paths(), weeks=[week])}}
 """
 
+# The same week scored on Spark (local[2]), when the [spark] extra is installed: the champion's feature mart is
+# copied into Spark through Parquet (not timed), then `score_on_spark` (mapInPandas, the model broadcast) writes
+# Spark's ml.spam_scores. Its peak memory is the JVM's (a child process, sampled) beside this process's own.
+SPARK_SCORE = """
+import time
+from ml import spark as sp
+from ml.anomaly.bench import ChildRssSampler
+from ml.settings import paths
+p = paths()
+with ChildRssSampler() as jvm:
+    s = sp.session(p)
+    sp.copy_tables(p, s, ['marts.fct_spam_features_v2'])
+    t0 = time.perf_counter()
+    version, week, rows = sp.score_on_spark(p, s)
+    seconds = time.perf_counter() - t0
+    s.stop()
+r = {{'scored_rows': rows, 'scoring_seconds': round(seconds, 1), 'jvm_peak_gib': round(jvm.mib / 1024, 2)}}
+"""
+
+
+def _stages() -> list[tuple[str, str]]:
+    """The stages to run: Spark's scoring only where PySpark and Java are installed (`make spark-extra`)."""
+    from ml.spark import SparkUnavailable, require_spark
+
+    stages = [("generate", GENERATE), ("ingest", INGEST), ("features", FEATURES), ("train", TRAIN), ("score", SCORE)]
+    try:
+        require_spark()
+    except SparkUnavailable as e:
+        log_event("bench_spam.spark_skipped", reason=str(e))
+        return stages
+    return [*stages, ("spark-score", SPARK_SCORE)]
+
 
 def run_bench(sizes: list[int], keep: bool = False) -> list[dict]:
     root = paths().home / "bench" / "spam"
+    stages = _stages()
     results = []
     for n in sizes:
         home = root / f"n{n}"
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
         row: dict = {"numbers_per_week": n, "weeks": WEEKS}
-        for name, code in (
-            ("generate", GENERATE),
-            ("ingest", INGEST),
-            ("features", FEATURES),
-            ("train", TRAIN),
-            ("score", SCORE),
-        ):
+        for name, code in stages:
             log_event("bench_spam.stage.start", numbers_per_week=n, stage=name)
             got = _stage(home, _PRELUDE + code.format(n=n, weeks=WEEKS) + _EPILOGUE)
             log_event("bench_spam.stage.done", numbers_per_week=n, stage=name, **got)
@@ -118,16 +147,16 @@ def run_bench(sizes: list[int], keep: bool = False) -> list[dict]:
             shutil.rmtree(home, ignore_errors=True)
     print("\nSpam feature mart, training and scoring (each stage in its own process; 2 cores)")
     print(
-        f"{'numbers/week':>13} {'stage':<9} {'wall s':>8} {'peak GiB':>9}  details"
-        f"\n{'-' * 13} {'-' * 9} {'-' * 8} {'-' * 9}  {'-' * 40}"
+        f"{'numbers/week':>13} {'stage':<11} {'wall s':>8} {'peak GiB':>9}  details"
+        f"\n{'-' * 13} {'-' * 11} {'-' * 8} {'-' * 9}  {'-' * 40}"
     )
     for row in results:
-        for stage in ("generate", "ingest", "features", "train", "score"):
+        for stage in [name for name, _ in stages]:
             s = dict(row[stage])
             wall, rss = s.pop("seconds"), s.pop("peak_rss_gib")
-            print(f"{row['numbers_per_week']:>13,} {stage:<9} {wall:>8.1f} {rss:>9.2f}  {json.dumps(s)}")
+            print(f"{row['numbers_per_week']:>13,} {stage:<11} {wall:>8.1f} {rss:>9.2f}  {json.dumps(s)}")
         target = row["features"]["seconds"] + row["score"]["seconds"]
         peak = max(row["features"]["peak_rss_gib"], row["score"]["peak_rss_gib"])
         label = "(10M target: < 300 s, < 12 GiB)"
-        print(f"{row['numbers_per_week']:>13,} {'feat+score':<9} {target:>8.1f} {peak:>9.2f}  {label}")
+        print(f"{row['numbers_per_week']:>13,} {'feat+score':<11} {target:>8.1f} {peak:>9.2f}  {label}")
     return results

@@ -58,28 +58,7 @@ def score(
                     f"week {week}: {int(unobserved.sum())} rows lack a feature the champion uses "
                     f"({', '.join(fs.flags)} false); they are not scored with zeros"
                 )
-            x = check_batch(frame, expected)
-            s = (
-                np.concatenate(
-                    [
-                        model.predict_proba(x.iloc[i : i + cfg.score_chunk_rows])[:, 1]
-                        for i in range(0, len(x), cfg.score_chunk_rows)
-                    ]
-                )
-                if len(x)
-                else np.array([])
-            )
-            out = pd.DataFrame(
-                {
-                    "number_id": frame["number_id"],
-                    "week_start": frame["week_start"],
-                    "model_version": version,
-                    "feature_version": fs.version,
-                    "score": s,
-                    "is_flagged": s >= threshold,
-                    "scored_at": datetime.now(UTC).replace(tzinfo=None),
-                }
-            )
+            out = score_batch(frame, model, expected, threshold, version, fs.version, cfg.score_chunk_rows)
             con.execute("begin transaction")
             con.execute("delete from ml.spam_scores where model_version = ? and week_start = ?", [version, week])
             con.register("scores_frame", out)
@@ -96,3 +75,34 @@ def score(
             )
         facts.update(rows=total)
     return total
+
+
+def score_batch(
+    frame: pd.DataFrame,
+    model,
+    expected: list[str],
+    threshold: float,
+    version: int,
+    feature_version: int,
+    chunk_rows: int = 1_000_000,
+) -> pd.DataFrame:
+    """The rows of `ml.spam_scores` for one batch of feature rows (keys and the model's features): the one scoring
+    function of both engines, over a whole week here and over each Arrow batch of a partition on Spark
+    (`ml.spark.score_on_spark`). The batch must carry exactly the model's features (`check_batch`)."""
+    x = check_batch(frame, expected)
+    s = (
+        np.concatenate([model.predict_proba(x.iloc[i : i + chunk_rows])[:, 1] for i in range(0, len(x), chunk_rows)])
+        if len(x)
+        else np.array([], dtype="float64")
+    )
+    return pd.DataFrame(
+        {
+            "number_id": frame["number_id"].to_numpy(),
+            "week_start": frame["week_start"].to_numpy(),
+            "model_version": np.full(len(x), version, dtype="int32"),
+            "feature_version": np.full(len(x), feature_version, dtype="int32"),
+            "score": s,
+            "is_flagged": s >= threshold,
+            "scored_at": datetime.now(UTC).replace(tzinfo=None),
+        }
+    )

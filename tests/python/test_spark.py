@@ -1,5 +1,6 @@
 """The Spark path's own logic, without starting Spark (`make spark-test` builds on Spark): the message when
-PySpark or Java is missing, and the parity check that judges Spark's marts against DuckDB's."""
+PySpark or Java is missing, the parity check that judges Spark's marts and scores against DuckDB's, and the
+scoring function Spark runs on each batch of a partition."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from ml.__main__ import main
 from ml.settings import Paths
-from ml.spark import PARITY, PARITY_RELATION, SparkUnavailable, compare, require_spark
+from ml.spark import PARITY, PARITY_RELATION, SCORES_KEY, SCORES_RELATION, SparkUnavailable, compare, require_spark
 
 
 def test_missing_java_and_pyspark_give_one_message_naming_what_to_install(tmp_path, monkeypatch) -> None:
@@ -132,3 +133,63 @@ def test_timestamps_are_compared_as_the_same_instant(tmp_path: Path) -> None:
         con.execute(f"copy spark_copy to '{spark_out}/part-0.parquet' (format parquet)")
     moved = compare(home, spark_out, "marts.fct_api_request_load_reconciliation", key, verdict)
     assert not moved.ok and moved.text_differ == {"loaded_at": 1}
+
+
+def test_the_spam_scores_are_compared_on_the_week_spark_scored_and_not_on_the_clock(tmp_path: Path) -> None:
+    """DuckDB's ml.spam_scores holds every week and model version scored; Spark scores one week with the champion.
+    Only those rows are compared, `scored_at` (when each engine ran) is not, and a flipped flag is a difference."""
+    home = Paths(tmp_path)
+    spark_out = tmp_path / "spark_out"
+    spark_out.mkdir()
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("create schema ml")
+        con.execute(
+            "create table ml.spam_scores as select * from (values "
+            "('n1', date '2024-04-01', 1, 1, 0.10::double, false, timestamp '2024-04-02 01:00:00'), "
+            "('n1', date '2024-04-08', 1, 1, 0.20, false, timestamp '2024-04-09 01:00:00'), "
+            "('n2', date '2024-04-08', 1, 1, 0.99, true, timestamp '2024-04-09 01:00:00'), "
+            "('n2', date '2024-04-08', 2, 2, 0.97, true, timestamp '2024-04-09 02:00:00')"
+            ") as t (number_id, week_start, model_version, feature_version, score, is_flagged, scored_at)"
+        )
+        con.execute(
+            "create table spark_copy as select * replace (now() as scored_at) from ml.spam_scores "
+            "where model_version = 1 and week_start = '2024-04-08'"
+        )
+        con.execute(f"copy spark_copy to '{spark_out}/part-0.parquet' (format parquet)")
+    where = "model_version = 1 and week_start = date '2024-04-08'"
+    args = (SCORES_RELATION, SCORES_KEY, "is_flagged", "is_flagged", where, ("scored_at",))
+    same = compare(home, spark_out, *args)
+    assert same.ok and (same.duckdb_rows, same.spark_rows, same.anomalies) == (2, 2, (1, 1))
+    assert "scored_at" not in same.text_differ and "is_flagged: DuckDB 1, Spark 1" in same.format()
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("update spark_copy set is_flagged = true where number_id = 'n1'")
+        con.execute(f"copy spark_copy to '{spark_out}/part-0.parquet' (format parquet)")
+    flipped = compare(home, spark_out, *args)
+    assert not flipped.ok and (flipped.verdicts_differ, flipped.anomalies) == (1, (1, 2))
+
+
+def test_scoring_batch_by_batch_gives_the_scores_of_the_whole_week() -> None:
+    """Spark scores each Arrow batch of each partition on its own (`mapInPandas`); DuckDB scores a week in chunks.
+    Both run `score_batch`: however a week is cut, every number gets the same score and flag; a batch whose
+    columns are not the model's is refused with their names."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from ml.spam.features import FeatureSchemaError
+    from ml.spam.scoring import score_batch
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"answer_rate": rng.random(300), "log_call_count": rng.normal(3, 1, 300)})
+    model = LogisticRegression().fit(x, (x["answer_rate"] < 0.3).astype(int))
+    week = x.assign(number_id=[f"n{i}" for i in range(300)], week_start=pd.Timestamp("2024-04-08"))
+    features = ["answer_rate", "log_call_count"]
+    whole = score_batch(week, model, features, 0.5, version=3, feature_version=2, chunk_rows=64)
+    shuffled = week.sample(frac=1, random_state=1)
+    cuts = [shuffled.iloc[i : i + 43] for i in range(0, len(shuffled), 43)]  # 7 batches, in another order
+    batches = pd.concat([score_batch(b, model, features, 0.5, 3, 2) for b in cuts]).set_index("number_id")
+    cols = ["score", "is_flagged", "model_version", "feature_version"]
+    pd.testing.assert_frame_equal(whole.set_index("number_id")[cols], batches.loc[whole["number_id"], cols])
+    assert 0 < whole["is_flagged"].sum() < 300 and set(whole["model_version"]) == {3}
+    with pytest.raises(FeatureSchemaError, match="unexpected column.*manual_spam_count"):
+        score_batch(week.assign(manual_spam_count=0), model, features, 0.5, 3, 2)
