@@ -127,11 +127,11 @@ spark-extra: setup
 			-c constraints.txt -e '.[dev,spark]'; } || $(BIN)/pip install -q -c constraints.txt -e '.[dev,spark]'; }
 
 # a small extract in its own state folder, built, trained and scored on DuckDB; then the anomaly product, the spam
-# feature marts and the data-quality marts on a local Spark session (their data and unit tests), the champion
-# scoring the latest week there (mapInPandas), and Spark's marts and scores compared with DuckDB's row by row
-# (python -m ml spark-test)
+# feature and monitoring marts and the data-quality marts on a local Spark session (their data and unit tests),
+# the champion scoring the latest week there (mapInPandas), and Spark's marts and scores compared with DuckDB's
+# row by row (python -m ml spark-test)
 SPARK_TEST_HOME := $(SENTINEL_HOME)/spark-test
-spark-test: spark-extra  ## the anomaly product, spam features and scores, data-quality marts on Apache Spark (local PySpark): tests, parity
+spark-test: spark-extra  ## the anomaly product, spam features, scores and monitoring, data-quality marts on Apache Spark (local PySpark): tests, parity
 	rm -rf $(SPARK_TEST_HOME)
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml generate --calls-numbers 2000
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml ingest

@@ -13,7 +13,7 @@ Commands
   detect     run the SQL detector on any table (CSV, Parquet, DuckDB): python -m ml detect --help
   bench      detection-mart throughput vs pandas, and the daily incremental-run cost
   spam-bench feature mart + scoring at 1M and 10M numbers per week, training time on 1M labelled rows
-  spark-test the anomaly, spam feature and data-quality marts on Apache Spark (local PySpark), with parity checks
+  spark-test the anomaly, spam (features, scores, monitoring) and data-quality marts on Apache Spark, with parity checks
   bench-scale the detection mart on DuckDB and on Spark local at 1M, 10M, 30M series-days: seconds, peak memory
 """
 

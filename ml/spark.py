@@ -38,11 +38,13 @@ from ml.settings import Paths, Settings
 
 # The KPI anomaly product (API-log staging and validation, the roll-ups, the detector, incidents, the
 # detection-period summary and the KPI metric mart), the spam feature side (call staging and validation, the
-# versioned feature mart, the training examples) and the data-quality marts (load reconciliation, quarantine),
-# with their tests.
+# versioned feature mart, the training examples), the data-quality marts (load reconciliation, quarantine) and
+# the spam monitoring over the scores the lifecycle wrote (latest scores, drift, performance, the retraining
+# decision, the spam metric mart), with their tests.
 SPARK_SELECTION = (
     "+path:models/marts/anomaly +fct_kpi_metrics_daily +fct_spam_features_v1 +fct_spam_features_v2 "
-    "+fct_spam_training_examples +path:models/marts/data_quality"
+    "+fct_spam_training_examples +path:models/marts/data_quality "
+    "+fct_spam_scores_latest +fct_spam_retrain_decision +fct_spam_metrics_weekly"
 )
 PARITY_RELATION = "marts.fct_api_request_anomalies"
 PARITY_KEY = ("series_key", "series_date")
@@ -59,6 +61,20 @@ PARITY: dict[str, tuple[tuple[str, ...], str | None]] = {
     "marts.fct_calls_load_reconciliation": (("load_id",), None),
     "marts.fct_api_requests_quarantined": (("load_id", "line_number"), None),
     "marts.fct_calls_quarantined": (("load_id", "line_number"), None),
+    "marts.fct_spam_scores_latest": (("number_id", "week_start"), "is_flagged"),
+    "marts.fct_spam_drift": (("monitored_name", "week_start"), "drift_band"),
+    "marts.fct_spam_model_performance_weekly": (("week_start", "model_version"), None),
+    "marts.fct_spam_retrain_decision": (("champion_version",), "retrain_trigger"),
+    "marts.fct_spam_metrics_weekly": (
+        ("metric_name", "week_start", "model_version", "country_code", "breakdown"),
+        None,
+    ),
+}
+# What a verdict column's rows are counted by on each side (default: is_anomaly)
+PARITY_FLAG = {
+    "marts.fct_spam_scores_latest": "is_flagged",
+    "marts.fct_spam_drift": "drift_band = 'major'",
+    "marts.fct_spam_retrain_decision": "should_retrain",
 }
 PARITY_TOLERANCE = 1e-9  # relative, per numeric value: the engines sum in different orders
 
@@ -222,8 +238,14 @@ def score_on_spark(p: Paths, spark: Any) -> tuple[int, Any, int] | None:
 
         spark.sql("create database if not exists ml")
         scored = frame.select("number_id", "week_start", *expected).mapInPandas(batches, SCORES_SCHEMA)
-        scored.write.mode("overwrite").saveAsTable(SCORES_RELATION)
-        facts["rows"] = spark.table(SCORES_RELATION).count()
+        this_week = (F.col("model_version") == version) & (F.col("week_start") == F.lit(week))
+        if spark.catalog.tableExists(SCORES_RELATION):  # as on DuckDB: the week's rows of this version replaced
+            scored = spark.table(SCORES_RELATION).where(~this_week).unionByName(scored)
+        # written in full to a staging table first: Spark cannot overwrite a table the same query reads
+        scored.write.mode("overwrite").saveAsTable(f"{SCORES_RELATION}_staged")
+        spark.table(f"{SCORES_RELATION}_staged").write.mode("overwrite").saveAsTable(SCORES_RELATION)
+        spark.sql(f"drop table {SCORES_RELATION}_staged")
+        facts["rows"] = spark.table(SCORES_RELATION).where(this_week).count()
     return version, week, facts["rows"]
 
 
@@ -365,15 +387,15 @@ def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity]:
                 continue
             out = spark_dir(p) / "out" / relation
             spark.table(relation).write.mode("overwrite").parquet(str(out))
-            results.append(compare(p, out, relation, key, verdict))
+            results.append(compare(p, out, relation, key, verdict, PARITY_FLAG.get(relation, "is_anomaly")))
             log_event("spark.parity", **results[-1].__dict__)
         if any(r.relation.startswith("marts.fct_spam_features_v") for r in results) and (
             scored := score_on_spark(p, spark)
         ):
             version, week, _ = scored
             out = spark_dir(p) / "out" / SCORES_RELATION
-            spark.table(SCORES_RELATION).write.mode("overwrite").parquet(str(out))
             where = f"model_version = {version} and week_start = date '{week}'"
+            spark.table(SCORES_RELATION).where(where).write.mode("overwrite").parquet(str(out))
             results.append(
                 compare(p, out, SCORES_RELATION, SCORES_KEY, "is_flagged", "is_flagged", where, ("scored_at",))
             )

@@ -29,7 +29,8 @@ final as (
         latest.feature_version,
         latest.score,
         latest.is_flagged,
-        row_number() over (order by latest.score desc, latest.number_id asc) as score_rank,
+        -- bigint on every engine (Spark's row_number is an int)
+        cast(row_number() over (order by latest.score desc, latest.number_id asc) as bigint) as score_rank,
         features.country_code,
         features.call_count,
         features.answer_rate,

@@ -173,8 +173,8 @@ psi as (
     select
         monitored_name,
         week_start,
-        sum(actual_rows) as n_rows,
-        sum(expected_rows) as n_reference_rows,
+        cast(sum(actual_rows) as bigint) as n_rows,  -- DuckDB's sum of bigints is a HUGEINT, which Spark has not
+        cast(sum(expected_rows) as bigint) as n_reference_rows,
         sum((actual_share - expected_share) * ln(actual_share / expected_share)) as psi
     from shares
     group by monitored_name, week_start

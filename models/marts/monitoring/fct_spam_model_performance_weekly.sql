@@ -40,9 +40,10 @@ weekly as (
         model_version,
         count(*) as labelled_rows,
         cast(sum(is_spam) as bigint) as labelled_spam,
-        sum(case when is_flagged and is_spam = 1 then 1 else 0 end) as true_positives,
-        sum(case when is_flagged and is_spam = 0 then 1 else 0 end) as false_positives,
-        sum(case when not is_flagged and is_spam = 1 then 1 else 0 end) as false_negatives,
+        -- counts, not sums of 0/1: a bigint on every engine (DuckDB's sum of integers is a HUGEINT)
+        count(case when is_flagged and is_spam = 1 then 1 end) as true_positives,
+        count(case when is_flagged and is_spam = 0 then 1 end) as false_positives,
+        count(case when not is_flagged and is_spam = 1 then 1 end) as false_negatives,
         avg((score - is_spam) * (score - is_spam)) as brier_score
     from joined
     group by week_start, model_version

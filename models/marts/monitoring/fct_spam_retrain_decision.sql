@@ -105,7 +105,8 @@ final as (
             when n_champions = 0 then 'no champion model is registered'
             when latest_feature_version > champion_feature_version
                 then 'feature mart v' || cast(latest_feature_version as {{ dbt.type_string() }})
-                    || ' is newer than the champion''s v' || cast(champion_feature_version as {{ dbt.type_string() }})
+                    || {{ string_literal(" is newer than the champion's v") }}
+                    || cast(champion_feature_version as {{ dbt.type_string() }})
             when n_drifting > 0
                 then 'major drift for {{ sustained }} weeks in a row: ' || drifting
             when n_decayed_weeks > 0 then 'recall decayed on newly labelled weeks: ' || decayed_weeks
