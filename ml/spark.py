@@ -1,21 +1,23 @@
 """The same dbt models on Apache Spark (issue 16): a local PySpark session, the `spark` output of profiles.yml.
 
-`python -m ml spark-test` (`make spark-test`) builds the KPI anomaly product, the spam feature marts and the
-data-quality marts on Spark from the state's DuckDB warehouse and checks that Spark computes what DuckDB computed:
+`python -m ml spark-test` (`make spark-test`) builds the KPI anomaly product, the spam feature and monitoring
+marts and the data-quality marts on Spark from the state's DuckDB warehouse, scores the latest week there, and
+checks that Spark computes what DuckDB computed:
 
 1. the raw tables the selection reads (its dbt sources) are copied from the DuckDB warehouse into Spark tables
-   through Parquet: the same rows, load ids, files and lines;
-2. `dbt build --target spark` of the selection: seeds, models, data tests and unit tests, from the same SQL (the
-   engine differences are `spark__` macros under macros/cross_db/);
-3. each PARITY relation the selection built is read back from Spark and compared with DuckDB's on its key: rows
-   on each side only, verdicts (`direction`, for the detection mart) that differ, text columns that differ, and
-   the largest relative difference of each numeric column. The check fails on any row or verdict or text
-   difference, or a numeric one above 1e-9;
-4. the champion scores the latest week it scored on DuckDB again on Spark (`score_on_spark`: the model broadcast,
-   each partition scored with `mapInPandas`), and those scores are compared with DuckDB's the same way.
+   through Parquet: the same rows, load ids, files and lines (and the lifecycle's ml tables: scores, registry);
+2. `dbt build --target spark` of the selection but the models that read the spam scores: seeds, models, data
+   tests and unit tests, from the same SQL (the engine differences are `spark__` macros under macros/cross_db/);
+3. the champion scores the latest week it scored on DuckDB again on Spark (`score_on_spark`: the model broadcast,
+   each partition scored with `mapInPandas`), replacing that week's rows in Spark's ml.spam_scores;
+4. `dbt build --target spark` of the models that read the scores (the monitoring marts), from Spark's scores;
+5. each PARITY relation the selection built, and the week Spark scored, is read back from Spark and compared
+   with DuckDB's on its key: rows on each side only, verdicts (`direction` for the detection mart, `is_flagged`
+   for the scores, ...) that differ, text columns that differ, and the largest relative difference of each
+   numeric column. The check fails on any row or verdict or text difference, or a numeric one above 1e-9.
 
 Spark's tables, its Hive metastore (Derby) and its logs live under $SENTINEL_HOME/spark/, as profiles.yml says.
-The DuckDB side must be built (and trained and scored, for step 4) first, as `make spark-test` does; Spark never
+The DuckDB side must be built (and trained and scored, for step 3) first, as `make spark-test` does; Spark never
 writes to it.
 """
 
@@ -122,13 +124,14 @@ def session(p: Paths) -> Any:
     )
 
 
-def spark_dbt(p: Paths, command: str, *extra: str, select: tuple[str, ...] = ()) -> Any:
+def spark_dbt(p: Paths, command: str, *extra: str, select: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> Any:
     """dbt against the spark target, in its own target folder (a shared one would re-parse on every switch)."""
     return run_dbt(
         dbt_args(
             command,
             *extra,
             select=select,
+            exclude=exclude,
             target="spark",
             target_path=spark_dir(p) / "dbt" / "target",
             log_path=spark_dir(p) / "dbt" / "logs",
@@ -181,8 +184,10 @@ def copy_tables(p: Paths, spark: Any, tables: list[str]) -> dict[str, int]:
     return counts
 
 
-# The spam scores: the champion's, of the latest week DuckDB scored, written by Spark into its own ml.spam_scores.
+# The spam scores: the champion's, of the latest week DuckDB scored, written by Spark into its own ml.spam_scores;
+# the models that read them (through SCORES_READER) are built after it.
 SCORES_RELATION = "ml.spam_scores"
+SCORES_READER = "model.sentinel.int_spam_champion_scores"
 SCORES_KEY = ("number_id", "week_start", "model_version")
 SCORES_SCHEMA = (
     "number_id string, week_start date, model_version int, feature_version int, score double, is_flagged boolean, "
@@ -369,9 +374,25 @@ def _max_rel_diff(con: duckdb.DuckDBPyConnection, joined: str, c: str) -> float:
     return float(rel or 0.0)
 
 
+def downstream_models(listed: list[dict], unique_id: str) -> list[str]:
+    """The names of the listed models that read `unique_id`, directly or through other listed models (from
+    `list_selection`'s depends_on), in listing order."""
+    found = {unique_id}
+    grew = True
+    while grew:
+        grew = False
+        for n in listed:
+            reads = set(n.get("depends_on", {}).get("nodes", []))
+            if n["resource_type"] == "model" and n["unique_id"] not in found and found & reads:
+                found.add(n["unique_id"])
+                grew = True
+    return [n["name"] for n in listed if n["resource_type"] == "model" and n["unique_id"] in found]
+
+
 def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity]:
-    """Copy the sources, build the selection on Spark (seeds, models, tests), compare each PARITY relation the
-    selection built with DuckDB's."""
+    """Copy the sources, build the selection on Spark (seeds, models, tests) in the lifecycle's order: every model
+    but those that read the scores; the champion's scoring on Spark; then the models that read the scores, from
+    Spark's own. Compare each PARITY relation the selection built, and the scores, with DuckDB's."""
     if not p.warehouse.is_file():
         raise FileNotFoundError(f"no DuckDB warehouse in {p.home}: build it first (python -m ml build)")
     with timed("spark.test", selection=selection) as facts:
@@ -379,8 +400,13 @@ def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity]:
         listed = list_selection(p, selection)
         tables = selection_sources(p, listed)
         facts["source_rows"] = sum(copy_tables(p, spark, tables).values())
-        spark_dbt(p, "build", "--full-refresh", select=(selection,))  # every run from scratch: a test
         built = {f"{n['config']['schema']}.{n['alias']}" for n in listed if n["resource_type"] == "model"}
+        readers = downstream_models(listed, SCORES_READER)
+        # every run from scratch: a test
+        spark_dbt(p, "build", "--full-refresh", select=(selection,), exclude=tuple(readers))
+        scored = score_on_spark(p, spark) if any(r.startswith("marts.fct_spam_features_v") for r in built) else None
+        if readers:
+            spark_dbt(p, "build", "--full-refresh", select=tuple(readers))
         results = []
         for relation, (key, verdict) in PARITY.items():
             if relation not in built:
@@ -389,9 +415,7 @@ def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity]:
             spark.table(relation).write.mode("overwrite").parquet(str(out))
             results.append(compare(p, out, relation, key, verdict, PARITY_FLAG.get(relation, "is_anomaly")))
             log_event("spark.parity", **results[-1].__dict__)
-        if any(r.relation.startswith("marts.fct_spam_features_v") for r in results) and (
-            scored := score_on_spark(p, spark)
-        ):
+        if scored:
             version, week, _ = scored
             out = spark_dir(p) / "out" / SCORES_RELATION
             where = f"model_version = {version} and week_start = date '{week}'"

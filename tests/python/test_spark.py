@@ -13,7 +13,17 @@ import pytest
 
 from ml.__main__ import main
 from ml.settings import Paths
-from ml.spark import PARITY, PARITY_RELATION, SCORES_KEY, SCORES_RELATION, SparkUnavailable, compare, require_spark
+from ml.spark import (
+    PARITY,
+    PARITY_RELATION,
+    SCORES_KEY,
+    SCORES_READER,
+    SCORES_RELATION,
+    SparkUnavailable,
+    compare,
+    downstream_models,
+    require_spark,
+)
 
 
 def test_missing_java_and_pyspark_give_one_message_naming_what_to_install(tmp_path, monkeypatch) -> None:
@@ -193,3 +203,37 @@ def test_scoring_batch_by_batch_gives_the_scores_of_the_whole_week() -> None:
     assert 0 < whole["is_flagged"].sum() < 300 and set(whole["model_version"]) == {3}
     with pytest.raises(FeatureSchemaError, match="unexpected column.*manual_spam_count"):
         score_batch(week.assign(manual_spam_count=0), model, features, 0.5, 3, 2)
+
+
+def test_the_models_that_read_the_scores_are_built_after_spark_has_scored() -> None:
+    """spark-test builds in the lifecycle's order: the models downstream of the champion's scores (directly or
+    through another model of the selection), and only those, wait for Spark's scoring."""
+
+    def model(name: str, *reads: str) -> dict:
+        return {
+            "resource_type": "model",
+            "unique_id": f"model.sentinel.{name}",
+            "name": name,
+            "depends_on": {"nodes": [f"model.sentinel.{r}" for r in reads]},
+        }
+
+    listed = [
+        model("fct_spam_features", "int_call_features_weekly"),
+        model("fct_spam_retrain_decision", "fct_spam_drift", "int_spam_champion"),
+        model("int_spam_champion_scores", "int_spam_champion"),
+        model("fct_spam_drift", "fct_spam_features", "int_spam_champion_scores"),
+        model("int_spam_champion"),
+        {
+            "resource_type": "test",
+            "unique_id": "test.sentinel.not_null_drift",
+            "name": "not_null_drift",
+            "depends_on": {"nodes": ["model.sentinel.fct_spam_drift"]},
+        },
+    ]
+    assert SCORES_READER == "model.sentinel.int_spam_champion_scores"
+    assert downstream_models(listed, SCORES_READER) == [
+        "fct_spam_retrain_decision",
+        "int_spam_champion_scores",
+        "fct_spam_drift",
+    ]
+    assert downstream_models(listed[:1], SCORES_READER) == []  # a selection without the scores: one build
