@@ -159,7 +159,8 @@ def _spark_run(home: Path) -> dict:
 
 
 class ChildRssSampler(threading.Thread):
-    """Largest resident memory of this process's child processes (Spark's JVM), read from /proc every 0.2 s."""
+    """Largest resident memory of this process's descendants together (Spark's JVM, and the Python workers the JVM
+    starts for `mapInPandas`), read from /proc every 0.2 s."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -177,12 +178,23 @@ class ChildRssSampler(threading.Thread):
     def run(self) -> None:
         me = str(os.getpid())
         while not self._done.wait(0.2):
-            total = 0
+            parents: dict[str, str] = {}
             for stat in Path("/proc").glob("[0-9]*/stat"):
                 try:
-                    if stat.read_text().rsplit(")", 1)[1].split()[1] == me:
-                        status = (stat.parent / "status").read_text()
-                        total += int(status.split("VmRSS:")[1].split()[0])
+                    parents[stat.parent.name] = stat.read_text().rsplit(")", 1)[1].split()[1]
+                except (OSError, IndexError):
+                    continue  # a process that ended
+            family, grew = {me}, True
+            while grew:
+                grew = False
+                for pid, ppid in parents.items():
+                    if ppid in family and pid not in family:
+                        family.add(pid)
+                        grew = True
+            total = 0
+            for pid in family - {me}:
+                try:
+                    total += int((Path("/proc") / pid / "status").read_text().split("VmRSS:")[1].split()[0])
                 except (OSError, IndexError, ValueError):
                     continue  # a process that ended, or a kernel thread without VmRSS
             self.mib = max(self.mib, total / 1024)

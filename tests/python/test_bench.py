@@ -33,6 +33,16 @@ def test_the_scale_bench_counts_the_memory_of_a_child_process() -> None:
     assert 300 <= peak.mib < 600
 
 
+def test_the_scale_bench_counts_the_memory_of_a_grandchild_process() -> None:
+    """The Python workers that score on Spark (`mapInPandas`) are children of the JVM, not of the bench process:
+    their memory counts too."""
+    grandchild = "import time; x = bytearray(300 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096]); time.sleep(1.5)"
+    child = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grandchild!r}], check=True)"
+    with ChildRssSampler() as peak:
+        subprocess.run([sys.executable, "-c", child], check=True)
+    assert 300 <= peak.mib < 700
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["iqr", "zscore", "robust_seasonal"])
 def test_every_method_builds_the_contracted_mart_on_the_bench_table(tmp_path: Path, method: str) -> None:
