@@ -116,7 +116,7 @@ evaluate: setup  ## detector comparison on the generator's ground truth and the 
 bench: setup  ## detection-mart throughput vs pandas at 1M/10M/30M series-days, incremental-run cost
 	$(BIN)/python -m ml bench
 
-bench-spam: setup  ## spam feature mart + training + scoring at 1M and 10M numbers per week: wall time, peak memory
+bench-spam: setup  ## spam feature mart + training + scoring at 1M and 10M numbers per week (scoring on Spark too, with the extra): wall time, peak memory
 	$(BIN)/python -m ml spam-bench
 
 # Apache Spark (docs/scaling.md): the [spark] extra (PySpark, dbt-spark; Java 17 from Debian) on first use.

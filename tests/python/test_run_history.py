@@ -41,14 +41,8 @@ RECONCILIATION = ("--select", "+fct_api_request_load_reconciliation")
 
 def _build_fails(home: Path) -> str:
     env = {**os.environ, "SENTINEL_HOME": str(home)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "ml", "build", *RECONCILIATION],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    cmd = [sys.executable, "-m", "ml", "build", *RECONCILIATION]
+    proc = subprocess.run(cmd, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode != 0, "the build should have failed"
     return proc.stdout + proc.stderr
 

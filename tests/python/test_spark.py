@@ -41,6 +41,16 @@ def test_missing_java_and_pyspark_give_one_message_naming_what_to_install(tmp_pa
     assert str(exit_.value) == str(e.value)
 
 
+def _scratch(tmp_path: Path, schema: str = "marts") -> tuple[Paths, Path]:
+    """A state folder whose DuckDB warehouse has `schema`, and the folder Spark's Parquet copy goes to."""
+    spark_out = tmp_path / "spark_out"
+    spark_out.mkdir()
+    home = Paths(tmp_path)
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute(f"create schema {schema}")
+    return home, spark_out
+
+
 def _mart(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(
         f"""create table {name} as select * from (values
@@ -52,11 +62,8 @@ def _mart(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 def test_parity_passes_on_equal_rows_and_names_each_kind_of_difference(tmp_path: Path) -> None:
-    home = Paths(tmp_path)
-    spark_out = tmp_path / "spark_out"
-    spark_out.mkdir()
+    home, spark_out = _scratch(tmp_path)
     with duckdb.connect(str(home.warehouse)) as con:
-        con.execute("create schema marts")
         _mart(con, PARITY_RELATION)
         _mart(con, "spark_copy")
         con.execute(f"copy spark_copy to '{spark_out}/part-0.parquet' (format parquet)")
@@ -81,11 +88,8 @@ def test_parity_passes_on_equal_rows_and_names_each_kind_of_difference(tmp_path:
 def test_a_relation_without_verdicts_is_compared_on_rows_text_and_numbers(tmp_path: Path) -> None:
     """The feature marts have no verdict column: their parity is rows, text and numbers, and says nothing of
     anomalies."""
-    home = Paths(tmp_path)
-    spark_out = tmp_path / "spark_out"
-    spark_out.mkdir()
+    home, spark_out = _scratch(tmp_path)
     with duckdb.connect(str(home.warehouse)) as con:
-        con.execute("create schema marts")
         con.execute(
             "create table marts.fct_spam_features_v2 as select * from (values ('n1', date '2024-04-08', 'US', 0.5),"
             " ('n2', date '2024-04-08', 'IN', 0.25)) as t (number_id, week_start, country_code, answer_rate)"
@@ -119,12 +123,9 @@ def test_spark_test_prints_every_relation_and_fails_when_one_differs(tmp_path, m
 def test_timestamps_are_compared_as_the_same_instant(tmp_path: Path) -> None:
     """DuckDB keeps a load's time as TIMESTAMP (UTC); Spark writes an instant (read back WITH TIME ZONE). Equal
     instants are equal whatever the reading process's time zone, and a moved one is a difference."""
-    home = Paths(tmp_path)
-    spark_out = tmp_path / "spark_out"
-    spark_out.mkdir()
+    home, spark_out = _scratch(tmp_path)
     with duckdb.connect(str(home.warehouse)) as con:
         con.execute("set TimeZone = 'America/New_York'")  # the comparison must not depend on it
-        con.execute("create schema marts")
         con.execute(
             "create table marts.fct_api_request_load_reconciliation as select * from (values "
             "('l1', timestamp '2024-04-14 23:30:00'), ('l2', timestamp '2024-04-15 06:00:00')) "
@@ -148,11 +149,8 @@ def test_timestamps_are_compared_as_the_same_instant(tmp_path: Path) -> None:
 def test_the_spam_scores_are_compared_on_the_week_spark_scored_and_not_on_the_clock(tmp_path: Path) -> None:
     """DuckDB's ml.spam_scores holds every week and model version scored; Spark scores one week with the champion.
     Only those rows are compared, `scored_at` (when each engine ran) is not, and a flipped flag is a difference."""
-    home = Paths(tmp_path)
-    spark_out = tmp_path / "spark_out"
-    spark_out.mkdir()
+    home, spark_out = _scratch(tmp_path, "ml")
     with duckdb.connect(str(home.warehouse)) as con:
-        con.execute("create schema ml")
         con.execute(
             "create table ml.spam_scores as select * from (values "
             "('n1', date '2024-04-01', 1, 1, 0.10::double, false, timestamp '2024-04-02 01:00:00'), "
