@@ -10,7 +10,8 @@ are its own (the process's own ru_maxrss):
             with a 50-resample bootstrap, registered in MLflow (this is the training-time figure)
   score     the champion scores every number of the latest week back into ml.spam_scores
   spark-score  (with the [spark] extra) the same week scored on a local Spark session (`mapInPandas`), from a
-            Spark copy of the feature mart: its scoring seconds and the JVM's peak memory
+            Spark copy of the feature mart: its scoring seconds, and the peak memory of the JVM with its Python
+            workers beside the process's own
 Generation is reported too but is not part of the targets (10M numbers: features + scoring < 5 min, < 12 GiB).
 """
 
@@ -97,21 +98,22 @@ r = {{'scored_rows': scoring.score(con, paths(), weeks=[week])}}
 
 # The same week scored on Spark (local[2]), when the [spark] extra is installed: the champion's feature mart is
 # copied into Spark through Parquet (not timed), then `score_on_spark` (mapInPandas, the model broadcast) writes
-# Spark's ml.spam_scores. Its peak memory is the JVM's (a child process, sampled) beside this process's own.
+# Spark's ml.spam_scores. Its peak memory is the JVM's and its Python workers' (descendants of this process,
+# sampled) beside this process's own.
 SPARK_SCORE = """
 import time
 from ml import spark as sp
 from ml.anomaly.bench import ChildRssSampler
 from ml.settings import paths
 p = paths()
-with ChildRssSampler() as jvm:
+with ChildRssSampler() as spark_side:
     s = sp.session(p)
     sp.copy_tables(p, s, ['marts.fct_spam_features_v2'])
     t0 = time.perf_counter()
     version, week, rows = sp.score_on_spark(p, s)
     seconds = time.perf_counter() - t0
     s.stop()
-r = {{'scored_rows': rows, 'scoring_seconds': round(seconds, 1), 'jvm_peak_gib': round(jvm.mib / 1024, 2)}}
+r = {{'scored_rows': rows, 'scoring_seconds': round(seconds, 1), 'jvm_peak_gib': round(spark_side.mib / 1024, 2)}}
 """
 
 
