@@ -11,15 +11,19 @@
 {%- endmacro %}
 
 {#- Why a count's text is not a valid count, or null: missing_count, non_numeric_count, negative_count,
-    non_integer_count (12.7, 1e3, 1_000, +5), implausible_count (above `max_value`). -#}
-{% macro count_problem(text_expr, max_value) -%}
+    non_integer_count (12.7, 1e3, 1_000, +5), implausible_count (above `max_value`, or more than 18 digits).
+    `value_expr`: the count parse_count already gave for the same text, when the model has it. The valid count,
+    nearly every row, is judged from it alone; the other checks (two casts and a regex over the text) run only
+    for text that is not plain digits. -#}
+{% macro count_problem(text_expr, max_value, value_expr=none) -%}
+    {%- set value = value_expr or parse_count(text_expr) -%}
     case
+        when {{ value }} is not null then case when {{ value }} > {{ max_value }} then 'implausible_count' end
         when coalesce(trim({{ text_expr }}), '') = '' then 'missing_count'
         when {{ try_cast('trim(' ~ text_expr ~ ')', 'double') }} is null then 'non_numeric_count'
         when {{ try_cast('trim(' ~ text_expr ~ ')', 'double') }} < 0 then 'negative_count'
         when not {{ is_plain_integer('trim(' ~ text_expr ~ ')') }} then 'non_integer_count'
-        when length(trim({{ text_expr }})) > 18 or {{ parse_count(text_expr) }} > {{ max_value }}
-            then 'implausible_count'
+        else 'implausible_count'  -- plain digits, more than 18 of them
     end
 {%- endmacro %}
 

@@ -55,7 +55,7 @@ judged as (
             when country_code is null then 'unknown_country'
             when coalesce(os_input, '') = '' then 'missing_os'
             when os is null then 'unknown_os'
-            else {{ count_problem('raw_count', var('api_logs_max_count')) }}
+            else {{ count_problem('raw_count', var('api_logs_max_count'), 'request_count') }}
         end as rejection_reason
     from mapped
 ),

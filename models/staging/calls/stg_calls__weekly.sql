@@ -23,14 +23,24 @@ source as (
     select * from {{ source('calls', 'calls_weekly') }}
 ),
 
--- why each count's text is not a valid count, or null (macros/quality/count_checks.sql), once per column
-checked as (
+-- each count parsed once (plain digits, else null), then why its text is not a valid count, or null
+-- (macros/quality/count_checks.sql): the valid counts are judged from the parsed value alone
+parsed as (
     select
         {%- for c in checked_columns %}
-            {{ count_problem("source." ~ c, var('calls_max_count')) }} as {{ c }}__problem,
+            {{ parse_count("source." ~ c) }} as {{ c }}__value,
         {%- endfor %}
         source.*
     from source
+),
+
+checked as (
+    select
+        {%- for c in checked_columns %}
+            {{ count_problem("parsed." ~ c, var('calls_max_count'), "parsed." ~ c ~ "__value") }} as {{ c }}__problem,
+        {%- endfor %}
+        parsed.*
+    from parsed
 ),
 
 renamed as (
@@ -43,10 +53,10 @@ renamed as (
         nullif(trim(checked.id), '') as number_id,
         upper(replace(trim(checked.country), ' ', '')) as country_input,
         {%- for c in count_columns %}
-            {{ parse_count("checked." ~ c) }} as {{ c }},
+            checked.{{ c }}__value as {{ c }},
         {%- endfor %}
         {%- if has_new_column %}
-            {{ parse_count("checked.manual_spam_count") }} as manual_spam_count,
+            checked.manual_spam_count__value as manual_spam_count,
             coalesce(trim(checked.manual_spam_count), '') = '' as manual_spam_count_is_empty,
         {%- else %}
             cast(null as bigint) as manual_spam_count,
@@ -59,7 +69,7 @@ renamed as (
         {{ count_rule_failures('checked', checked_columns, 'negative_count') }} as n_negative_counts,
         {{ count_rule_failures('checked', checked_columns, 'non_integer_count') }} as n_non_integer_counts,
         {{ count_rule_failures('checked', checked_columns, 'implausible_count') }} as n_implausible_counts,
-        {{ dbt.concat(record_parts) }} as raw_record
+        {{ concat_strings(record_parts) }} as raw_record
     from checked
 )
 
