@@ -14,7 +14,7 @@
     non_integer_count (12.7, 1e3, 1_000, +5), implausible_count (above `max_value`, or more than 18 digits).
     `value_expr`: the count parse_count already gave for the same text, when the model has it. The valid count,
     nearly every row, is judged from it alone; the other checks (two casts and a regex over the text) run only
-    for text that is not plain digits. -#}
+    for text that parse_count did not parse. -#}
 {% macro count_problem(text_expr, max_value, value_expr=none) -%}
     {%- set value = value_expr or parse_count(text_expr) -%}
     case
