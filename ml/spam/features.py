@@ -100,11 +100,11 @@ def count_unobserved(con: duckdb.DuckDBPyConnection, fs: FeatureSet, splits: tup
 
 
 def load_week(con: duckdb.DuckDBPyConnection, fs: FeatureSet, week_start) -> pd.DataFrame:
-    """Every number of one week with the features of `fs` (for scoring)."""
+    """Every number of one week with the features of `fs` (for scoring), in no particular order: a score depends
+    on its own row only, and readers order the scores themselves (the sort took 4.5 of 12 s for 10M numbers)."""
     flags = "".join(f", {flag}" for flag in fs.flags)
     return con.execute(
-        f"select number_id, week_start, {', '.join(fs.columns)}{flags} from {fs.relation} where week_start = ? "
-        "order by number_id",
+        f"select number_id, week_start, {', '.join(fs.columns)}{flags} from {fs.relation} where week_start = ?",
         [week_start],
     ).df()
 
