@@ -87,9 +87,10 @@ final as (
         out_of_work_call_count,
         manual_spam_count,
         has_manual_spam_count,
-        -- the delivered fields as text where a reader needs them, on the rows that are not staged (the
-        -- quarantine shows them); a staged row's fields are its columns. On the 10M bench's 30M rows, timed
-        -- alone, writing every row's raw record took a fifth of this model's time (121.8 s against 95.3 s).
+        -- the delivered fields as text on the rows that are not staged (the quarantine shows a quarantined
+        -- row's; a duplicate keeps its own); a staged row's fields are its columns. On the 10M bench's 30M
+        -- rows, timed alone, writing every row's raw record took a fifth of this model's time (121.8 s against
+        -- 95.3 s).
         case when row_status != 'staged' then raw_record end as raw_record,
         verdict_reason as rejection_reason,
         duplicate_kind,
