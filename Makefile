@@ -126,18 +126,19 @@ spark-extra: setup
 		{ [ -x $(BIN)/uv ] && UV_NATIVE_TLS=1 $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python \
 			-c constraints.txt -e '.[dev,spark]'; } || $(BIN)/pip install -q -c constraints.txt -e '.[dev,spark]'; }
 
-# a small extract in its own state folder, built, trained and scored on DuckDB; then the anomaly product, the spam
-# feature and monitoring marts and the data-quality marts on a local Spark session (their data and unit tests),
-# the champion scoring the latest week there (mapInPandas), and Spark's marts and scores compared with DuckDB's
+# a small extract in its own state folder, built, trained, scored and evaluated (the real benchmarks) on DuckDB;
+# then every seed, model and test of the project on a local Spark session (data and unit tests), the champion
+# scoring the latest week there (mapInPandas), and Spark's marts, evaluation and scores compared with DuckDB's
 # row by row (python -m ml spark-test)
 SPARK_TEST_HOME := $(SENTINEL_HOME)/spark-test
-spark-test: spark-extra  ## the anomaly product, spam features, scores and monitoring, data-quality marts on Apache Spark (local PySpark): tests, parity
+spark-test: spark-extra  ## every model, seed and test on Apache Spark (local PySpark), scoring there too: tests, parity with DuckDB
 	rm -rf $(SPARK_TEST_HOME)
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml generate --calls-numbers 2000
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml ingest
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml build
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spam train --n-boot 20
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spam score
+	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml evaluate
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spark-test
 
 bench-scale: spark-extra  ## detection mart on DuckDB vs Spark local at 1M/10M/30M series-days: seconds, peak memory

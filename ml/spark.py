@@ -1,11 +1,14 @@
 """The same dbt models on Apache Spark (issue 16): a local PySpark session, the `spark` output of profiles.yml.
 
-`python -m ml spark-test` (`make spark-test`) builds the KPI anomaly product, the spam feature and monitoring
-marts and the data-quality marts on Spark from the state's DuckDB warehouse, scores the latest week there, and
-checks that Spark computes what DuckDB computed:
+`python -m ml spark-test` (`make spark-test`) builds every model, seed and test of the project on Spark (the KPI
+anomaly product, the spam feature and monitoring marts, the data-quality marts, the detector evaluation on the
+generator's truth and the real benchmarks, observability) from the state's DuckDB warehouse, scores the latest
+week there, and checks that Spark computes what DuckDB computed:
 
 1. the raw tables the selection reads (its dbt sources) are copied from the DuckDB warehouse into Spark tables
-   through Parquet: the same rows, load ids, files and lines (and the lifecycle's ml tables: scores, registry);
+   through Parquet: the same rows, load ids, files and lines (and the lifecycle's ml tables: scores, registry;
+   the benchmarks). The run and test history (schema `observability`) is not copied: each engine's hooks write
+   their own, and Spark's observability marts read Spark's;
 2. `dbt build --target spark` of the selection but the models that read the spam scores: seeds, models, data
    tests and unit tests, from the same SQL (the engine differences are `spark__` macros under macros/cross_db/);
 3. the champion scores the latest week it scored on DuckDB again on Spark (`score_on_spark`: the model broadcast,
@@ -38,16 +41,11 @@ from ml.dbt import dbt_args, run_dbt
 from ml.logs import log_event, timed
 from ml.settings import Paths, Settings
 
-# The KPI anomaly product (API-log staging and validation, the roll-ups, the detector, incidents, the
-# detection-period summary and the KPI metric mart), the spam feature side (call staging and validation, the
-# versioned feature mart, the training examples), the data-quality marts (load reconciliation, quarantine) and
-# the spam monitoring over the scores the lifecycle wrote (latest scores, drift, performance, the retraining
-# decision, the spam metric mart), with their tests.
-SPARK_SELECTION = (
-    "+path:models/marts/anomaly +fct_kpi_metrics_daily +fct_spam_features_v1 +fct_spam_features_v2 "
-    "+fct_spam_training_examples +path:models/marts/data_quality "
-    "+fct_spam_scores_latest +fct_spam_retrain_decision +fct_spam_metrics_weekly"
-)
+# Every seed, model and test of the project: the KPI anomaly product, the spam features, training examples and
+# monitoring, the data-quality marts, the evaluation, observability and the metric marts.
+SPARK_SELECTION = "fqn:*"
+# Written by each engine's own dbt hooks (macros/monitoring/store_run_results.sql), never copied between them
+OWN_HISTORY_SCHEMA = "observability"
 PARITY_RELATION = "marts.fct_api_request_anomalies"
 PARITY_KEY = ("series_key", "series_date")
 # What spark-test compares: each relation on its key, and its verdict column where it has one.
@@ -71,12 +69,19 @@ PARITY: dict[str, tuple[tuple[str, ...], str | None]] = {
         ("metric_name", "week_start", "model_version", "country_code", "breakdown"),
         None,
     ),
+    "intermediate.int_eval_detector_flags": (("dataset", "detector", "series_key", "period_ts"), "direction"),
+    "evaluation.fct_eval_series": (("dataset", "series_key"), "is_scored"),
+    "evaluation.fct_eval_truth_events": (("event_id",), None),
+    "evaluation.fct_detector_evaluation": (("dataset", "detector", "event_type"), "fc_rank"),
 }
 # What a verdict column's rows are counted by on each side (default: is_anomaly)
 PARITY_FLAG = {
     "marts.fct_spam_scores_latest": "is_flagged",
     "marts.fct_spam_drift": "drift_band = 'major'",
     "marts.fct_spam_retrain_decision": "should_retrain",
+    "intermediate.int_eval_detector_flags": "direction = 'down'",
+    "evaluation.fct_eval_series": "is_scored",
+    "evaluation.fct_detector_evaluation": "fc_rank = 1",
 }
 PARITY_TOLERANCE = 1e-9  # relative, per numeric value: the engines sum in different orders
 
@@ -398,7 +403,7 @@ def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity]:
     with timed("spark.test", selection=selection) as facts:
         spark = session(p)
         listed = list_selection(p, selection)
-        tables = selection_sources(p, listed)
+        tables = [t for t in selection_sources(p, listed) if not t.startswith(f"{OWN_HISTORY_SCHEMA}.")]
         facts["source_rows"] = sum(copy_tables(p, spark, tables).values())
         built = {f"{n['config']['schema']}.{n['alias']}" for n in listed if n["resource_type"] == "model"}
         readers = downstream_models(listed, SCORES_READER)

@@ -181,21 +181,22 @@
         from sd_counts
     )
 
+    -- the counts as bigint on every engine (DuckDB's sum of a count is a HUGEINT, which Spark has not)
     select
         {{ g }},
         event_type,
-        n_series,
-        n_buckets,
-        n_events,
-        events_detected,
-        n_events - events_detected as events_missed,
-        false_alarms,
+        cast(n_series as bigint) as n_series,
+        cast(n_buckets as bigint) as n_buckets,
+        cast(n_events as bigint) as n_events,
+        cast(events_detected as bigint) as events_detected,
+        cast(n_events - events_detected as bigint) as events_missed,
+        cast(false_alarms as bigint) as false_alarms,
         coalesce(event_precision, 0) as event_precision,
         coalesce(event_recall, 0) as event_recall,
         coalesce(2 * event_precision * event_recall / nullif(event_precision + event_recall, 0), 0) as event_f1,
-        n_flagged,
-        n_labelled,
-        n_labelled_flagged,
+        cast(n_flagged as bigint) as n_flagged,
+        cast(n_labelled as bigint) as n_labelled,
+        cast(n_labelled_flagged as bigint) as n_labelled_flagged,
         coalesce(point_precision, 0) as point_precision,
         coalesce(point_recall, 0) as point_recall,
         coalesce(2 * point_precision * point_recall / nullif(point_precision + point_recall, 0), 0) as point_f1,

@@ -10,3 +10,8 @@
 {% macro duckdb__row_as_json(alias) -%}
     cast(to_json({{ alias }}) as varchar)
 {%- endmacro %}
+
+{#- Spark leaves null fields out of `to_json` unless told; DuckDB writes them as null -#}
+{% macro spark__row_as_json(alias) -%}
+    to_json(struct({{ alias }}.*), map('ignoreNullFields', 'false'))
+{%- endmacro %}

@@ -27,8 +27,8 @@ EVALUATION_LEGEND = (
 def evaluation_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute(
         """
-        select dataset, event_type as events_of, fc_rank as rank, detector, cast(n_series as bigint) as series,
-               n_events as events, cast(events_detected as bigint) as tp, cast(false_alarms as bigint) as fp, fc,
+        select dataset, event_type as events_of, fc_rank as rank, detector, n_series as series,
+               n_events as events, events_detected as tp, false_alarms as fp, fc,
                event_f1 as ev_f1, point_precision as pt_p, point_recall as pt_r, 100 * flag_rate as "flag%"
         from evaluation.fct_detector_evaluation
         order by dataset = 'synthetic' desc, dataset, event_type = 'all' desc, event_type, fc_rank, detector

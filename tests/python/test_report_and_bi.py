@@ -39,6 +39,11 @@ def test_the_report_renders_with_every_section_in_headless_chromium(built_home: 
     report = built_home / "reports" / "sentinel_report.html"
     html = report.read_text()
     assert "<script" not in html and html.count("data:image/png;base64,") == 10  # self-contained, every plot
+    # the evaluation's counts are whole numbers (the mart typed them HUGEINT, which pandas reads as floats: the
+    # table said "34.0" events detected)
+    row = re.search(r"<td>nab</td><td>all</td><td class=\"num\">1</td>.*?</tr>", html, re.S).group(0)
+    counts = re.findall(r'<td class="num">([^<]*)</td>', row)[:5]  # rank, series, events, detected, false alarms
+    assert all(re.fullmatch(r"\d+", c) for c in counts), counts
     with duckdb.connect(str(current(built_home / "published").path), read_only=True) as con:
         n_incidents = con.execute("select count(*) from marts.fct_api_anomaly_detection_summary").fetchone()[0]
         pr_auc = dict(con.execute("select feature_version, test_pr_auc from ml.spam_model_versions").fetchall())

@@ -51,7 +51,7 @@ scores as (
 final as (
     select
         *,
-        rank() over (partition by dataset, event_type order by fc desc) as fc_rank
+        cast(rank() over (partition by dataset, event_type order by fc desc) as bigint) as fc_rank
     from scores
 )
 

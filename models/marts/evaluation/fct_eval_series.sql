@@ -23,7 +23,7 @@ series as (
         max(series_periods) as series_periods,
         max(warmup_periods) as warmup_periods,
         max(min_series_periods) as min_series_periods,
-        sum(case when is_scored then 1 else 0 end) as scored_periods
+        count(case when is_scored then 1 end) as scored_periods
     from buckets
     group by dataset, grain, series_level, series_key
 ),

@@ -52,7 +52,7 @@ test_findings as (
         cast(null as {{ dbt.type_string() }}) as asset_name,
         d.test_execution_id,
         1 as kind_rank,
-        row_number() over (order by d.detected_at, d.test_unique_id) as kind_position,
+        cast(row_number() over (order by d.detected_at, d.test_unique_id) as bigint) as kind_position,
         {{ row_as_json('d') }} as detail
     from (
         select
@@ -83,7 +83,7 @@ volume_findings as (
         cast(null as {{ dbt.type_string() }}) as asset_name,
         cast(null as {{ dbt.type_string() }}) as test_execution_id,
         2 as kind_rank,
-        row_number() over (order by d.feed, d.period_date) as kind_position,
+        cast(row_number() over (order by d.feed, d.period_date) as bigint) as kind_position,
         {{ row_as_json('d') }} as detail
     from (
         select feed, period_date, direction, rows_appended, expected_value, lower_bound, upper_bound, explanation
@@ -102,7 +102,7 @@ freshness_findings as (
         cast(null as {{ dbt.type_string() }}) as asset_name,
         cast(null as {{ dbt.type_string() }}) as test_execution_id,
         3 as kind_rank,
-        row_number() over (order by d.feed) as kind_position,
+        cast(row_number() over (order by d.feed) as bigint) as kind_position,
         {{ row_as_json('d') }} as detail
     from (
         select feed, freshness_status, last_loaded_at, latest_period, hours_since_last_load, expected_every_hours
@@ -122,7 +122,7 @@ schema_findings as (
         cast(null as {{ dbt.type_string() }}) as asset_name,
         cast(null as {{ dbt.type_string() }}) as test_execution_id,
         4 as kind_rank,
-        row_number() over (order by d.relation, d.column_name) as kind_position,
+        cast(row_number() over (order by d.relation, d.column_name) as bigint) as kind_position,
         {{ row_as_json('d') }} as detail
     from (
         select
@@ -146,7 +146,7 @@ kpi_findings as (
         'fct_api_anomaly_detection_summary' as asset_name,
         cast(null as {{ dbt.type_string() }}) as test_execution_id,
         5 as kind_rank,
-        row_number() over (order by d.start_date, d.series_key) as kind_position,
+        cast(row_number() over (order by d.start_date, d.series_key) as bigint) as kind_position,
         {{ row_as_json('d') }} as detail
     from (
         select

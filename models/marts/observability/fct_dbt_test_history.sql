@@ -42,7 +42,7 @@ final as (
         message,
         detected_at,
         code_version,
-        row_number() over (partition by test_unique_id order by detected_at desc) as result_rank
+        cast(row_number() over (partition by test_unique_id order by detected_at desc) as bigint) as result_rank
     from current_results
 )
 

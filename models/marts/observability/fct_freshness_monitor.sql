@@ -37,7 +37,7 @@ expectations as (
 elapsed as (
     select
         *,
-        {{ dbt.datediff('last_loaded_at', 'checked_at', 'minute') }} / 60.0 as hours_since_last_load  -- noqa: LT05
+        cast({{ dbt.datediff('last_loaded_at', 'checked_at', 'minute') }} / 60.0 as double) as hours_since_last_load  -- noqa: LT05
     from expectations
 ),
 
