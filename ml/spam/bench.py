@@ -9,6 +9,9 @@ are its own (the process's own ru_maxrss):
   train     one challenger on the latest feature version: both families fitted, the best kept, evaluated
             with a 50-resample bootstrap, registered in MLflow (this is the training-time figure)
   score     the champion scores every number of the latest week back into ml.spam_scores
+  spark-feat  (with the [spark] extra) the features stage's dbt build on a local Spark session, from Spark
+            copies of the raw tables it reads (copied through Parquet, not timed): its build seconds, and the
+            peak memory of the JVM beside the process's own
   spark-score  (with the [spark] extra) the same week scored on a local Spark session (`mapInPandas`), from a
             Spark copy of the feature mart: its scoring seconds, and the peak memory of the JVM with its Python
             workers beside the process's own
@@ -67,10 +70,12 @@ r = {{'rows': sum(ingest_source(con, s, d).rows_appended for s, d in ((CALLS, p.
                                                                      (LABELS, p.landing_call_labels)))}}
 ensure_tables(con)
 """
+FEATURE_SELECTION = ["+fct_spam_features", "+fct_spam_training_examples"]
 FEATURES = """
 from ml.dbt import dbt_args, run_dbt
-run_dbt(dbt_args('build', '--indirect-selection', 'cautious',
-                 select=['+fct_spam_features', '+fct_spam_training_examples'], dbt_vars={{'spam_test_weeks': 1}}))
+from ml.spam.bench import FEATURE_SELECTION
+run_dbt(dbt_args('build', '--indirect-selection', 'cautious', select=FEATURE_SELECTION,
+                 dbt_vars={{'spam_test_weeks': 1}}))
 import duckdb
 from ml.settings import paths
 con = duckdb.connect(str(paths().warehouse))
@@ -96,6 +101,29 @@ week = con.execute('select max(week_start) from marts.fct_spam_features_v2').fet
 r = {{'scored_rows': scoring.score(con, paths(), weeks=[week])}}
 """
 
+# The features stage's dbt build on Spark (local[2]), when the [spark] extra is installed: the raw tables it reads
+# are copied into Spark through Parquet (not timed), then the same selection, vars and tests are built there.
+SPARK_FEATURES = """
+import time
+from ml import spark as sp
+from ml.anomaly.bench import ChildRssSampler
+from ml.settings import paths
+from ml.spam.bench import FEATURE_SELECTION
+p = paths()
+with ChildRssSampler() as spark_side:
+    s = sp.session(p)
+    selection = ' '.join(FEATURE_SELECTION)
+    copied = sp.copy_tables(p, s, sp.selection_sources(p, sp.list_selection(p, selection)))
+    t0 = time.perf_counter()
+    sp.spark_dbt(p, 'build', '--indirect-selection', 'cautious', '--full-refresh',
+                 '--vars', '{{"spam_test_weeks": 1}}', select=(selection,))
+    seconds = time.perf_counter() - t0
+    rows = s.table('marts.fct_spam_features_v2').count()
+    s.stop()
+r = {{'source_rows': sum(copied.values()), 'feature_rows': rows, 'build_seconds': round(seconds, 1),
+      'jvm_peak_gib': round(spark_side.mib / 1024, 2)}}
+"""
+
 # The same week scored on Spark (local[2]), when the [spark] extra is installed: the champion's feature mart is
 # copied into Spark through Parquet (not timed), then `score_on_spark` (mapInPandas, the model broadcast) writes
 # Spark's ml.spam_scores. Its peak memory is the JVM's and its Python workers' (descendants of this process,
@@ -118,7 +146,7 @@ r = {{'scored_rows': rows, 'scoring_seconds': round(seconds, 1), 'jvm_peak_gib':
 
 
 def _stages() -> list[tuple[str, str]]:
-    """The stages to run: Spark's scoring only where PySpark and Java are installed (`make spark-extra`)."""
+    """The stages to run: Spark's only where PySpark and Java are installed (`make spark-extra`)."""
     from ml.spark import SparkUnavailable, require_spark
 
     stages = [("generate", GENERATE), ("ingest", INGEST), ("features", FEATURES), ("train", TRAIN), ("score", SCORE)]
@@ -127,7 +155,7 @@ def _stages() -> list[tuple[str, str]]:
     except SparkUnavailable as e:
         log_event("bench_spam.spark_skipped", reason=str(e))
         return stages
-    return [*stages, ("spark-score", SPARK_SCORE)]
+    return [*stages, ("spark-feat", SPARK_FEATURES), ("spark-score", SPARK_SCORE)]
 
 
 def run_bench(sizes: list[int], keep: bool = False) -> list[dict]:

@@ -106,3 +106,16 @@ def test_speedups_compare_each_detector_with_its_own_pandas_form() -> None:
     text = format_speedups(table)
     assert "iqr              2.00x" in text
     assert "robust_seasonal  0.50x" in text
+
+
+def test_every_spam_bench_stage_is_a_valid_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make bench-spam` runs each stage as `python -c` of a formatted template: a stray brace or a syntax error
+    would only show at the end of a long bench. Spark's stages are listed too when Spark is reported present."""
+    from ml import spark
+    from ml.spam import bench
+
+    monkeypatch.setattr(spark, "require_spark", lambda: None)
+    stages = bench._stages()
+    assert [name for name, _ in stages][-2:] == ["spark-feat", "spark-score"]
+    for name, code in stages:
+        compile(bench._PRELUDE + code.format(n=1000, weeks=bench.WEEKS) + bench._EPILOGUE, name, "exec")
