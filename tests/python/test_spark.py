@@ -120,6 +120,31 @@ def test_spark_test_prints_every_relation_and_fails_when_one_differs(tmp_path, m
     main(["spark-test"])  # every relation equal: no exit
 
 
+def test_the_run_history_is_not_copied_each_engine_writes_its_own(tmp_path: Path, monkeypatch) -> None:
+    """spark-test copies the raw tables the whole project reads into Spark, but not the run and test history:
+    Spark's dbt hooks write Spark's, and its observability marts must not report DuckDB's runs."""
+    import ml.spark
+
+    copied: list[str] = []
+
+    class Stop(Exception):
+        pass
+
+    def copy_tables(p, spark, tables):
+        copied.extend(tables)
+        raise Stop
+
+    reads = ["ingestion.loads", "observability.elementary_test_results", "raw.api_requests", "raw.benchmark_points"]
+    monkeypatch.setattr(ml.spark, "session", lambda p: None)
+    monkeypatch.setattr(ml.spark, "list_selection", lambda p, selection: [])
+    monkeypatch.setattr(ml.spark, "selection_sources", lambda p, listed: reads)
+    monkeypatch.setattr(ml.spark, "copy_tables", copy_tables)
+    home, _ = _scratch(tmp_path)
+    with pytest.raises(Stop):
+        ml.spark.spark_test(home)
+    assert copied == ["ingestion.loads", "raw.api_requests", "raw.benchmark_points"]
+
+
 def test_timestamps_are_compared_as_the_same_instant(tmp_path: Path) -> None:
     """DuckDB keeps a load's time as TIMESTAMP (UTC); Spark writes an instant (read back WITH TIME ZONE). Equal
     instants are equal whatever the reading process's time zone, and a moved one is a difference."""
