@@ -70,12 +70,13 @@ r = {{'rows': sum(ingest_source(con, s, d).rows_appended for s, d in ((CALLS, p.
                                                                      (LABELS, p.landing_call_labels)))}}
 ensure_tables(con)
 """
+# what the features stage builds, on DuckDB and on Spark
 FEATURE_SELECTION = ["+fct_spam_features", "+fct_spam_training_examples"]
+FEATURE_VARS = {"spam_test_weeks": 1}
 FEATURES = """
 from ml.dbt import dbt_args, run_dbt
-from ml.spam.bench import FEATURE_SELECTION
-run_dbt(dbt_args('build', '--indirect-selection', 'cautious', select=FEATURE_SELECTION,
-                 dbt_vars={{'spam_test_weeks': 1}}))
+from ml.spam.bench import FEATURE_SELECTION, FEATURE_VARS
+run_dbt(dbt_args('build', '--indirect-selection', 'cautious', select=FEATURE_SELECTION, dbt_vars=FEATURE_VARS))
 import duckdb
 from ml.settings import paths
 con = duckdb.connect(str(paths().warehouse))
@@ -104,11 +105,11 @@ r = {{'scored_rows': scoring.score(con, paths(), weeks=[week])}}
 # The features stage's dbt build on Spark (local[2]), when the [spark] extra is installed: the raw tables it reads
 # are copied into Spark through Parquet (not timed), then the same selection, vars and tests are built there.
 SPARK_FEATURES = """
-import time
+import json, time
 from ml import spark as sp
 from ml.anomaly.bench import ChildRssSampler
 from ml.settings import paths
-from ml.spam.bench import FEATURE_SELECTION
+from ml.spam.bench import FEATURE_SELECTION, FEATURE_VARS
 p = paths()
 with ChildRssSampler() as spark_side:
     s = sp.session(p)
@@ -116,7 +117,7 @@ with ChildRssSampler() as spark_side:
     copied = sp.copy_tables(p, s, sp.selection_sources(p, sp.list_selection(p, selection)))
     t0 = time.perf_counter()
     sp.spark_dbt(p, 'build', '--indirect-selection', 'cautious', '--full-refresh',
-                 '--vars', '{{"spam_test_weeks": 1}}', select=(selection,))
+                 '--vars', json.dumps(FEATURE_VARS), select=(selection,))
     seconds = time.perf_counter() - t0
     rows = s.table('marts.fct_spam_features_v2').count()
     s.stop()
