@@ -17,7 +17,11 @@ week there, and checks that Spark computes what DuckDB computed:
 5. each PARITY relation the selection built, and the week Spark scored, is read back from Spark and compared
    with DuckDB's on its key: rows on each side only, verdicts (`direction` for the detection mart, `is_flagged`
    for the scores, ...) that differ, text columns that differ, and the largest relative difference of each
-   numeric column. The check fails on any row or verdict or text difference, or a numeric one above 1e-9.
+   numeric column. The check fails on any row or verdict or text difference, or a numeric one above 1e-9;
+6. the spam trainer reads its training set from Spark's marts (`training_warehouse`: the labelled rows, cut in
+   Spark, into the trainer's own interface) and from DuckDB's, for every feature version, and fits a candidate
+   on each (`compare_training`): the same rows in the same order, and the same family, threshold and held-out
+   PR-AUC.
 
 Spark's tables, its Hive metastore (Derby) and its logs live under $SENTINEL_HOME/spark/, as profiles.yml says.
 The DuckDB side must be built (and trained and scored, for step 3) first, as `make spark-test` does; Spark never
@@ -40,6 +44,7 @@ import duckdb
 from ml.dbt import dbt_args, run_dbt
 from ml.logs import log_event, timed
 from ml.settings import Paths, Settings
+from ml.spam.features import TRAINING_MART
 
 # Every seed, model and test of the project: the KPI anomaly product, the spam features, training examples and
 # monitoring, the data-quality marts, the evaluation, observability and the metric marts.
@@ -259,6 +264,168 @@ def score_on_spark(p: Paths, spark: Any) -> tuple[int, Any, int] | None:
     return version, week, facts["rows"]
 
 
+# The spam trainer on Spark's marts: the labelled examples and every version of the feature mart.
+TRAINING_TABLES_LIKE = "fct_spam_features_v*"
+
+
+def training_warehouse(spark: Any) -> duckdb.DuckDBPyConnection:
+    """Spark's training mart and its feature marts, cut to the labelled rows, in an in-memory DuckDB under the same
+    names: the trainer's own interface (`feature_sets`, `training_rows`) then reads Spark's rows unchanged.
+
+    The semi-join on the labelled keys runs in Spark, so the driver receives the training set only (small: the
+    labelled numbers of the training weeks), not the feature marts (every number of every week). Rows come as
+    Arrow, so each column keeps its type (an int stays an int, a date a date) and so does the fingerprint."""
+    from ml.spam.features import KEYS
+
+    mem = duckdb.connect()
+    mem.execute("create schema marts")
+    examples = spark.table(TRAINING_MART)
+    labelled = examples.select(*KEYS).distinct()
+    features = [f"marts.{t.name}" for t in spark.catalog.listTables("marts", TRAINING_TABLES_LIKE)]
+    for relation in [TRAINING_MART, *sorted(features)]:
+        with timed("spark.read_training_table", relation=relation) as facts:
+            frame = examples if relation == TRAINING_MART else spark.table(relation).join(labelled, list(KEYS), "semi")
+            arrow = frame.toArrow()  # DuckDB reads the local Arrow table by its name
+            mem.execute(f"create table {relation} as select * from arrow")
+            facts["rows"] = arrow.num_rows
+    return mem
+
+
+@dataclass
+class TrainingParity:
+    """One feature version's training set as the trainer reads it from DuckDB and from Spark, and a candidate
+    fitted on each. The rows must be the same, in the same order: keys, labels and text exactly, numbers within
+    PARITY_TOLERANCE (a logarithm can differ in its last bit between the engines' math libraries, which also
+    makes the two fingerprints differ); the candidates must agree on their family, threshold and held-out
+    PR-AUC within the same tolerance."""
+
+    feature_version: int
+    duckdb_rows: int
+    spark_rows: int
+    duckdb_fingerprint: str
+    spark_fingerprint: str
+    values_differ: dict[str, int] = field(default_factory=dict)  # keys, labels, text, types: exact
+    max_rel_diff: dict[str, float] = field(default_factory=dict)  # numeric features
+    duckdb_fit: dict | None = None  # family, threshold, held-out PR-AUC per family (None: not fitted)
+    spark_fit: dict | None = None
+
+    @property
+    def relation(self) -> str:
+        return f"training rows of feature version {self.feature_version}"
+
+    @property
+    def fits_agree(self) -> bool:
+        a, b = self.duckdb_fit, self.spark_fit
+        if a is None or b is None:
+            return a is b
+        return (
+            a["family"] == b["family"]
+            and a["pr_auc"].keys() == b["pr_auc"].keys()
+            and all(
+                _close(x, y)
+                for x, y in [(a["threshold"], b["threshold"])] + [(a["pr_auc"][f], b["pr_auc"][f]) for f in a["pr_auc"]]
+            )
+        )
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.duckdb_rows == self.spark_rows
+            and not any(self.values_differ.values())
+            and all(d <= PARITY_TOLERANCE for d in self.max_rel_diff.values())
+            and self.fits_agree
+        )
+
+    def format(self) -> str:
+        worst = max(self.max_rel_diff.items(), key=lambda kv: kv[1], default=("-", 0.0))
+        same_print = self.duckdb_fingerprint == self.spark_fingerprint
+        lines = [
+            f"parity of the {self.relation} (the trainer reading each engine's marts): "
+            f"{'OK' if self.ok else 'DIFFERENT'}",
+            f"  rows: DuckDB {self.duckdb_rows:,}, Spark {self.spark_rows:,}; keys, labels and text that differ "
+            f"{sum(self.values_differ.values())}; numeric features {len(self.max_rel_diff)}, largest relative "
+            f"difference {worst[1]:.1e} ({worst[0]})",
+            f"  fingerprint: {'the same' if same_print else 'differs'} (DuckDB {self.duckdb_fingerprint}, "
+            f"Spark {self.spark_fingerprint})",
+        ]
+        lines += [f"  {c}: {n} values differ" for c, n in self.values_differ.items() if n]
+        for side, fit in (("DuckDB", self.duckdb_fit), ("Spark", self.spark_fit)):
+            if fit is not None:
+                aucs = ", ".join(f"{f} {a:.6f}" for f, a in fit["pr_auc"].items())
+                lines.append(
+                    f"  fitted on {side}'s rows: {fit['family']}, threshold {fit['threshold']:.6f}, "
+                    f"held-out PR-AUC {aucs}"
+                )
+        return "\n".join(lines)
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= PARITY_TOLERANCE * max(abs(a), abs(b), 1e-300)
+
+
+def _frame_differences(a: Any, b: Any) -> tuple[dict[str, int], dict[str, float]]:
+    """Two training sets row by row (the trainer's order): per column, values that differ (exact: keys, labels,
+    text, and any column whose type differs) or the largest relative difference (float columns)."""
+    import numpy as np
+    import pandas as pd
+
+    exact: dict[str, int] = {}
+    rel: dict[str, float] = {}
+    if len(a) != len(b) or list(a.columns) != list(b.columns):
+        return {"(shape)": 1}, rel
+    for c in a.columns:
+        x, y = a[c], b[c]
+        if x.dtype == y.dtype and pd.api.types.is_float_dtype(x.dtype):
+            u, v = x.to_numpy(), y.to_numpy()
+            both = ~(np.isnan(u) | np.isnan(v))
+            exact[c] = int((np.isnan(u) != np.isnan(v)).sum())
+            scale = max(float(np.abs(u[both]).max(initial=0.0)), float(np.abs(v[both]).max(initial=0.0))) * 1e-6
+            denom = np.maximum(np.maximum(np.abs(u[both]), np.abs(v[both])), max(scale, 1e-300))
+            rel[c] = float((np.abs(u[both] - v[both]) / denom).max(initial=0.0))
+        elif x.dtype != y.dtype:
+            exact[c] = len(x)
+        else:
+            exact[c] = int((~((x.to_numpy() == y.to_numpy()) | (x.isna().to_numpy() & y.isna().to_numpy()))).sum())
+    return exact, rel
+
+
+def _fit_summary(rows: Any, cfg: Any) -> dict:
+    from ml.spam.train import train_candidate
+
+    cand = train_candidate(rows, cfg)
+    return {
+        "family": cand.family,
+        "threshold": cand.threshold,
+        "pr_auc": {f: v["pr_auc"] for f, v in cand.validation.items()},
+    }
+
+
+def compare_training(
+    duck: duckdb.DuckDBPyConnection, spark_rows: duckdb.DuckDBPyConnection, fit: bool = True
+) -> list[TrainingParity]:
+    """For every feature version on both sides: the trainer's training rows (`training_rows`, the missing-feature
+    rule applied) from DuckDB's warehouse and from Spark's (`training_warehouse`), and, with `fit`, a candidate
+    fitted on each (every family, the project's seed)."""
+    from ml.spam.features import feature_sets
+    from ml.spam.train import LifecycleConfig, training_rows
+
+    cfg = LifecycleConfig()
+    ours, theirs = feature_sets(duck), feature_sets(spark_rows)
+    out = []
+    for version in sorted(ours.keys() & theirs.keys()):
+        with timed("spark.training_parity", feature_version=version) as facts:
+            d, s = training_rows(duck, ours[version], cfg), training_rows(spark_rows, theirs[version], cfg)
+            parity = TrainingParity(
+                version, len(d.df), len(s.df), d.fingerprint, s.fingerprint, *_frame_differences(d.df, s.df)
+            )
+            if fit:
+                parity.duckdb_fit, parity.spark_fit = _fit_summary(d, cfg), _fit_summary(s, cfg)
+            facts.update(rows=parity.spark_rows, ok=parity.ok)
+        log_event("spark.training_parity", **parity.__dict__)
+        out.append(parity)
+    return out
+
+
 @dataclass
 class Parity:
     relation: str
@@ -394,10 +561,11 @@ def downstream_models(listed: list[dict], unique_id: str) -> list[str]:
     return [n["name"] for n in listed if n["resource_type"] == "model" and n["unique_id"] in found]
 
 
-def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity]:
+def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity | TrainingParity]:
     """Copy the sources, build the selection on Spark (seeds, models, tests) in the lifecycle's order: every model
     but those that read the scores; the champion's scoring on Spark; then the models that read the scores, from
-    Spark's own. Compare each PARITY relation the selection built, and the scores, with DuckDB's."""
+    Spark's own. Compare each PARITY relation the selection built, and the scores, with DuckDB's, and the
+    trainer's training sets and candidates read from each engine."""
     if not p.warehouse.is_file():
         raise FileNotFoundError(f"no DuckDB warehouse in {p.home}: build it first (python -m ml build)")
     with timed("spark.test", selection=selection) as facts:
@@ -420,6 +588,9 @@ def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity]:
             spark.table(relation).write.mode("overwrite").parquet(str(out))
             results.append(compare(p, out, relation, key, verdict, PARITY_FLAG.get(relation, "is_anomaly")))
             log_event("spark.parity", **results[-1].__dict__)
+        if TRAINING_MART in built:  # the trainer on Spark's examples: the same rows, the same candidate
+            with duckdb.connect(str(p.warehouse), read_only=True) as duck:
+                results.extend(compare_training(duck, training_warehouse(spark)))
         if scored:
             version, week, _ = scored
             out = spark_dir(p) / "out" / SCORES_RELATION

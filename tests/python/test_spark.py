@@ -1,6 +1,7 @@
 """The Spark path's own logic, without starting Spark (`make spark-test` builds on Spark): the message when
 PySpark or Java is missing, the parity check that judges Spark's marts and scores against DuckDB's, and the
-scoring function Spark runs on each batch of a partition."""
+scoring function Spark runs on each batch of a partition, and the check that the trainer reads the same training
+set from Spark's marts as from DuckDB's."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ml.spark import (
     SCORES_RELATION,
     SparkUnavailable,
     compare,
+    compare_training,
     downstream_models,
     require_spark,
 )
@@ -260,3 +262,61 @@ def test_the_models_that_read_the_scores_are_built_after_spark_has_scored() -> N
         "fct_spam_drift",
     ]
     assert downstream_models(listed[:1], SCORES_READER) == []  # a selection without the scores: one build
+
+
+def _training_marts(con: duckdb.DuckDBPyConnection) -> None:
+    """A training mart and two feature-mart versions (v2 with a flagged feature) for 300 numbers over 3 weeks."""
+    con.execute("create schema if not exists marts")
+    keys = (
+        "select 'n' || lpad(cast(i as varchar), 4, '0') as number_id, "
+        "date '2024-03-04' + cast(7 * w as integer) as week_start, i, w from range(300) as r(i), range(3) as s(w)"
+    )
+    con.execute(
+        f"create table marts.fct_spam_training_examples as select number_id, week_start, 'train' as split, "
+        f"cast(i % 3 = 0 as integer) as is_spam from ({keys})"
+    )
+    con.execute(
+        f"create table marts.fct_spam_features_v1 as select number_id, week_start, "
+        f"case when i % 2 = 0 then 'US' else 'IN' end as country_code, "
+        f"cast((i * 7 + w * 3) % 50 + 10 * (i % 3 = 0)::int as bigint) as call_count, "
+        f"ln(1 + (i * 13 + w) % 17) / 3 as log_answer_rate from ({keys})"
+    )
+    con.execute(
+        f"create table marts.fct_spam_features_v2 as select f.*, cast((i * 5) % 4 as bigint) as manual_spam_count, "
+        f"w > 0 as manual_spam_count_observed from marts.fct_spam_features_v1 as f join ({keys}) using "
+        f"(number_id, week_start)"
+    )
+
+
+def test_the_trainer_reads_the_same_training_set_from_either_engine_and_fits_the_same_candidate() -> None:
+    """spark-test reads Spark's training and feature marts into the trainer's own interface: equal rows give the
+    same fingerprint (rows, order and types) and the same candidate; a label that differs is named."""
+    duck, spark_side = duckdb.connect(), duckdb.connect()
+    _training_marts(duck)
+    _training_marts(spark_side)
+    same = compare_training(duck, spark_side)
+    assert [p.feature_version for p in same] == [1, 2] and all(p.ok for p in same)
+    assert (same[0].spark_rows, same[1].spark_rows) == (900, 600)  # v2 leaves out the week without the feature
+    assert same[0].spark_fit is not None and set(same[0].spark_fit["pr_auc"]) == {
+        "logistic_regression",
+        "hist_gradient_boosting",
+    }
+    assert "OK" in same[1].format() and "held-out PR-AUC" in same[1].format()
+
+    spark_side.execute("update marts.fct_spam_training_examples set is_spam = 1 - is_spam where number_id = 'n0001'")
+    differs = compare_training(duck, spark_side, fit=False)
+    assert not any(p.ok for p in differs) and differs[0].duckdb_rows == differs[0].spark_rows
+    assert differs[0].duckdb_fingerprint != differs[0].spark_fingerprint
+    assert "DIFFERENT" in differs[0].format()
+    # a logarithm's last bit (Spark's and DuckDB's math libraries): another fingerprint, the same training set
+    spark_side.execute("update marts.fct_spam_training_examples set is_spam = 1 - is_spam where number_id = 'n0001'")
+    spark_side.execute("update marts.fct_spam_features_v1 set log_answer_rate = log_answer_rate * (1 + 2e-16)")
+    last_bit = compare_training(duck, spark_side)[0]
+    assert last_bit.ok and last_bit.duckdb_fingerprint != last_bit.spark_fingerprint
+    assert 0 < last_bit.max_rel_diff["log_answer_rate"] < 1e-15 and "fingerprint: differs" in last_bit.format()
+    spark_side.execute("update marts.fct_spam_features_v1 set log_answer_rate = log_answer_rate * (1 + 1e-6)")
+    assert not compare_training(duck, spark_side, fit=False)[0].ok
+    # the same values with another type (an int read back as a double) are another training set, too
+    spark_side.execute("update marts.fct_spam_features_v1 set log_answer_rate = log_answer_rate / (1 + 1e-6)")
+    spark_side.execute("alter table marts.fct_spam_features_v1 alter column call_count type double")
+    assert [p.ok for p in compare_training(duck, spark_side, fit=False)] == [False, True]
