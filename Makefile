@@ -131,7 +131,7 @@ spark-extra: setup
 # scoring the latest week there (mapInPandas), and Spark's marts, evaluation and scores compared with DuckDB's
 # row by row (python -m ml spark-test)
 SPARK_TEST_HOME := $(SENTINEL_HOME)/spark-test
-spark-test: spark-extra  ## every model, seed and test on Apache Spark (local PySpark), scoring there too: tests, parity with DuckDB
+spark-test: spark-extra  ## every model, seed and test on Apache Spark (local PySpark), scoring there too: tests, parity with DuckDB, the trainer on Spark's marts
 	rm -rf $(SPARK_TEST_HOME)
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml generate --calls-numbers 2000
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml ingest
