@@ -403,15 +403,28 @@ def _fit_summary(rows: Any, cfg: Any) -> dict:
 def compare_training(
     duck: duckdb.DuckDBPyConnection, spark_rows: duckdb.DuckDBPyConnection, fit: bool = True
 ) -> list[TrainingParity]:
-    """For every feature version on both sides: the trainer's training rows (`training_rows`, the missing-feature
-    rule applied) from DuckDB's warehouse and from Spark's (`training_warehouse`), and, with `fit`, a candidate
-    fitted on each (every family, the project's seed)."""
+    """For every feature version: the trainer's training rows (`training_rows`, the missing-feature rule applied)
+    from DuckDB's warehouse and from Spark's (`training_warehouse`), and, with `fit`, a candidate fitted on each
+    (every family, the project's seed). A version only one engine has is a difference (no rows on the other)."""
     from ml.spam.features import feature_sets
     from ml.spam.train import LifecycleConfig, training_rows
 
     cfg = LifecycleConfig()
     ours, theirs = feature_sets(duck), feature_sets(spark_rows)
-    out = []
+    out: list[TrainingParity] = []
+    for version in sorted(ours.keys() ^ theirs.keys()):  # a version one engine lacks: no rows there
+        rows = training_rows(duck, ours[version], cfg) if version in ours else None
+        other = training_rows(spark_rows, theirs[version], cfg) if version in theirs else None
+        out.append(
+            TrainingParity(
+                version,
+                len(rows.df) if rows else 0,
+                len(other.df) if other else 0,
+                rows.fingerprint if rows else "(no such version)",
+                other.fingerprint if other else "(no such version)",
+            )
+        )
+        log_event("spark.training_parity", **out[-1].__dict__)
     for version in sorted(ours.keys() & theirs.keys()):
         with timed("spark.training_parity", feature_version=version) as facts:
             d, s = training_rows(duck, ours[version], cfg), training_rows(spark_rows, theirs[version], cfg)
@@ -423,7 +436,7 @@ def compare_training(
             facts.update(rows=parity.spark_rows, ok=parity.ok)
         log_event("spark.training_parity", **parity.__dict__)
         out.append(parity)
-    return out
+    return sorted(out, key=lambda parity: parity.feature_version)
 
 
 @dataclass

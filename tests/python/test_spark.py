@@ -320,3 +320,8 @@ def test_the_trainer_reads_the_same_training_set_from_either_engine_and_fits_the
     spark_side.execute("update marts.fct_spam_features_v1 set log_answer_rate = log_answer_rate / (1 + 1e-6)")
     spark_side.execute("alter table marts.fct_spam_features_v1 alter column call_count type double")
     assert [p.ok for p in compare_training(duck, spark_side, fit=False)] == [False, True]
+    # a feature version Spark did not build is a difference, not a version left out of the check
+    spark_side.execute("drop table marts.fct_spam_features_v2")
+    missing = compare_training(duck, spark_side, fit=False)[1]
+    assert (missing.feature_version, missing.ok, missing.duckdb_rows, missing.spark_rows) == (2, False, 600, 0)
+    assert "(no such version)" in missing.format()
