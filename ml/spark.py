@@ -44,7 +44,7 @@ import duckdb
 from ml.dbt import dbt_args, run_dbt
 from ml.logs import log_event, timed
 from ml.settings import Paths, Settings
-from ml.spam.features import TRAINING_MART
+from ml.spam.features import KEYS, TRAINING_MART
 
 # Every seed, model and test of the project: the KPI anomaly product, the spam features, training examples and
 # monitoring, the data-quality marts, the evaluation, observability and the metric marts.
@@ -275,8 +275,6 @@ def training_warehouse(spark: Any) -> duckdb.DuckDBPyConnection:
     The semi-join on the labelled keys runs in Spark, so the driver receives the training set only (small: the
     labelled numbers of the training weeks), not the feature marts (every number of every week). Rows come as
     Arrow, so each column keeps its type (an int stays an int, a date a date) and so does the fingerprint."""
-    from ml.spam.features import KEYS
-
     mem = duckdb.connect()
     mem.execute("create schema marts")
     examples = spark.table(TRAINING_MART)
@@ -365,27 +363,33 @@ def _close(a: float, b: float) -> bool:
 
 def _frame_differences(a: Any, b: Any) -> tuple[dict[str, int], dict[str, float]]:
     """Two training sets row by row (the trainer's order): per column, values that differ (exact: keys, labels,
-    text, and any column whose type differs) or the largest relative difference (float columns)."""
-    import numpy as np
-    import pandas as pd
-
+    text, and any column whose type differs) or, for a float column, the largest relative difference by the
+    relation parity's own rule (`_max_rel_diff`)."""
+    if len(a) != len(b) or list(a.columns) != list(b.columns):
+        return {"(shape)": 1}, {}
     exact: dict[str, int] = {}
     rel: dict[str, float] = {}
-    if len(a) != len(b) or list(a.columns) != list(b.columns):
-        return {"(shape)": 1}, rel
-    for c in a.columns:
-        x, y = a[c], b[c]
-        if x.dtype == y.dtype and pd.api.types.is_float_dtype(x.dtype):
-            u, v = x.to_numpy(), y.to_numpy()
-            both = ~(np.isnan(u) | np.isnan(v))
-            exact[c] = int((np.isnan(u) != np.isnan(v)).sum())
-            scale = max(float(np.abs(u[both]).max(initial=0.0)), float(np.abs(v[both]).max(initial=0.0))) * 1e-6
-            denom = np.maximum(np.maximum(np.abs(u[both]), np.abs(v[both])), max(scale, 1e-300))
-            rel[c] = float((np.abs(u[both] - v[both]) / denom).max(initial=0.0))
-        elif x.dtype != y.dtype:
-            exact[c] = len(x)
-        else:
-            exact[c] = int((~((x.to_numpy() == y.to_numpy()) | (x.isna().to_numpy() & y.isna().to_numpy()))).sum())
+    with duckdb.connect() as con:
+        for side, frame in (("d", a), ("s", b)):
+            rows = frame.assign(_row=range(len(frame)))  # noqa: F841 (DuckDB reads the local frame by its name)
+            con.execute(f"create table {side} as select * from rows")
+        types = {
+            side: dict(con.execute(f"select column_name, column_type from (describe {side})").fetchall())
+            for side in "ds"
+        }
+        joined = "from d inner join s on d._row = s._row"
+
+        def count(where: str) -> int:
+            return con.execute(f"select count(*) {joined} where {where}").fetchone()[0]
+
+        for c in a.columns:
+            if types["d"][c] != types["s"][c]:
+                exact[c] = len(a)
+            elif types["d"][c] in ("DOUBLE", "FLOAT"):
+                exact[c] = count(f"(d.{c} is null) != (s.{c} is null)")
+                rel[c] = _max_rel_diff(con, joined, c)
+            else:
+                exact[c] = count(f"d.{c} is distinct from s.{c}")
     return exact, rel
 
 

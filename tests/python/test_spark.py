@@ -307,7 +307,7 @@ def test_the_trainer_reads_the_same_training_set_from_either_engine_and_fits_the
     differs = compare_training(duck, spark_side, fit=False)
     assert not any(p.ok for p in differs) and differs[0].duckdb_rows == differs[0].spark_rows
     assert differs[0].duckdb_fingerprint != differs[0].spark_fingerprint
-    assert "DIFFERENT" in differs[0].format()
+    assert "DIFFERENT" in differs[0].format() and "is_spam: 3 values differ" in differs[0].format()
     # a logarithm's last bit (Spark's and DuckDB's math libraries): another fingerprint, the same training set
     spark_side.execute("update marts.fct_spam_training_examples set is_spam = 1 - is_spam where number_id = 'n0001'")
     spark_side.execute("update marts.fct_spam_features_v1 set log_answer_rate = log_answer_rate * (1 + 2e-16)")
