@@ -127,11 +127,12 @@ spark-extra: setup
 			-c constraints.txt -e '.[dev,spark]'; } || $(BIN)/pip install -q -c constraints.txt -e '.[dev,spark]'; }
 
 # a small extract in its own state folder, built, trained, scored and evaluated (the real benchmarks) on DuckDB;
-# then every seed, model and test of the project on a local Spark session (data and unit tests), the champion
-# scoring the latest week there (mapInPandas), and Spark's marts, evaluation and scores compared with DuckDB's
-# row by row (python -m ml spark-test)
+# then Spark ingesting the same landing files itself, every seed, model and test of the project on a local Spark
+# session (data and unit tests), the champion scoring the latest week there (mapInPandas), and Spark's raw tables,
+# marts, evaluation and scores compared with DuckDB's row by row (python -m ml spark-test); then the Spark
+# ingestion's own tests (tests/spark: edge cases and bad files against DuckDB's ingestion)
 SPARK_TEST_HOME := $(SENTINEL_HOME)/spark-test
-spark-test: spark-extra  ## every model, seed and test on Apache Spark (local PySpark), scoring there too: tests, parity with DuckDB, the trainer on Spark's marts
+spark-test: spark-extra  ## ingestion, every model, seed and test on Apache Spark (local PySpark), scoring there too: tests, parity with DuckDB, the trainer on Spark's marts
 	rm -rf $(SPARK_TEST_HOME)
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml generate --calls-numbers 2000
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml ingest
@@ -140,6 +141,7 @@ spark-test: spark-extra  ## every model, seed and test on Apache Spark (local Py
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spam score
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml evaluate
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spark-test
+	$(BIN)/python -m pytest tests/spark
 
 bench-scale: spark-extra  ## detection mart on DuckDB vs Spark local at 1M/10M/30M series-days: seconds, peak memory
 	$(BIN)/python -m ml bench-scale

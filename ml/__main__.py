@@ -4,7 +4,7 @@
 Commands
   generate   write the reference extracts into the landing folders (+ ground truth): daily API logs
              2024-02-01..2024-04-14 and eight weekly call files ending with the week 2024-04-08
-  ingest     load new landing files into the raw schema
+  ingest     load new landing files into the raw schema (--engine spark: into the Spark warehouse)
   build      dbt build (seeds, models, tests)
   spam       the spam model lifecycle: train (challenger, gate, register), score, rollback, answer
   evaluate   load the real benchmarks, build the evaluation models, print the comparison table
@@ -68,11 +68,20 @@ def cmd_generate(args: argparse.Namespace) -> None:
     )
 
 
-def cmd_ingest(_: argparse.Namespace) -> None:
+def cmd_ingest(args: argparse.Namespace) -> None:
     from ml.ingest import ingest_landing, landing_state, record_ingested
     from ml.spam.store import ensure_tables
 
     p = paths().ensure()
+    if args.engine == "spark":  # into the state's Spark warehouse (profiles.yml's spark output), not DuckDB's
+        from ml.spark import SparkUnavailable, session
+        from ml.spark_ingest import ingest_landing_spark
+
+        try:
+            print(ingest_landing_spark(p, session(p)).summary())
+        except SparkUnavailable as e:
+            raise SystemExit(str(e)) from None
+        return
     seen = landing_state(p)
     with _connect() as con:
         got = ingest_landing(con, p)
@@ -270,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, (fn, parents) in commands.items():
         sp = sub.add_parser(name, parents=parents)
         sp.set_defaults(fn=fn)
+    sub.choices["ingest"].add_argument(
+        "--engine", choices=["duckdb", "spark"], default="duckdb", help="the warehouse to load (default: duckdb)"
+    )
     sub.choices["spam"].add_argument("action", choices=["train", "score", "rollback", "answer"])
     sub.choices["spam-bench"].add_argument("--sizes", default="1000000,10000000", help="numbers per week")
     sub.choices["spam-bench"].add_argument("--keep", action="store_true", help="keep the scratch state dirs")
@@ -284,9 +296,11 @@ def main(argv: list[str] | None = None) -> None:
     sub.choices["spark-test"].add_argument("--select", default=SPARK_SELECTION, help="dbt selector to build on Spark")
     _detect_arguments(sub.choices["detect"])
     args = parser.parse_args(argv)
+    from ml.ingest import IngestError
+
     try:
         args.fn(args)
-    except DbtError as e:
+    except (DbtError, IngestError) as e:  # bad input or a failed build: the message, not a stack trace
         raise SystemExit(str(e)) from None
 
 

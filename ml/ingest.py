@@ -31,6 +31,7 @@ import os
 import re
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -207,18 +208,25 @@ def _check_header(source: Source, path: Path, header: list[str], raw_columns: li
     return new
 
 
-def _diagnose(path: Path, n_fields: int) -> str:
-    """Where DuckDB's reader failed, which it does not say ("Error when sniffing file", "Invalid unicode"):
-    'not UTF-8 text near byte N' for a file that is not UTF-8, else 'line N: has K fields, expected M; ' for the
-    first line whose field count is off, else ''."""
+def _utf8_error(path: Path) -> str:
+    """'not UTF-8 text near byte N: <reason>' for a file that is not UTF-8, else ''."""
     decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
     with path.open("rb") as f:  # in 1 MB pieces: a weekly file can be gigabytes
         for chunk in iter(lambda: f.read(1 << 20), b""):
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
-                return f"not UTF-8 text near byte {offset + exc.start}: {exc.reason}; "
+                return f"not UTF-8 text near byte {offset + exc.start}: {exc.reason}"
             offset += len(chunk)
+    return ""
+
+
+def _diagnose(path: Path, n_fields: int) -> str:
+    """Where DuckDB's reader failed, which it does not say ("Error when sniffing file", "Invalid unicode"):
+    'not UTF-8 text near byte N' for a file that is not UTF-8, else 'line N: has K fields, expected M; ' for the
+    first line whose field count is off, else ''."""
+    if not_utf8 := _utf8_error(path):
+        return f"{not_utf8}; "
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         next(reader, None)
@@ -305,50 +313,83 @@ def _load_file(con: duckdb.DuckDBPyConnection, source: Source, path: Path, load_
 # --- a batch of files -------------------------------------------------------------------------------------------
 
 
-def ingest_source(con: duckdb.DuckDBPyConnection, source: Source, landing: Path) -> LoadResult:
+@dataclass(frozen=True)
+class Delivery:
+    """One landing file of a batch, as the batch will record it: a new load of its rows, or (`duplicate_of` set) a
+    re-delivery of bytes already loaded, recorded and appending nothing."""
+
+    path: Path
+    sha256: str
+    load_id: str
+    loaded_at: datetime
+    duplicate_of: str | None = None
+
+
+# Gives a new load its id and time: (source, file, sha256) -> (load id, loaded at, naive UTC)
+LoadIds = Callable[[Source, Path, str], tuple[str, datetime]]
+
+
+def new_load_id(source: Source, path: Path, sha256: str) -> tuple[str, datetime]:
+    """A fresh load id (`<feed>_<UTC time>_<random>`) and the time of the load."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return f"{source.name}_{now:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}", now
+
+
+def plan_batch(
+    source: Source, files: list[Path], loads: list[tuple[str, str, str, str]], load_ids: LoadIds = new_load_id
+) -> list[Delivery]:
+    """What a batch does with each landing file, in name order, given the feed's earlier loads (file name, sha256,
+    status, load id): a file already recorded under its own name is left out; a file whose exact bytes were loaded
+    before, under another name or earlier in this batch, is a re-delivery of that load; any other is a new load.
+    Every engine's ingestion (DuckDB here, Spark in `ml/spark_ingest.py`) records the same plan."""
+    known = {sha: load_id for _, sha, status, load_id in loads if status == "loaded"}
+    seen = {f"{name}:{sha}" for name, sha, _, _ in loads}
+    plan = []
+    for path in files:
+        sha = _sha256(path)
+        if f"{path.name}:{sha}" in seen:
+            continue  # exactly this file was already processed by an earlier batch
+        load_id, loaded_at = load_ids(source, path, sha)
+        plan.append(Delivery(path, sha, load_id, loaded_at, known.get(sha)))
+        known.setdefault(sha, load_id)
+    return plan
+
+
+def ingest_source(
+    con: duckdb.DuckDBPyConnection, source: Source, landing: Path, load_ids: LoadIds = new_load_id
+) -> LoadResult:
     """Load every file of `source` from `landing` not yet seen, in name order, in one transaction: each new file
     gets a load id and appends its rows; a file whose exact bytes were already loaded under another name is
     recorded as `skipped_redelivery` (with the rows of the load it repeats) and appends nothing; a file already
-    recorded under its own name is ignored. Any error rolls the whole batch back."""
+    recorded under its own name is ignored (`plan_batch`). Any error rolls the whole batch back."""
     con.execute(source.ddl())
     files = landing_files(landing)
     for path in files:
         _week_of(source, path)  # every name must say its week before anything is loaded
     result = LoadResult()
     with timed(f"ingest_{source.name}", files=len(files)) as facts:
-        known = {
-            sha: (load_id, rows)
-            for sha, load_id, rows in con.execute(
-                "select file_sha256, load_id, file_rows from raw.loads where status = 'loaded'"
-            ).fetchall()
-        }
-        seen = {r[0] for r in con.execute("select file_name || ':' || file_sha256 from raw.loads").fetchall()}
+        loads = con.execute("select file_name, file_sha256, status, load_id from raw.loads").fetchall()
+        rows_of = dict(con.execute("select load_id, file_rows from raw.loads where status = 'loaded'").fetchall())
         con.execute("begin transaction")
         try:
-            for path in files:
-                sha = _sha256(path)
-                if f"{path.name}:{sha}" in seen:
-                    continue  # exactly this file was already processed by an earlier batch
-                now = datetime.now(UTC).replace(tzinfo=None)
-                load_id = f"{source.name}_{now:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
-                if sha in known:
-                    first_load, rows = known[sha]
+            for d in plan_batch(source, files, loads, load_ids):
+                name = d.path.name
+                if d.duplicate_of:
                     con.execute(
                         "insert into raw.loads values (?, ?, ?, ?, ?, 0, 'skipped_redelivery', ?, ?)",
-                        [load_id, source.name, path.name, sha, rows, first_load, now],
+                        [d.load_id, source.name, name, d.sha256, rows_of[d.duplicate_of], d.duplicate_of, d.loaded_at],
                     )
                     result.files_skipped += 1
-                    log_event(f"ingest_{source.name}.skipped_redelivery", file=path.name, duplicate_of=first_load)
+                    log_event(f"ingest_{source.name}.skipped_redelivery", file=name, duplicate_of=d.duplicate_of)
                     continue
-                n = _load_file(con, source, path, load_id, now)
+                n = rows_of[d.load_id] = _load_file(con, source, d.path, d.load_id, d.loaded_at)
                 con.execute(
                     "insert into raw.loads values (?, ?, ?, ?, ?, ?, 'loaded', null, ?)",
-                    [load_id, source.name, path.name, sha, n, n, now],
+                    [d.load_id, source.name, name, d.sha256, n, n, d.loaded_at],
                 )
-                known[sha] = (load_id, n)
                 result.files_loaded += 1
                 result.rows_appended += n
-                log_event(f"ingest_{source.name}.file", file=path.name, rows=n, load_id=load_id)
+                log_event(f"ingest_{source.name}.file", file=name, rows=n, load_id=d.load_id)
             con.execute("commit")
         except Exception:
             con.execute("rollback")

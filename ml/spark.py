@@ -5,19 +5,21 @@ anomaly product, the spam feature and monitoring marts, the data-quality marts, 
 generator's truth and the real benchmarks, observability) from the state's DuckDB warehouse, scores the latest
 week there, and checks that Spark computes what DuckDB computed:
 
-1. the raw tables the selection reads (its dbt sources) are copied from the DuckDB warehouse into Spark tables
-   through Parquet: the same rows, load ids, files and lines (and the lifecycle's ml tables: scores, registry;
-   the benchmarks). The run and test history (schema `observability`) is not copied: each engine's hooks write
+1. Spark ingests the state's landing files itself (`ml/spark_ingest.py`: the same rules as DuckDB's ingestion,
+   with the load ids DuckDB gave each file) and the generator's ground truth; the other tables the selection
+   reads (the lifecycle's ml tables: scores, registry; the real benchmarks) are copied from the DuckDB warehouse
+   through Parquet. The run and test history (schema `observability`) is not copied: each engine's hooks write
    their own, and Spark's observability marts read Spark's;
 2. `dbt build --target spark` of the selection but the models that read the spam scores: seeds, models, data
    tests and unit tests, from the same SQL (the engine differences are `spark__` macros under macros/cross_db/);
 3. the champion scores the latest week it scored on DuckDB again on Spark (`score_on_spark`: the model broadcast,
    each partition scored with `mapInPandas`), replacing that week's rows in Spark's ml.spam_scores;
 4. `dbt build --target spark` of the models that read the scores (the monitoring marts), from Spark's scores;
-5. each PARITY relation the selection built, and the week Spark scored, is read back from Spark and compared
-   with DuckDB's on its key: rows on each side only, verdicts (`direction` for the detection mart, `is_flagged`
-   for the scores, ...) that differ, text columns that differ, and the largest relative difference of each
-   numeric column. The check fails on any row or verdict or text difference, or a numeric one above 1e-9;
+5. each raw table Spark ingested, each PARITY relation the selection built, and the week Spark scored, is read
+   back from Spark and compared with DuckDB's on its key: rows on each side only, verdicts (`direction` for the
+   detection mart, `is_flagged` for the scores, ...) that differ, text columns that differ, and the largest
+   relative difference of each numeric column. The check fails on any row or verdict or text difference, or a
+   numeric one above 1e-9;
 6. the spam trainer reads its training set from Spark's marts (`training_warehouse`: the labelled rows, cut in
    Spark, into the trainer's own interface) and from DuckDB's, for every feature version, and fits a candidate
    on each (`compare_training`): the same rows in the same order, and the same family, threshold and held-out
@@ -45,6 +47,7 @@ from ml.dbt import dbt_args, run_dbt
 from ml.logs import log_event, timed
 from ml.settings import Paths, Settings
 from ml.spam.features import KEYS, TRAINING_MART
+from ml.spark_ingest import RAW_TABLES, ingest_landing_spark, replayed_load_ids
 
 # Every seed, model and test of the project: the KPI anomaly product, the spam features, training examples and
 # monitoring, the data-quality marts, the evaluation, observability and the metric marts.
@@ -55,6 +58,15 @@ PARITY_RELATION = "marts.fct_api_request_anomalies"
 PARITY_KEY = ("series_key", "series_date")
 # What spark-test compares: each relation on its key, and its verdict column where it has one.
 PARITY: dict[str, tuple[tuple[str, ...], str | None]] = {
+    # ingested by each engine from the same landing files (RAW_TABLES)
+    "raw.api_requests": (("_load_id", "_line_number"), None),
+    "raw.calls_weekly": (("_load_id", "_line_number"), None),
+    "raw.call_labels": (("_load_id", "_line_number"), None),
+    "raw.loads": (("load_id",), None),
+    "raw.load_columns": (("load_id", "ordinal"), None),
+    "raw.api_ground_truth_incidents": (("incident_id",), None),
+    "raw.calls_ground_truth": (("id",), None),
+    # built by dbt
     PARITY_RELATION: (PARITY_KEY, "direction"),
     "marts.fct_api_anomaly_incidents": (("incident_key",), None),
     "marts.fct_api_anomaly_detection_summary": (("incident_key",), None),
@@ -579,16 +591,24 @@ def downstream_models(listed: list[dict], unique_id: str) -> list[str]:
 
 
 def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity | TrainingParity]:
-    """Copy the sources, build the selection on Spark (seeds, models, tests) in the lifecycle's order: every model
-    but those that read the scores; the champion's scoring on Spark; then the models that read the scores, from
-    Spark's own. Compare each PARITY relation the selection built, and the scores, with DuckDB's, and the
-    trainer's training sets and candidates read from each engine."""
+    """Ingest the landing files into Spark, copy the other sources, build the selection on Spark (seeds, models,
+    tests) in the lifecycle's order: every model but those that read the scores; the champion's scoring on Spark;
+    then the models that read the scores, from Spark's own. Compare each raw table Spark ingested and each PARITY
+    relation the selection built, and the scores, with DuckDB's, and the trainer's training sets and candidates
+    read from each engine."""
     if not p.warehouse.is_file():
         raise FileNotFoundError(f"no DuckDB warehouse in {p.home}: build it first (python -m ml build)")
     with timed("spark.test", selection=selection) as facts:
         spark = session(p)
         listed = list_selection(p, selection)
-        tables = [t for t in selection_sources(p, listed) if not t.startswith(f"{OWN_HISTORY_SCHEMA}.")]
+        for table in RAW_TABLES:  # every run from scratch: a test
+            spark.sql(f"drop table if exists {table}")
+        log_event("spark.ingested", summary=ingest_landing_spark(p, spark, replayed_load_ids(p.warehouse)).summary())
+        tables = [
+            t
+            for t in selection_sources(p, listed)
+            if not t.startswith(f"{OWN_HISTORY_SCHEMA}.") and t not in RAW_TABLES
+        ]
         facts["source_rows"] = sum(copy_tables(p, spark, tables).values())
         built = {f"{n['config']['schema']}.{n['alias']}" for n in listed if n["resource_type"] == "model"}
         readers = downstream_models(listed, SCORES_READER)
@@ -599,7 +619,7 @@ def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity | Trai
             spark_dbt(p, "build", "--full-refresh", select=tuple(readers))
         results = []
         for relation, (key, verdict) in PARITY.items():
-            if relation not in built:
+            if relation not in built and relation not in RAW_TABLES:
                 continue
             out = spark_dir(p) / "out" / relation
             spark.table(relation).write.mode("overwrite").parquet(str(out))

@@ -113,3 +113,27 @@ def test_empty_fields_stay_empty_text_and_lines_count_past_blank_ones(tmp_path: 
     shutil.copy(landing / "a.csv", landing / "b.csv")
     assert ingest_api_logs(con, landing).files_skipped == 1
     assert con.execute("select file_rows from raw.loads order by file_name").fetchall() == [(2,), (2,)]
+
+
+def test_the_command_line_names_a_bad_file_without_a_stack_trace(tmp_path: Path, monkeypatch, capsys) -> None:
+    from ml.__main__ import main
+
+    monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
+    _write(tmp_path / "landing" / "api_logs", "b_bad.csv", HEADER + "2024-04-01,IN\n")
+    with pytest.raises(SystemExit, match=r"b_bad\.csv: line 2: has 2 fields, expected 4"):
+        main(["ingest"])
+
+
+def test_ingest_engine_spark_loads_the_spark_warehouse_not_duckdb(tmp_path: Path, monkeypatch, capsys) -> None:
+    import ml.spark
+    import ml.spark_ingest
+    from ml.__main__ import main
+    from ml.ingest import Ingested
+
+    loaded = []
+    monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
+    monkeypatch.setattr(ml.spark, "session", lambda p: "a Spark session")
+    monkeypatch.setattr(ml.spark_ingest, "ingest_landing_spark", lambda p, spark: loaded.append(spark) or Ingested())
+    main(["ingest", "--engine", "spark"])
+    assert loaded == ["a Spark session"] and "ground truth: 0 incidents" in capsys.readouterr().out
+    assert not (tmp_path / "warehouse.duckdb").exists()

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from ml.__main__ import main
+from ml.ingest import Ingested
 from ml.settings import Paths
 from ml.spark import (
     PARITY,
@@ -26,6 +27,7 @@ from ml.spark import (
     downstream_models,
     require_spark,
 )
+from ml.spark_ingest import RAW_TABLES
 
 
 def test_missing_java_and_pyspark_give_one_message_naming_what_to_install(tmp_path, monkeypatch) -> None:
@@ -122,29 +124,44 @@ def test_spark_test_prints_every_relation_and_fails_when_one_differs(tmp_path, m
     main(["spark-test"])  # every relation equal: no exit
 
 
-def test_the_run_history_is_not_copied_each_engine_writes_its_own(tmp_path: Path, monkeypatch) -> None:
-    """spark-test copies the raw tables the whole project reads into Spark, but not the run and test history:
-    Spark's dbt hooks write Spark's, and its observability marts must not report DuckDB's runs."""
+def test_spark_ingests_the_landing_copies_the_other_sources_not_the_run_history(tmp_path: Path, monkeypatch) -> None:
+    """spark-test has Spark ingest the landing files itself (from scratch, with DuckDB's load ids) and copies the
+    other tables the project reads (benchmarks, the lifecycle's), but not the run and test history: Spark's dbt
+    hooks write Spark's, and its observability marts must not report DuckDB's runs."""
     import ml.spark
 
     copied: list[str] = []
+    dropped: list[str] = []
+    ingested: list[Path] = []
 
     class Stop(Exception):
         pass
+
+    class Session:
+        def sql(self, statement: str) -> None:
+            dropped.append(statement)
 
     def copy_tables(p, spark, tables):
         copied.extend(tables)
         raise Stop
 
+    def ingest(p, spark, load_ids):
+        ingested.append(p.home)
+        return Ingested()
+
     reads = ["ingestion.loads", "observability.elementary_test_results", "raw.api_requests", "raw.benchmark_points"]
-    monkeypatch.setattr(ml.spark, "session", lambda p: None)
+    monkeypatch.setattr(ml.spark, "session", lambda p: Session())
     monkeypatch.setattr(ml.spark, "list_selection", lambda p, selection: [])
     monkeypatch.setattr(ml.spark, "selection_sources", lambda p, listed: reads)
+    monkeypatch.setattr(ml.spark, "ingest_landing_spark", ingest)
+    monkeypatch.setattr(ml.spark, "replayed_load_ids", lambda warehouse: None)
     monkeypatch.setattr(ml.spark, "copy_tables", copy_tables)
     home, _ = _scratch(tmp_path)
     with pytest.raises(Stop):
         ml.spark.spark_test(home)
-    assert copied == ["ingestion.loads", "raw.api_requests", "raw.benchmark_points"]
+    assert ingested == [home.home]
+    assert dropped == [f"drop table if exists {t}" for t in RAW_TABLES]
+    assert copied == ["ingestion.loads", "raw.benchmark_points"]
 
 
 def test_timestamps_are_compared_as_the_same_instant(tmp_path: Path) -> None:
