@@ -103,6 +103,9 @@ def cmd_spam(args: argparse.Namespace) -> None:
 
     p = paths().ensure()
     action = args.action
+    if args.engine == "spark":
+        _spam_on_spark(p, action)
+        return
     if action == "train":
         cfg = lifecycle.LifecycleConfig(seed=args.seed, n_boot=args.n_boot)
         with _connect() as con:
@@ -126,6 +129,22 @@ def cmd_spam(args: argparse.Namespace) -> None:
     elif action == "answer":
         with _connect() as con:
             print(format_spam_answer(con), end="")
+
+
+def _spam_on_spark(p, action: str) -> None:
+    """`spam score --engine spark`: the champion scores the latest week of Spark's feature mart on Spark."""
+    from ml.spark import SparkUnavailable, score_on_spark, session
+
+    if action != "score":
+        raise SystemExit(f"spam {action} runs on DuckDB only; on Spark: spam score (docs/scaling.md)")
+    try:
+        scored = score_on_spark(p, session(p))
+    except SparkUnavailable as e:
+        raise SystemExit(str(e)) from None
+    if scored is None:
+        raise SystemExit("no champion model (or no week of its features on Spark) to score with")
+    version, week, rows = scored
+    print(f"scored {rows} numbers of the week {week} with the champion (version {version}) on Spark")
 
 
 def cmd_evaluate(_: argparse.Namespace) -> None:
@@ -283,6 +302,9 @@ def main(argv: list[str] | None = None) -> None:
         "--engine", choices=["duckdb", "spark"], default="duckdb", help="the warehouse to load (default: duckdb)"
     )
     sub.choices["spam"].add_argument("action", choices=["train", "score", "rollback", "answer"])
+    sub.choices["spam"].add_argument(
+        "--engine", choices=["duckdb", "spark"], default="duckdb", help="score: the warehouse to score in"
+    )
     sub.choices["spam-bench"].add_argument("--sizes", default="1000000,10000000", help="numbers per week")
     sub.choices["spam-bench"].add_argument("--keep", action="store_true", help="keep the scratch state dirs")
     sub.choices["bench"].add_argument(

@@ -13,7 +13,7 @@ week there, and checks that Spark computes what DuckDB computed:
 2. `dbt build --target spark` of the selection but the models that read the spam scores: seeds, models, data
    tests and unit tests, from the same SQL (the engine differences are `spark__` macros under macros/cross_db/);
 3. the champion scores the latest week it scored on DuckDB again on Spark (`score_on_spark`: the model broadcast,
-   each partition scored with `mapInPandas`), replacing that week's rows in Spark's ml.spam_scores;
+   each partition scored with `mapInPandas`), replacing that week's partition of Spark's ml.spam_scores;
 4. `dbt build --target spark` of the models that read the scores (the monitoring marts), from Spark's scores;
 5. each raw table Spark ingested, each PARITY relation the selection built, and the week Spark scored, is read
    back from Spark and compared with DuckDB's on its key: rows on each side only, verdicts (`direction` for the
@@ -201,13 +201,16 @@ def copy_tables(p: Paths, spark: Any, tables: list[str]) -> dict[str, int]:
                         for f in frame.schema.fields
                     ]
                 )
-                frame.write.mode("overwrite").saveAsTable(table)
+                writer = frame.write.mode("overwrite")
+                if table in PARTITIONED:
+                    writer = writer.partitionBy(PARTITIONED[table])
+                writer.saveAsTable(table)
                 counts[table] = facts["rows"] = spark.table(table).count()
     return counts
 
 
-# The spam scores: the champion's, of the latest week DuckDB scored, written by Spark into its own ml.spam_scores;
-# the models that read them (through SCORES_READER) are built after it.
+# The spam scores: the champion's, written by Spark into its own ml.spam_scores (partitioned by week, so scoring
+# a week rewrites that week only); the models that read them (through SCORES_READER) are built after it.
 SCORES_RELATION = "ml.spam_scores"
 SCORES_READER = "model.sentinel.int_spam_champion_scores"
 SCORES_KEY = ("number_id", "week_start", "model_version")
@@ -215,39 +218,84 @@ SCORES_SCHEMA = (
     "number_id string, week_start date, model_version int, feature_version int, score double, is_flagged boolean, "
     "scored_at timestamp"
 )
+SCORES_PARTITION = "week_start"
+TRAINING_TABLES_LIKE = "fct_spam_features_v*"  # every version of the feature mart
+# Spark tables laid out in partitions (`copy_tables` and the scorer create them so)
+PARTITIONED = {SCORES_RELATION: SCORES_PARTITION}
 
 
-def score_on_spark(p: Paths, spark: Any) -> tuple[int, Any, int] | None:
-    """Score the latest week the champion scored on DuckDB again on Spark, from Spark's own feature mart, into the
-    Spark table ml.spam_scores; (model version, week, rows), or None when the state has no champion or no scores.
+def duckdb_scored_week(p: Paths) -> Any:
+    """The latest week the champion scored on DuckDB (what spark-test scores again on Spark), or None."""
+    from ml.spam.registry import Registry
 
-    The model is broadcast once and every partition is scored where it lies (`mapInPandas`: Arrow batches of
-    rows, the same `score_batch` as DuckDB's scoring): nothing but the row count comes back to the driver, so the
-    week may hold 60 M numbers. A week with a row that lacks a feature the champion uses is refused, as on DuckDB.
+    version = Registry(p).alias("champion")
+    with duckdb.connect(str(p.warehouse), read_only=True) as con:
+        has_scores = con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'ml' and table_name = 'spam_scores'"
+        ).fetchone()[0]
+        if version is None or not has_scores:
+            return None
+        latest = "select max(week_start) from ml.spam_scores where model_version = ?"
+        return con.execute(latest, [version]).fetchone()[0]
+
+
+def spark_feature_sets(spark: Any) -> dict:
+    """The versions of the feature mart Spark built, as the trainer's own `feature_sets` reads them: from their
+    schemas only (empty tables of the same columns and types in an in-memory DuckDB), no rows."""
+    from ml.spam.features import feature_sets
+
+    mem = duckdb.connect()
+    mem.execute("create schema marts")
+    for t in spark.catalog.listTables("marts", TRAINING_TABLES_LIKE):
+        arrow = spark.table(f"marts.{t.name}").limit(0).toArrow()  # noqa: F841 (DuckDB reads it by name)
+        mem.execute(f"create table marts.{t.name} as select * from arrow")
+    return feature_sets(mem)
+
+
+def _scores_table(spark: Any) -> list[str]:
+    """Spark's ml.spam_scores, created partitioned by week when missing; its columns in table order."""
+    spark.sql("create database if not exists ml")
+    columns = ", ".join(c for c in SCORES_SCHEMA.split(", ") if not c.startswith(f"{SCORES_PARTITION} "))
+    spark.sql(
+        f"create table if not exists {SCORES_RELATION} ({columns}, {SCORES_PARTITION} date) using parquet "
+        f"partitioned by ({SCORES_PARTITION})"
+    )
+    listed = spark.catalog.listColumns(SCORES_RELATION)
+    if not any(c.name == SCORES_PARTITION and c.isPartition for c in listed):
+        raise RuntimeError(
+            f"Spark's {SCORES_RELATION} is not partitioned by {SCORES_PARTITION} (an older layout): drop it, or "
+            "copy it again with copy_tables, before scoring"
+        )
+    return [c.name for c in listed]
+
+
+def score_on_spark(p: Paths, spark: Any, week: Any = None) -> tuple[int, Any, int] | None:
+    """Score one week with the champion on Spark, from Spark's own feature mart, into Spark's ml.spam_scores:
+    `week`, or the latest week of the champion's feature mart; (model version, week, rows), or None when there
+    is no champion (or no week to score). `python -m ml spam score --engine spark` runs it.
+
+    The champion is the MLflow registry's (`champion` alias), its feature version one Spark built. The model is
+    broadcast once and every partition is scored where it lies (`mapInPandas`: Arrow batches of rows, the same
+    `score_batch` as DuckDB's scoring): nothing but row counts comes back to the driver, so the week may hold
+    60 M numbers. The week's partition of ml.spam_scores is replaced (its rows of other model versions kept),
+    no other week is read or written. A week with a row that lacks a feature the champion uses is refused, as on
+    DuckDB.
     """
     from pyspark.sql import functions as F
 
     from ml.spam.evaluate import load_champion
-    from ml.spam.features import feature_sets
     from ml.spam.registry import Registry
     from ml.spam.scoring import score_batch
     from ml.spam.train import TrainingError
 
     reg = Registry(p)
-    with duckdb.connect(str(p.warehouse), read_only=True) as con:
-        champ = load_champion(reg, feature_sets(con))
-        if (
-            champ is None
-            or not con.execute(
-                "select count(*) from duckdb_tables() where schema_name = 'ml' and table_name = 'spam_scores'"
-            ).fetchone()[0]
-        ):
-            return None
-        week = con.execute(
-            "select max(week_start) from ml.spam_scores where model_version = ?", [champ.version]
-        ).fetchone()[0]
-    if week is None:
+    champ = load_champion(reg, spark_feature_sets(spark))
+    if champ is None:
         return None
+    if week is None:
+        week = spark.table(champ.fs.relation).agg(F.max("week_start")).first()[0]
+        if week is None:
+            return None
     expected = json.loads(reg.tags(champ.version)["features"])
     version, feature_version, threshold = champ.version, champ.fs.version, champ.threshold
     with timed("spark.score", model_version=version, feature_version=feature_version, week=str(week)) as facts:
@@ -263,21 +311,28 @@ def score_on_spark(p: Paths, spark: Any) -> tuple[int, Any, int] | None:
             for batch in frames:
                 yield score_batch(batch, model.value, expected, threshold, version, feature_version)
 
-        spark.sql("create database if not exists ml")
+        columns = _scores_table(spark)
         scored = frame.select("number_id", "week_start", *expected).mapInPandas(batches, SCORES_SCHEMA)
+        # as on DuckDB: the week's rows of this version replaced, other versions' rows of the week kept
+        others = spark.table(SCORES_RELATION).where(
+            (F.col("week_start") == F.lit(week)) & (F.col("model_version") != version)
+        )
+        # written in full to a staging table first: Spark cannot overwrite a partition the same query reads
+        staged = f"{SCORES_RELATION}_staged"
+        others.unionByName(scored).select(*columns).write.mode("overwrite").saveAsTable(staged)
+        mode = spark.conf.get("spark.sql.sources.partitionOverwriteMode")
+        spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")  # only the partitions written
+        try:
+            spark.table(staged).write.insertInto(SCORES_RELATION, overwrite=True)
+        finally:
+            spark.conf.set("spark.sql.sources.partitionOverwriteMode", mode)
+        spark.sql(f"drop table {staged}")
         this_week = (F.col("model_version") == version) & (F.col("week_start") == F.lit(week))
-        if spark.catalog.tableExists(SCORES_RELATION):  # as on DuckDB: the week's rows of this version replaced
-            scored = spark.table(SCORES_RELATION).where(~this_week).unionByName(scored)
-        # written in full to a staging table first: Spark cannot overwrite a table the same query reads
-        scored.write.mode("overwrite").saveAsTable(f"{SCORES_RELATION}_staged")
-        spark.table(f"{SCORES_RELATION}_staged").write.mode("overwrite").saveAsTable(SCORES_RELATION)
-        spark.sql(f"drop table {SCORES_RELATION}_staged")
         facts["rows"] = spark.table(SCORES_RELATION).where(this_week).count()
     return version, week, facts["rows"]
 
 
 # The spam trainer on Spark's marts: the labelled examples and every version of the feature mart.
-TRAINING_TABLES_LIKE = "fct_spam_features_v*"
 
 
 def training_warehouse(spark: Any) -> duckdb.DuckDBPyConnection:
@@ -614,7 +669,8 @@ def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity | Trai
         readers = downstream_models(listed, SCORES_READER)
         # every run from scratch: a test
         spark_dbt(p, "build", "--full-refresh", select=(selection,), exclude=tuple(readers))
-        scored = score_on_spark(p, spark) if any(r.startswith("marts.fct_spam_features_v") for r in built) else None
+        week = duckdb_scored_week(p) if any(r.startswith("marts.fct_spam_features_v") for r in built) else None
+        scored = score_on_spark(p, spark, week) if week else None
         if readers:
             spark_dbt(p, "build", "--full-refresh", select=tuple(readers))
         results = []
@@ -628,13 +684,11 @@ def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity | Trai
         if TRAINING_MART in built:  # the trainer on Spark's examples: the same rows, the same candidate
             with duckdb.connect(str(p.warehouse), read_only=True) as duck:
                 results.extend(compare_training(duck, training_warehouse(spark)))
-        if scored:
-            version, week, _ = scored
+        if scored:  # every week: the one Spark scored, and the others its partition overwrite must leave alone
             out = spark_dir(p) / "out" / SCORES_RELATION
-            where = f"model_version = {version} and week_start = date '{week}'"
-            spark.table(SCORES_RELATION).where(where).write.mode("overwrite").parquet(str(out))
+            spark.table(SCORES_RELATION).write.mode("overwrite").parquet(str(out))
             results.append(
-                compare(p, out, SCORES_RELATION, SCORES_KEY, "is_flagged", "is_flagged", where, ("scored_at",))
+                compare(p, out, SCORES_RELATION, SCORES_KEY, "is_flagged", "is_flagged", ignore=("scored_at",))
             )
             log_event("spark.parity", **results[-1].__dict__)
         facts.update(relations=len(results), rows=sum(r.spark_rows for r in results), ok=all(r.ok for r in results))

@@ -342,3 +342,23 @@ def test_the_trainer_reads_the_same_training_set_from_either_engine_and_fits_the
     missing = compare_training(duck, spark_side, fit=False)[1]
     assert (missing.feature_version, missing.ok, missing.duckdb_rows, missing.spark_rows) == (2, False, 600, 0)
     assert "(no such version)" in missing.format()
+
+
+def test_spam_score_on_spark_scores_there_and_the_other_steps_say_they_run_on_duckdb(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    import ml.spark
+
+    scored = []
+    monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
+    monkeypatch.setattr(ml.spark, "session", lambda p: "a Spark session")
+    monkeypatch.setattr(ml.spark, "score_on_spark", lambda p, spark: scored.append(spark) or (2, "2024-04-08", 1996))
+    main(["spam", "score", "--engine", "spark"])
+    assert scored == ["a Spark session"]
+    out = capsys.readouterr().out
+    assert "scored 1996 numbers of the week 2024-04-08 with the champion (version 2) on Spark" in out
+    with pytest.raises(SystemExit, match="spam train runs on DuckDB only"):
+        main(["spam", "train", "--engine", "spark"])
+    monkeypatch.setattr(ml.spark, "score_on_spark", lambda p, spark: None)
+    with pytest.raises(SystemExit, match="no champion model"):
+        main(["spam", "score", "--engine", "spark"])
