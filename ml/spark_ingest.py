@@ -32,6 +32,7 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import duckdb
 
@@ -109,7 +110,7 @@ def _stage(spark: Any, source: Source, deliveries: list, headers: dict[str, list
     for header, paths in by_header.items():
         lines = spark.read.text([str(path) for path in paths]).select(
             F.col("value").alias("_text"),
-            F.col("_metadata.file_name").alias("_file_name"),
+            F.col("_metadata.file_path").alias("_path"),
             F.col("_metadata.file_block_start").alias("_block"),
             F.monotonically_increasing_id().alias("_row_id"),
         )
@@ -120,7 +121,7 @@ def _stage(spark: Any, source: Source, deliveries: list, headers: dict[str, list
         frames.append(
             lines.select("*", parsed).select(
                 "_text",
-                "_file_name",
+                "_path",
                 "_block",
                 "_row_id",
                 F.col(f"_row.{CORRUPT}").isNotNull().alias("_ragged"),
@@ -133,16 +134,29 @@ def _stage(spark: Any, source: Source, deliveries: list, headers: dict[str, list
     union.write.mode("overwrite").saveAsTable(staged)  # read once: the row ids are fixed from here on
 
 
-def _line_bases(spark: Any, staged: str) -> Any:
+def _file_names(spark: Any, staged: str, expected: set[str]) -> Any:
+    """Each staged file's name (`_path`, `_file_name`). Spark names a file by its URI, percent-encoded
+    (`file:/landing/a%20b.csv` for `a b.csv`); the rows are joined to their load by the file's own name, so a name
+    that did not map back would lose its rows: every file Spark read must be one of the batch's, and each of
+    them must have been read."""
+    paths = [r[0] for r in spark.sql(f"select distinct _path from {staged}").collect()]
+    names = [(uri, Path(unquote(urlparse(uri).path)).name) for uri in paths]
+    if {name for _, name in names} != expected or len(names) != len(expected):
+        read = sorted(name for _, name in names)
+        raise IngestError(f"Spark read the files {read[:10]}, not the batch's {sorted(expected)[:10]}")
+    return spark.createDataFrame(names, "_path string, _file_name string")
+
+
+def _line_bases(spark: Any, staged: Any) -> Any:
     """Per file and byte range: what to add to a row id to get its physical line (the header is line 1).
 
     Within one byte range the row ids are consecutive (one partition reads it in order), so a row's line is the
     lines of the file's earlier ranges, plus its rank in its range: row id - first row id of the range + 1."""
-    ranges = spark.sql(
-        f"select _file_name, _block, count(*) as n, min(_row_id) as first from {staged} group by _file_name, _block"
-    ).collect()
+    from pyspark.sql import functions as F
+
+    ranges = staged.groupBy("_file_name", "_block").agg(F.count("*").alias("n"), F.min("_row_id").alias("first"))
     bases, before = [], defaultdict(int)
-    for r in sorted(ranges, key=lambda r: (r["_file_name"], r["_block"])):
+    for r in sorted(ranges.collect(), key=lambda r: (r["_file_name"], r["_block"])):
         bases.append((r["_file_name"], r["_block"], before[r["_file_name"]] - r["first"] + 1))
         before[r["_file_name"]] += r["n"]
     return spark.createDataFrame(bases, "_file_name string, _block bigint, _base bigint")
@@ -173,7 +187,8 @@ def ingest_source_spark(spark: Any, source: Source, landing: Path, load_ids: Loa
         counts: dict[str, int] = {}
         if new:
             _stage(spark, source, new, headers, staged)
-            numbered = spark.table(staged).join(F.broadcast(_line_bases(spark, staged)), ["_file_name", "_block"])
+            named = spark.table(staged).join(F.broadcast(_file_names(spark, staged, set(headers))), "_path")
+            numbered = named.join(F.broadcast(_line_bases(spark, named)), ["_file_name", "_block"])
             numbered = numbered.select("*", (F.col("_row_id") + F.col("_base")).alias("_line_number"))
             rows = numbered.where("_line_number > 1 and _text != ''")  # the header, and blank lines DuckDB skips
             ragged = rows.where("_ragged").groupBy("_file_name").agg(F.min("_line_number").alias("line")).collect()
@@ -211,9 +226,10 @@ def ingest_source_spark(spark: Any, source: Source, landing: Path, load_ids: Loa
                     for c in spark.table(source.table).columns
                 ]
             ).write.insertInto(source.table)
-        spark.createDataFrame(
-            [(d.load_id, c, i + 1) for d in new for i, c in enumerate(headers[d.path.name])], LOAD_COLUMNS_SCHEMA
-        ).write.insertInto("raw.load_columns")
+        if new:
+            spark.createDataFrame(
+                [(d.load_id, c, i + 1) for d in new for i, c in enumerate(headers[d.path.name])], LOAD_COLUMNS_SCHEMA
+            ).write.insertInto("raw.load_columns")
         records = []
         for d in plan:
             if d.duplicate_of:
@@ -228,9 +244,10 @@ def ingest_source_spark(spark: Any, source: Source, landing: Path, load_ids: Loa
             log_event(f"spark.ingest_{source.name}.file", file=d.path.name, rows=appended, status=status)
         loads_as_text = LOADS_SCHEMA.replace("loaded_at timestamp", "loaded_at string")
         loaded_at = {d.load_id: _ts(d.loaded_at) for d in plan}
-        spark.createDataFrame([(*r, loaded_at[r[0]]) for r in records], loads_as_text).withColumn(
-            "loaded_at", F.col("loaded_at").cast("timestamp")
-        ).write.insertInto("raw.loads")
+        if records:
+            spark.createDataFrame([(*r, loaded_at[r[0]]) for r in records], loads_as_text).withColumn(
+                "loaded_at", F.col("loaded_at").cast("timestamp")
+            ).write.insertInto("raw.loads")
         spark.sql(f"drop table if exists {staged}")
         facts.update(files_loaded=result.files_loaded, files_skipped=result.files_skipped, rows=result.rows_appended)
     return result

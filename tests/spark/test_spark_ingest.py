@@ -79,6 +79,8 @@ def test_every_raw_table_matches_duckdb_edge_cases_included(home: Paths, spark) 
     bom = b"\xef\xbb\xbf" + f"{API_HEADER}\r\n2024-04-03,BR,ios,5\r\n".encode()
     (api / "api_requests_2024-04-03.CSV").write_bytes(bom)
     shutil.copy(api / "api_requests_2024-04-01.csv", api / "api_requests_2024-04-01_resent.csv")  # a re-delivery
+    # a name Spark's file URI percent-encodes (it read as another name, and the file's rows were lost)
+    _write(api, "api_requests 2024-04-05 (v+1)%20é.csv", [API_HEADER, "2024-04-05,IN,ios,3"])
     calls = home.landing_calls
     _write(calls, "calls_2024-03-04.csv", [",".join(CALL_COLUMNS), CALL_ROW])
     # a new column in the second week: added at the end of raw, as text; older rows keep null there
@@ -94,7 +96,9 @@ def test_every_raw_table_matches_duckdb_edge_cases_included(home: Paths, spark) 
     _write(api, "api_requests_2024-04-04.csv", [API_HEADER, "2024-04-04,IN,Android,90"])
     _both(home, spark)
     assert spark.table("raw.loads").where("status = 'skipped_redelivery'").count() == 1
-    assert spark.table("raw.loads").count() == 8  # 5 API files, 2 call weeks, 1 label file
+    assert spark.table("raw.loads").count() == 9  # 6 API files, 2 call weeks, 1 label file
+    odd_name = spark.table("raw.api_requests").where("_file_name = 'api_requests 2024-04-05 (v+1)%20é.csv'")
+    assert odd_name.count() == 1
 
 
 def test_line_numbers_stay_true_when_spark_splits_a_file_into_many_byte_ranges(home: Paths, spark) -> None:
