@@ -162,6 +162,55 @@ def _line_bases(spark: Any, staged: Any) -> Any:
     return spark.createDataFrame(bases, "_file_name string, _block bigint, _base bigint")
 
 
+def _append_rows(
+    spark: Any, source: Source, new: list, headers: dict[str, list[str]], weeks: dict, added: list[str], staged: str
+) -> dict[str, int]:
+    """Stage the new files, check every line, then append their rows and headers to raw; the rows per file."""
+    from pyspark.sql import functions as F
+
+    _stage(spark, source, new, headers, staged)
+    named = spark.table(staged).join(F.broadcast(_file_names(spark, staged, set(headers))), "_path")
+    numbered = named.join(F.broadcast(_line_bases(spark, named)), ["_file_name", "_block"])
+    numbered = numbered.select("*", (F.col("_row_id") + F.col("_base")).alias("_line_number"))
+    rows = numbered.where("_line_number > 1 and _text != ''")  # the header, and blank lines DuckDB skips
+    ragged = rows.where("_ragged").groupBy("_file_name").agg(F.min("_line_number").alias("line")).collect()
+    if ragged:
+        first = min(ragged, key=lambda r: r["_file_name"])
+        text = numbered.where(
+            (F.col("_file_name") == first["_file_name"]) & (F.col("_line_number") == first["line"])
+        ).first()["_text"]
+        expected = len(headers[first["_file_name"]])
+        raise IngestError(
+            f"{first['_file_name']}: line {first['line']}: has {len(next(csv.reader([text])))} fields, "
+            f"expected {expected}; unreadable"
+        )
+    counts = {r["_file_name"]: r["count"] for r in rows.groupBy("_file_name").count().collect()}
+    for column in added:  # as DuckDB: at the end of the table, as text
+        spark.sql(f"alter table {source.table} add columns (`{column}` string)")
+        log_event("ingest.new_source_column", table=source.table, column=column, engine="spark")
+    meta = spark.createDataFrame(
+        [(d.path.name, d.load_id, _ts(d.loaded_at), str(weeks[d.path.name]) if source.weekly else None) for d in new],
+        "_file_name string, _load_id string, _loaded_at string, _week string",
+    )
+    rows = rows.join(F.broadcast(meta), "_file_name")
+    values = {
+        "_week_start": F.col("_week").cast("date"),
+        "_loaded_at": F.col("_loaded_at").cast("timestamp"),
+        "_line_number": F.col("_line_number").cast("bigint"),
+    }
+    known = set(rows.columns)
+    rows.select(
+        *[
+            values.get(c, F.col(f"`{c}`") if c in known else F.lit(None).cast("string")).alias(c)
+            for c in spark.table(source.table).columns
+        ]
+    ).write.insertInto(source.table)
+    spark.createDataFrame(
+        [(d.load_id, c, i + 1) for d in new for i, c in enumerate(headers[d.path.name])], LOAD_COLUMNS_SCHEMA
+    ).write.insertInto("raw.load_columns")
+    return counts
+
+
 def ingest_source_spark(spark: Any, source: Source, landing: Path, load_ids: LoadIds = new_load_id) -> LoadResult:
     """`ml.ingest.ingest_source` on Spark: every file of `source` from `landing` not yet recorded in Spark's
     raw.loads, checked in full before anything is appended (see the module's note on atomicity)."""
@@ -185,51 +234,11 @@ def ingest_source_spark(spark: Any, source: Source, landing: Path, load_ids: Loa
             if not_utf8 := _utf8_error(d.path):
                 raise IngestError(f"{d.path.name}: {not_utf8}")
         counts: dict[str, int] = {}
-        if new:
-            _stage(spark, source, new, headers, staged)
-            named = spark.table(staged).join(F.broadcast(_file_names(spark, staged, set(headers))), "_path")
-            numbered = named.join(F.broadcast(_line_bases(spark, named)), ["_file_name", "_block"])
-            numbered = numbered.select("*", (F.col("_row_id") + F.col("_base")).alias("_line_number"))
-            rows = numbered.where("_line_number > 1 and _text != ''")  # the header, and blank lines DuckDB skips
-            ragged = rows.where("_ragged").groupBy("_file_name").agg(F.min("_line_number").alias("line")).collect()
-            if ragged:
-                first = min(ragged, key=lambda r: r["_file_name"])
-                text = numbered.where(
-                    (F.col("_file_name") == first["_file_name"]) & (F.col("_line_number") == first["line"])
-                ).first()["_text"]
-                expected = len(headers[first["_file_name"]])
-                raise IngestError(
-                    f"{first['_file_name']}: line {first['line']}: has {len(next(csv.reader([text])))} fields, "
-                    f"expected {expected}; unreadable"
-                )
-            counts = {r["_file_name"]: r["count"] for r in rows.groupBy("_file_name").count().collect()}
-            for column in added:  # as DuckDB: at the end of the table, as text
-                spark.sql(f"alter table {source.table} add columns (`{column}` string)")
-                log_event("ingest.new_source_column", table=source.table, column=column, engine="spark")
-            meta = spark.createDataFrame(
-                [
-                    (d.path.name, d.load_id, _ts(d.loaded_at), str(weeks[d.path.name]) if source.weekly else None)
-                    for d in new
-                ],
-                "_file_name string, _load_id string, _loaded_at string, _week string",
-            )
-            rows = rows.join(F.broadcast(meta), "_file_name")
-            values = {
-                "_week_start": F.col("_week").cast("date"),
-                "_loaded_at": F.col("_loaded_at").cast("timestamp"),
-                "_line_number": F.col("_line_number").cast("bigint"),
-            }
-            known = set(rows.columns)
-            rows.select(
-                *[
-                    values.get(c, F.col(f"`{c}`") if c in known else F.lit(None).cast("string")).alias(c)
-                    for c in spark.table(source.table).columns
-                ]
-            ).write.insertInto(source.table)
-        if new:
-            spark.createDataFrame(
-                [(d.load_id, c, i + 1) for d in new for i, c in enumerate(headers[d.path.name])], LOAD_COLUMNS_SCHEMA
-            ).write.insertInto("raw.load_columns")
+        try:
+            if new:
+                counts = _append_rows(spark, source, new, headers, weeks, added, staged)
+        finally:
+            spark.sql(f"drop table if exists {staged}")
         records = []
         for d in plan:
             if d.duplicate_of:
@@ -248,7 +257,6 @@ def ingest_source_spark(spark: Any, source: Source, landing: Path, load_ids: Loa
             spark.createDataFrame([(*r, loaded_at[r[0]]) for r in records], loads_as_text).withColumn(
                 "loaded_at", F.col("loaded_at").cast("timestamp")
             ).write.insertInto("raw.loads")
-        spark.sql(f"drop table if exists {staged}")
         facts.update(files_loaded=result.files_loaded, files_skipped=result.files_skipped, rows=result.rows_appended)
     return result
 

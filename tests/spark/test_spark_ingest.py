@@ -131,3 +131,4 @@ def test_a_bad_file_names_its_line_and_nothing_of_the_batch_is_loaded(home: Path
     assert spark.table("raw.api_requests").count() == 0
     assert spark.table("raw.loads").count() == 0
     assert spark.table("raw.load_columns").count() == 0
+    assert not spark.catalog.tableExists("raw._staged_api_logs")  # the staging table goes too
