@@ -283,6 +283,61 @@ def load_ground_truth_spark(spark: Any, ground_truth: Path) -> int:
     return counts["raw.api_ground_truth_incidents"]
 
 
+BENCHMARK_POINTS_SCHEMA = "dataset string, series_id string, ts timestamp, value double, label int"
+BENCHMARK_WINDOWS_SCHEMA = "dataset string, series_id string, window_start timestamp, window_end timestamp"
+BENCHMARK_TABLES = ("raw.benchmark_points", "raw.benchmark_windows")
+
+
+def load_benchmarks_spark(spark: Any, root: Path | None = None) -> dict[str, int]:
+    """`ml.anomaly.benchmarks.load_benchmarks` on Spark: NAB's and AIOps 2018's files, read in place by Spark's
+    CSV reader, into raw.benchmark_points and raw.benchmark_windows (replaced); a missing benchmark leaves its
+    rows out. The series counts."""
+    from functools import reduce
+
+    from pyspark.sql import DataFrame
+    from pyspark.sql import functions as F
+
+    from ml.anomaly.benchmarks import aiops_files, aiops_key, nab_files, nab_key, nab_windows
+    from ml.settings import benchmarks_dir
+
+    root = root or benchmarks_dir()
+    spark.sql("create database if not exists raw")
+    nab, aiops = nab_files(root), aiops_files(root)
+    with timed("spark.load_benchmarks", root=str(root)) as facts:
+        frames = [spark.createDataFrame([], BENCHMARK_POINTS_SCHEMA)]
+        frames += [  # one read per file: the series is named by its file, as on DuckDB
+            spark.read.options(header=True)
+            .csv(str(f))
+            .select(
+                F.lit("nab").alias("dataset"),
+                F.lit(nab_key(f)).alias("series_id"),
+                F.col("timestamp").cast("timestamp").alias("ts"),
+                F.col("value").cast("double").alias("value"),
+                F.lit(None).cast("int").alias("label"),
+            )
+            for f in nab
+        ]
+        frames += [
+            spark.read.schema("ts bigint, value double, label int")
+            .csv(str(f))
+            .select(
+                F.lit("aiops").alias("dataset"),
+                F.lit(aiops_key(f)).alias("series_id"),
+                F.timestamp_seconds("ts").alias("ts"),
+                "value",
+                "label",
+            )
+            for f in aiops
+        ]
+        reduce(DataFrame.unionByName, frames).write.mode("overwrite").saveAsTable("raw.benchmark_points")
+        windows = nab_windows(root) if nab else []
+        spark.createDataFrame(windows, BENCHMARK_WINDOWS_SCHEMA.replace("timestamp", "string")).select(
+            "dataset", "series_id", *[F.col(c).cast("timestamp").alias(c) for c in ("window_start", "window_end")]
+        ).write.mode("overwrite").saveAsTable("raw.benchmark_windows")
+        facts.update(rows=spark.table("raw.benchmark_points").count(), nab_series=len(nab), aiops_series=len(aiops))
+    return {"nab_series": len(nab), "aiops_series": len(aiops)}
+
+
 def ingest_landing_spark(p: Paths, spark: Any, load_ids: LoadIds = new_load_id) -> Ingested:
     """Every feed's new landing files and the generator's ground truth into Spark's raw tables."""
     out = Ingested()

@@ -26,38 +26,58 @@ create or replace table raw.benchmark_windows (
 """
 
 
+def nab_files(root: Path) -> list[Path]:
+    """NAB's series files (`data/<group>/<name>.csv`), or [] without the folder."""
+    return sorted((root / "nab" / "data").glob("*/*.csv")) if (root / "nab" / "data").is_dir() else []
+
+
+def nab_key(f: Path) -> str:
+    return f"{f.parent.name}/{f.name}"  # as NAB's label file names the series
+
+
+def nab_windows(root: Path) -> list[tuple[str, str, str, str]]:
+    """NAB's labelled windows: (dataset, series, start, end), the times as NAB writes them."""
+    windows = json.loads((root / "nab" / "labels" / "combined_windows.json").read_text())
+    return [("nab", k, a, b) for k, wins in windows.items() for a, b in wins]
+
+
+def aiops_files(root: Path) -> list[Path]:
+    """AIOps 2018's KPI files (`<split>_split/<kpi>.csv`: epoch seconds, value, label; no header), or []."""
+    aiops = root / "aiops2018-kpi"
+    return sorted(aiops.glob("*_split/*.csv")) if aiops.is_dir() else []
+
+
+def aiops_key(f: Path) -> str:
+    return f"{f.parent.name}/{f.stem}"
+
+
 def load_benchmarks(con: duckdb.DuckDBPyConnection, root: Path | None = None) -> dict[str, int]:
     """(Re)load both benchmarks; a missing benchmark folder is logged and leaves its tables empty."""
     root = root or benchmarks_dir()
     con.execute(DDL)
     counts = {"nab_series": 0, "aiops_series": 0}
     with timed("load_benchmarks", root=str(root)) as facts:
-        nab = root / "nab"
-        if (nab / "data").is_dir():
-            for f in sorted((nab / "data").glob("*/*.csv")):
-                key = f"{f.parent.name}/{f.name}"
-                con.execute(
-                    "insert into raw.benchmark_points select 'nab', ?, cast(timestamp as timestamp), "
-                    "cast(value as double), null from read_csv(?, header = true)",
-                    [key, str(f)],
-                )
-                counts["nab_series"] += 1
-            windows = json.loads((nab / "labels" / "combined_windows.json").read_text())
-            rows = [("nab", k, a, b) for k, wins in windows.items() for a, b in wins]
-            if rows:
-                con.executemany("insert into raw.benchmark_windows values (?, ?, ?, ?)", rows)
-        else:
-            log_event("load_benchmarks.missing", dataset="nab", path=str(nab))
-        aiops = root / "aiops2018-kpi"
-        files = sorted(aiops.glob("*_split/*.csv")) if aiops.is_dir() else []
+        nab = nab_files(root)
+        for f in nab:
+            con.execute(
+                "insert into raw.benchmark_points select 'nab', ?, cast(timestamp as timestamp), "
+                "cast(value as double), null from read_csv(?, header = true)",
+                [nab_key(f), str(f)],
+            )
+            counts["nab_series"] += 1
+        if nab and (rows := nab_windows(root)):
+            con.executemany("insert into raw.benchmark_windows values (?, ?, ?, ?)", rows)
+        if not nab:
+            log_event("load_benchmarks.missing", dataset="nab", path=str(root / "nab"))
+        files = aiops_files(root)
         for f in files:
             con.execute(
                 "insert into raw.benchmark_points select 'aiops', ?, to_timestamp(ts)::timestamp, value, label "
                 "from read_csv(?, header = false, columns = {'ts': 'bigint', 'value': 'double', 'label': 'integer'})",
-                [f"{f.parent.name}/{f.stem}", str(f)],
+                [aiops_key(f), str(f)],
             )
             counts["aiops_series"] += 1
         if not files:
-            log_event("load_benchmarks.missing", dataset="aiops", path=str(aiops))
+            log_event("load_benchmarks.missing", dataset="aiops", path=str(root / "aiops2018-kpi"))
         facts.update(rows=con.execute("select count(*) from raw.benchmark_points").fetchone()[0], **counts)
     return counts

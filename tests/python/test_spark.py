@@ -125,9 +125,10 @@ def test_spark_test_prints_every_relation_and_fails_when_one_differs(tmp_path, m
 
 
 def test_spark_ingests_the_landing_copies_the_other_sources_not_the_run_history(tmp_path: Path, monkeypatch) -> None:
-    """spark-test has Spark ingest the landing files itself (from scratch, with DuckDB's load ids) and copies the
-    other tables the project reads (benchmarks, the lifecycle's), but not the run and test history: Spark's dbt
-    hooks write Spark's, and its observability marts must not report DuckDB's runs."""
+    """spark-test has Spark ingest the landing files itself (from scratch, with DuckDB's load ids) and read the
+    benchmarks the evaluation reads, and copies the other tables the project reads (the lifecycle's), but not the
+    run and test history: Spark's dbt hooks write Spark's, and its observability marts must not report DuckDB's
+    runs."""
     import ml.spark
 
     copied: list[str] = []
@@ -155,13 +156,14 @@ def test_spark_ingests_the_landing_copies_the_other_sources_not_the_run_history(
     monkeypatch.setattr(ml.spark, "selection_sources", lambda p, listed: reads)
     monkeypatch.setattr(ml.spark, "ingest_landing_spark", ingest)
     monkeypatch.setattr(ml.spark, "replayed_load_ids", lambda warehouse: None)
+    monkeypatch.setattr(ml.spark, "load_benchmarks_spark", lambda spark: ingested.append("benchmarks"))
     monkeypatch.setattr(ml.spark, "copy_tables", copy_tables)
     home, _ = _scratch(tmp_path)
     with pytest.raises(Stop):
         ml.spark.spark_test(home)
-    assert ingested == [home.home]
+    assert ingested == [home.home, "benchmarks"]
     assert dropped == [f"drop table if exists {t}" for t in RAW_TABLES]
-    assert copied == ["ingestion.loads", "raw.benchmark_points"]
+    assert copied == ["ingestion.loads"]
 
 
 def test_timestamps_are_compared_as_the_same_instant(tmp_path: Path) -> None:
