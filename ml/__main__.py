@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from ml.dbt import DbtError, dbt_args, run_dbt
-from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED, paths
+from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED, Paths, paths
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -131,7 +131,7 @@ def cmd_spam(args: argparse.Namespace) -> None:
             print(format_spam_answer(con), end="")
 
 
-def _spam_on_spark(p, action: str) -> None:
+def _spam_on_spark(p: Paths, action: str) -> None:
     """`spam score --engine spark`: the champion scores the latest week of Spark's feature mart on Spark."""
     from ml.spark import SparkUnavailable, score_on_spark, session
 

@@ -15,8 +15,9 @@ week there, and checks that Spark computes what DuckDB computed:
 3. the champion scores the latest week it scored on DuckDB again on Spark (`score_on_spark`: the model broadcast,
    each partition scored with `mapInPandas`), replacing that week's partition of Spark's ml.spam_scores;
 4. `dbt build --target spark` of the models that read the scores (the monitoring marts), from Spark's scores;
-5. each raw table Spark ingested, each PARITY relation the selection built, and the week Spark scored, is read
-   back from Spark and compared with DuckDB's on its key: rows on each side only, verdicts (`direction` for the
+5. each raw table Spark loaded, each PARITY relation the selection built, and the scores (every week: the one
+   Spark scored and those it must have left alone) are read back from Spark and compared with DuckDB's on
+   their key: rows on each side only, verdicts (`direction` for the
    detection mart, `is_flagged` for the scores, ...) that differ, text columns that differ, and the largest
    relative difference of each numeric column. The check fails on any row or verdict or text difference, or a
    numeric one above 1e-9;

@@ -55,29 +55,26 @@ def load_benchmarks(con: duckdb.DuckDBPyConnection, root: Path | None = None) ->
     """(Re)load both benchmarks; a missing benchmark folder is logged and leaves its tables empty."""
     root = root or benchmarks_dir()
     con.execute(DDL)
-    counts = {"nab_series": 0, "aiops_series": 0}
+    nab, aiops = nab_files(root), aiops_files(root)
+    counts = {"nab_series": len(nab), "aiops_series": len(aiops)}
     with timed("load_benchmarks", root=str(root)) as facts:
-        nab = nab_files(root)
         for f in nab:
             con.execute(
                 "insert into raw.benchmark_points select 'nab', ?, cast(timestamp as timestamp), "
                 "cast(value as double), null from read_csv(?, header = true)",
                 [nab_key(f), str(f)],
             )
-            counts["nab_series"] += 1
         if nab and (rows := nab_windows(root)):
             con.executemany("insert into raw.benchmark_windows values (?, ?, ?, ?)", rows)
         if not nab:
             log_event("load_benchmarks.missing", dataset="nab", path=str(root / "nab"))
-        files = aiops_files(root)
-        for f in files:
+        for f in aiops:
             con.execute(
                 "insert into raw.benchmark_points select 'aiops', ?, to_timestamp(ts)::timestamp, value, label "
                 "from read_csv(?, header = false, columns = {'ts': 'bigint', 'value': 'double', 'label': 'integer'})",
                 [aiops_key(f), str(f)],
             )
-            counts["aiops_series"] += 1
-        if not files:
+        if not aiops:
             log_event("load_benchmarks.missing", dataset="aiops", path=str(root / "aiops2018-kpi"))
         facts.update(rows=con.execute("select count(*) from raw.benchmark_points").fetchone()[0], **counts)
     return counts
