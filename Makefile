@@ -132,15 +132,17 @@ spark-extra: setup
 # marts, evaluation and scores compared with DuckDB's row by row (python -m ml spark-test); then the Spark
 # ingestion's own tests (tests/spark: edge cases and bad files against DuckDB's ingestion)
 SPARK_TEST_HOME := $(SENTINEL_HOME)/spark-test
-spark-test: spark-extra  ## ingestion, every model, seed and test on Apache Spark (local PySpark), scoring there too: tests, parity with DuckDB, the trainer on Spark's marts
+# the gate's bootstrap resamples, on DuckDB and again in the lifecycle parity on Spark
+SPARK_TEST_N_BOOT := 20
+spark-test: spark-extra  ## ingestion, every model, seed and test on Apache Spark (local PySpark), the training step and scoring there too: tests, parity with DuckDB
 	rm -rf $(SPARK_TEST_HOME)
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml generate --calls-numbers 2000
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml ingest
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml build
-	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spam train --n-boot 20
+	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spam train --n-boot $(SPARK_TEST_N_BOOT)
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spam score
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml evaluate
-	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spark-test
+	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spark-test --n-boot $(SPARK_TEST_N_BOOT)
 	$(BIN)/python -m pytest tests/spark
 
 bench-scale: spark-extra  ## detection mart on DuckDB vs Spark local at 1M/10M/30M series-days: seconds, peak memory

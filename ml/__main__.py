@@ -104,20 +104,12 @@ def cmd_spam(args: argparse.Namespace) -> None:
     p = paths().ensure()
     action = args.action
     if args.engine == "spark":
-        _spam_on_spark(p, action)
+        _spam_on_spark(p, args)
         return
     if action == "train":
         cfg = lifecycle.LifecycleConfig(seed=args.seed, n_boot=args.n_boot)
         with _connect() as con:
-            outcome = lifecycle.run_lifecycle(con, p, cfg, retrain=args.retrain)
-        for note in outcome.notes:
-            print(note)
-        if outcome.challenger is None:
-            print(outcome.reason)
-        else:
-            verdict = "promoted" if outcome.promoted else "refused"
-            print(f"challenger version {outcome.challenger} (feature version {outcome.feature_version}) {verdict}:")
-            print(f"  {outcome.reason}")
+            print(_format_outcome(lifecycle.run_lifecycle(con, p, cfg, retrain=args.retrain)))
     elif action in ("score", "rollback"):
         with _connect() as con:
             if action == "rollback":
@@ -131,14 +123,34 @@ def cmd_spam(args: argparse.Namespace) -> None:
             print(format_spam_answer(con), end="")
 
 
-def _spam_on_spark(p: Paths, action: str) -> None:
-    """`spam score --engine spark`: the champion scores the latest week of Spark's feature mart on Spark."""
-    from ml.spark import SparkUnavailable, score_on_spark, session
+def _format_outcome(outcome) -> str:
+    """What a training step did (a `Challenge`), as `spam train` prints it."""
+    lines = list(outcome.notes)
+    if outcome.challenger is None:
+        lines.append(outcome.reason)
+    else:
+        verdict = "promoted" if outcome.promoted else "refused"
+        lines.append(f"challenger version {outcome.challenger} (feature version {outcome.feature_version}) {verdict}:")
+        lines.append(f"  {outcome.reason}")
+    return "\n".join(lines)
 
-    if action != "score":
-        raise SystemExit(f"spam {action} runs on DuckDB only; on Spark: spam score (docs/scaling.md)")
+
+def _spam_on_spark(p: Paths, args: argparse.Namespace) -> None:
+    """`spam train|score --engine spark`: the training step on Spark's marts (its registry mirror written back to
+    Spark), or the champion scoring the latest week of Spark's feature mart on Spark."""
+    from ml.spam.train import LifecycleConfig
+    from ml.spark import SparkUnavailable, lifecycle_on_spark, score_on_spark, session
+
+    if args.action not in ("train", "score"):
+        raise SystemExit(f"spam {args.action} runs on DuckDB only; on Spark: spam train, spam score (docs/scaling.md)")
     try:
-        scored = score_on_spark(p, session(p))
+        spark = session(p)
+        if args.action == "train":
+            cfg = LifecycleConfig(seed=args.seed, n_boot=args.n_boot)
+            outcome, _ = lifecycle_on_spark(p, spark, cfg, retrain=args.retrain)
+            print(_format_outcome(outcome))
+            return
+        scored = score_on_spark(p, spark)
     except SparkUnavailable as e:
         raise SystemExit(str(e)) from None
     if scored is None:
@@ -210,7 +222,7 @@ def cmd_spark_test(args: argparse.Namespace) -> None:
     from ml.spark import SparkUnavailable, spark_test
 
     try:
-        parities = spark_test(paths(), selection=args.select)
+        parities = spark_test(paths(), selection=args.select, n_boot=args.n_boot)
     except (SparkUnavailable, FileNotFoundError) as e:
         raise SystemExit(str(e)) from None
     print("\n".join(parity.format() for parity in parities))
@@ -303,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub.choices["spam"].add_argument("action", choices=["train", "score", "rollback", "answer"])
     sub.choices["spam"].add_argument(
-        "--engine", choices=["duckdb", "spark"], default="duckdb", help="score: the warehouse to score in"
+        "--engine", choices=["duckdb", "spark"], default="duckdb", help="train, score: the warehouse to work in"
     )
     sub.choices["spam-bench"].add_argument("--sizes", default="1000000,10000000", help="numbers per week")
     sub.choices["spam-bench"].add_argument("--keep", action="store_true", help="keep the scratch state dirs")
@@ -316,6 +328,9 @@ def main(argv: list[str] | None = None) -> None:
     from ml.spark import SPARK_SELECTION  # duckdb and ml.dbt only: pyspark is imported when Spark starts
 
     sub.choices["spark-test"].add_argument("--select", default=SPARK_SELECTION, help="dbt selector to build on Spark")
+    sub.choices["spark-test"].add_argument(
+        "--n-boot", type=int, default=DEFAULT_N_BOOT, help="the bootstrap resamples the DuckDB side was trained with"
+    )
     _detect_arguments(sub.choices["detect"])
     args = parser.parse_args(argv)
     from ml.ingest import IngestError

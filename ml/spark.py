@@ -24,7 +24,10 @@ week there, and checks that Spark computes what DuckDB computed:
 6. the spam trainer reads its training set from Spark's marts (`training_warehouse`: the labelled rows, cut in
    Spark, into the trainer's own interface) and from DuckDB's, for every feature version, and fits a candidate
    on each (`compare_training`): the same rows in the same order, and the same family, threshold and held-out
-   PR-AUC.
+   PR-AUC;
+7. the whole training step runs again on Spark's marts (`lifecycle_on_spark`, into a scratch MLflow registry:
+   the first model bootstrapped champion, the latest feature version challenged, gated, promoted or refused)
+   and must register and decide what DuckDB's did (`compare_lifecycle`).
 
 Spark's tables, its Hive metastore (Derby) and its logs live under $SENTINEL_HOME/spark/, as profiles.yml says.
 The DuckDB side must be built (and trained and scored, for step 3) first, as `make spark-test` does; Spark never
@@ -46,7 +49,7 @@ import duckdb
 
 from ml.dbt import dbt_args, run_dbt
 from ml.logs import log_event, timed
-from ml.settings import Paths, Settings
+from ml.settings import DEFAULT_N_BOOT, Paths, Settings
 from ml.spam.features import KEYS, TRAINING_MART
 from ml.spark_ingest import (
     BENCHMARK_TABLES,
@@ -200,17 +203,7 @@ def copy_tables(p: Paths, spark: Any, tables: list[str]) -> dict[str, int]:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 con.execute(f"copy {table} to '{path}' (format parquet)")
                 spark.sql(f"create database if not exists {schema}")
-                frame = spark.read.parquet(str(path))
-                # DuckDB's TIMESTAMP has no time zone (UTC, the project's convention): Spark reads it back as
-                # TIMESTAMP_NTZ; the models' contracts say TIMESTAMP, the same instant in the UTC session
-                frame = frame.select(
-                    *[
-                        frame[f.name].cast("timestamp").alias(f.name)
-                        if f.dataType.typeName() == "timestamp_ntz"
-                        else frame[f.name]
-                        for f in frame.schema.fields
-                    ]
-                )
+                frame = _instants(spark.read.parquet(str(path)))
                 writer = frame.write.mode("overwrite")
                 if table in PARTITIONED:
                     writer = writer.partitionBy(PARTITIONED[table])
@@ -364,6 +357,181 @@ def training_warehouse(spark: Any) -> duckdb.DuckDBPyConnection:
             mem.execute(f"create table {relation} as select * from arrow")
             facts["rows"] = arrow.num_rows
     return mem
+
+
+# The lifecycle's warehouse mirror of the registry (ml/spam/store.py): what the monitoring marts read
+MIRROR_TABLES = ("ml.spam_model_versions", "ml.spam_model_aliases", "ml.spam_gate_decisions")
+GROUND_TRUTH = "raw.calls_ground_truth"
+LIFECYCLE_CHECK_DB = "lifecycle_check"  # where spark-test's lifecycle on Spark writes its mirror
+
+
+def _instants(frame: Any) -> Any:
+    """DuckDB's TIMESTAMP has no time zone (UTC, the project's convention): Spark reads it back as TIMESTAMP_NTZ;
+    the models' contracts say TIMESTAMP, the same instant in the UTC session."""
+    return frame.select(
+        *[
+            frame[f.name].cast("timestamp").alias(f.name) if f.dataType.typeName() == "timestamp_ntz" else frame[f.name]
+            for f in frame.schema.fields
+        ]
+    )
+
+
+def lifecycle_on_spark(
+    p: Paths, spark: Any, cfg: Any, retrain: bool = False, scratch: bool = False, mirror_db: str = "ml"
+) -> tuple:
+    """The spam lifecycle's training step (challenger, gate, registration, promotion: `run_lifecycle`) on Spark's
+    marts; (the `Challenge`, the in-memory warehouse it ran on). `python -m ml spam train --engine spark`.
+
+    The trainer reads Spark's training set (`training_warehouse`: cut in Spark, the labelled rows only) and the
+    registry mirror Spark holds; MLflow stays the registry. The mirror the step updated then replaces Spark's
+    tables of it in `mirror_db` (small: one row per version, alias and decision), for the monitoring marts. With
+    `scratch` (a new registry in `p`, for a comparison), the mirror starts empty. The
+    generator's true classes of the labelled numbers come along when Spark has them (the gate's evidence
+    compares labels with them; informational)."""
+    from ml.spam import store
+    from ml.spam.lifecycle import run_lifecycle
+
+    mem = training_warehouse(spark)
+    store.ensure_tables(mem)
+    for table in MIRROR_TABLES:
+        held = f"{mirror_db}.{table.split('.')[1]}"
+        if not scratch and spark.catalog.tableExists(held):
+            arrow = spark.table(held).toArrow()  # noqa: F841 (DuckDB reads it by name)
+            mem.execute(f"insert into {table} by name select * from arrow")
+    if spark.catalog.tableExists(GROUND_TRUTH):
+        numbers = spark.table(TRAINING_MART).select(spark.table(TRAINING_MART)["number_id"].alias("id")).distinct()
+        truth = spark.table(GROUND_TRUTH).join(numbers, "id", "semi").toArrow()  # noqa: F841
+        mem.execute(f"create schema if not exists raw; create table {GROUND_TRUTH} as select * from truth")
+    with timed("spark.lifecycle", retrain=retrain) as facts:
+        outcome = run_lifecycle(mem, p, cfg, retrain=retrain)
+        facts.update(challenger=outcome.challenger, promoted=outcome.promoted)
+    spark.sql(f"create database if not exists {mirror_db}")
+    for table in MIRROR_TABLES:
+        held = f"{mirror_db}.{table.split('.')[1]}"
+        frame = _instants(spark.createDataFrame(mem.sql(f"select * from {table}").to_arrow_table()))
+        # staged first: the table was read above, and Spark cannot overwrite a table a query reads
+        frame.write.mode("overwrite").saveAsTable(f"{held}_staged")
+        spark.table(f"{held}_staged").write.mode("overwrite").saveAsTable(held)
+        spark.sql(f"drop table {held}_staged")
+    return outcome, mem
+
+
+@dataclass
+class LifecycleParity:
+    """The lifecycle run on Spark's marts from an empty registry against what it registered and decided on
+    DuckDB's: the same versions (feature version, family, threshold, data windows, rows, test metrics within
+    PARITY_TOLERANCE), the same gate decisions (promoted, reason) and the same aliases. Fingerprints, run ids and
+    times differ by nature (the fingerprint hashes the exact bits of `ln`, which differ in the last one)."""
+
+    versions: tuple[int, int]
+    decisions: tuple[int, int]
+    differ: dict[str, int] = field(default_factory=dict)
+    max_rel_diff: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def spark_rows(self) -> int:
+        return self.versions[1]
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.versions[0] == self.versions[1] > 0
+            and self.decisions[0] == self.decisions[1]
+            and not any(self.differ.values())
+            and all(d <= PARITY_TOLERANCE for d in self.max_rel_diff.values())
+        )
+
+    def format(self) -> str:
+        worst = max(self.max_rel_diff.items(), key=lambda kv: kv[1], default=("-", 0.0))
+        lines = [
+            f"parity of the spam lifecycle (trained, judged and promoted on each engine's marts): "
+            f"{'OK' if self.ok else 'DIFFERENT'}",
+            f"  model versions: DuckDB {self.versions[0]}, Spark {self.versions[1]}; gate decisions: DuckDB "
+            f"{self.decisions[0]}, Spark {self.decisions[1]}",
+            f"  values that differ: {sum(self.differ.values())}; largest relative difference of the test metrics "
+            f"and thresholds {worst[1]:.1e} ({worst[0]})",
+        ]
+        lines += [f"  {c}: {n} differ" for c, n in self.differ.items() if n]
+        return "\n".join(lines)
+
+
+# compared exactly; the floats within PARITY_TOLERANCE; the rest (fingerprint, run id, times, code) not
+LIFECYCLE_EXACT = {
+    "ml.spam_model_versions": (
+        "feature_version",
+        "model_family",
+        "train_start",
+        "train_end",
+        "test_start",
+        "test_end",
+        "train_rows",
+        "test_rows",
+        "fpr_target",
+    ),
+    "ml.spam_gate_decisions": ("champion_version", "promoted", "reason"),
+    "ml.spam_model_aliases": ("model_version",),
+}
+LIFECYCLE_KEYS = {
+    "ml.spam_model_versions": "model_version",
+    "ml.spam_gate_decisions": "challenger_version",
+    "ml.spam_model_aliases": "alias",
+}
+LIFECYCLE_FLOATS = ("threshold", "test_pr_auc", "test_roc_auc", "test_precision", "test_recall")
+
+
+def compare_lifecycle(warehouse: Path, spark_mirror: duckdb.DuckDBPyConnection) -> LifecycleParity:
+    """DuckDB's registry mirror (the warehouse's ml tables, attached read-only as `duck`) against the one the
+    lifecycle wrote on Spark's marts (`spark_mirror`, an in-memory DuckDB), table by table on each one's key."""
+    con = spark_mirror
+    con.execute(f"attach '{warehouse}' as duck (read_only)")
+    try:
+        differ = {}
+        for table, columns in LIFECYCLE_EXACT.items():
+            key = LIFECYCLE_KEYS[table]
+            joined = f"from duck.{table} as d full join memory.{table} as s on d.{key} = s.{key}"
+            differ[f"{table}: rows on one side"] = con.execute(
+                f"select count(*) {joined} where d.{key} is null or s.{key} is null"
+            ).fetchone()[0]
+            for c in columns:
+                differ[f"{table}.{c}"] = con.execute(
+                    f"select count(*) {joined} where d.{c} is distinct from s.{c}"
+                ).fetchone()[0]
+        versions = "from duck.ml.spam_model_versions as d join memory.ml.spam_model_versions as s using (model_version)"
+        rel = {c: _max_rel_diff(con, versions, c) for c in LIFECYCLE_FLOATS}
+
+        def count(db: str, table: str) -> int:
+            return con.execute(f"select count(*) from {db}.{table}").fetchone()[0]
+
+        return LifecycleParity(
+            versions=(count("duck", "ml.spam_model_versions"), count("memory", "ml.spam_model_versions")),
+            decisions=(count("duck", "ml.spam_gate_decisions"), count("memory", "ml.spam_gate_decisions")),
+            differ=differ,
+            max_rel_diff=rel,
+        )
+    finally:
+        con.execute("detach duck")
+
+
+def lifecycle_parity(p: Paths, spark: Any, n_boot: int) -> LifecycleParity:
+    """The lifecycle as the DuckDB side ran it (`spam train` once, from no registry: the first model bootstrapped
+    champion, then the latest feature version challenged), run again on Spark's marts into a scratch MLflow
+    registry under $SENTINEL_HOME/spark/lifecycle, its mirror written to Spark's database `lifecycle_check`, read
+    back and compared. The state's own registry and Spark's ml tables are not touched."""
+    from ml.spam.train import LifecycleConfig
+
+    scratch = spark_dir(p) / "lifecycle"
+    shutil.rmtree(scratch, ignore_errors=True)
+    spark.sql(f"drop database if exists {LIFECYCLE_CHECK_DB} cascade")
+    cfg = LifecycleConfig(n_boot=n_boot)
+    lifecycle_on_spark(Paths(scratch), spark, cfg, scratch=True, mirror_db=LIFECYCLE_CHECK_DB)
+    mirror = duckdb.connect()  # the mirror as Spark holds it, read back: what its monitoring marts would read
+    mirror.execute("create schema ml")
+    for table in MIRROR_TABLES:
+        arrow = spark.table(f"{LIFECYCLE_CHECK_DB}.{table.split('.')[1]}").toArrow()  # noqa: F841
+        mirror.execute(f"create table {table} as select * from arrow")
+    parity = compare_lifecycle(p.warehouse, mirror)
+    log_event("spark.lifecycle_parity", ok=parity.ok, versions=parity.versions, decisions=parity.decisions)
+    return parity
 
 
 @dataclass
@@ -655,7 +823,9 @@ def downstream_models(listed: list[dict], unique_id: str) -> list[str]:
     return [n["name"] for n in listed if n["resource_type"] == "model" and n["unique_id"] in found]
 
 
-def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity | TrainingParity]:
+def spark_test(
+    p: Paths, selection: str = SPARK_SELECTION, n_boot: int = DEFAULT_N_BOOT
+) -> list[Parity | TrainingParity | LifecycleParity]:
     """Ingest the landing files into Spark, copy the other sources, build the selection on Spark (seeds, models,
     tests) in the lifecycle's order: every model but those that read the scores; the champion's scoring on Spark;
     then the models that read the scores, from Spark's own. Compare each raw table Spark ingested and each PARITY
@@ -695,6 +865,8 @@ def spark_test(p: Paths, selection: str = SPARK_SELECTION) -> list[Parity | Trai
         if TRAINING_MART in built:  # the trainer on Spark's examples: the same rows, the same candidate
             with duckdb.connect(str(p.warehouse), read_only=True) as duck:
                 results.extend(compare_training(duck, training_warehouse(spark)))
+            # the whole training step on Spark's marts, into a scratch registry: what DuckDB's decided
+            results.append(lifecycle_parity(p, spark, n_boot))
         if scored:  # every week: the one Spark scored, and the others its partition overwrite must leave alone
             out = spark_dir(p) / "out" / SCORES_RELATION
             spark.table(SCORES_RELATION).write.mode("overwrite").parquet(str(out))

@@ -15,6 +15,7 @@ import pytest
 from ml.__main__ import main
 from ml.ingest import Ingested
 from ml.settings import Paths
+from ml.spam.lifecycle import Challenge
 from ml.spark import (
     PARITY,
     PARITY_RELATION,
@@ -112,7 +113,7 @@ def test_spark_test_prints_every_relation_and_fails_when_one_differs(tmp_path, m
 
     same = ml.spark.Parity("marts.fct_api_request_anomalies", 3, 3, 0, 0, 0, (1, 1))
     differs = ml.spark.Parity("marts.fct_spam_features_v2", 2, 2, 0, 0, text_differ={"country_code": 1})
-    monkeypatch.setattr(ml.spark, "spark_test", lambda p, selection: [same, differs])
+    monkeypatch.setattr(ml.spark, "spark_test", lambda p, selection, n_boot: [same, differs])
     monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
     with pytest.raises(SystemExit) as exit_:
         main(["spark-test"])
@@ -120,7 +121,7 @@ def test_spark_test_prints_every_relation_and_fails_when_one_differs(tmp_path, m
     out = capsys.readouterr().out
     assert "parity of marts.fct_api_request_anomalies: OK" in out
     assert "parity of marts.fct_spam_features_v2: DIFFERENT" in out
-    monkeypatch.setattr(ml.spark, "spark_test", lambda p, selection: [same])
+    monkeypatch.setattr(ml.spark, "spark_test", lambda p, selection, n_boot: [same])
     main(["spark-test"])  # every relation equal: no exit
 
 
@@ -346,7 +347,7 @@ def test_the_trainer_reads_the_same_training_set_from_either_engine_and_fits_the
     assert "(no such version)" in missing.format()
 
 
-def test_spam_score_on_spark_scores_there_and_the_other_steps_say_they_run_on_duckdb(
+def test_spam_train_and_score_on_spark_run_there_and_the_other_steps_say_they_run_on_duckdb(
     tmp_path, monkeypatch, capsys
 ) -> None:
     import ml.spark
@@ -359,8 +360,62 @@ def test_spam_score_on_spark_scores_there_and_the_other_steps_say_they_run_on_du
     assert scored == ["a Spark session"]
     out = capsys.readouterr().out
     assert "scored 1996 numbers of the week 2024-04-08 with the champion (version 2) on Spark" in out
-    with pytest.raises(SystemExit, match="spam train runs on DuckDB only"):
-        main(["spam", "train", "--engine", "spark"])
+    with pytest.raises(SystemExit, match="spam rollback runs on DuckDB only"):
+        main(["spam", "rollback", "--engine", "spark"])
+    trained = []
+    outcome = Challenge(champion=1, challenger=2, feature_version=2, promoted=False, reason="no uplift")
+    monkeypatch.setattr(
+        ml.spark, "lifecycle_on_spark", lambda p, spark, cfg, retrain: trained.append(cfg.n_boot) or (outcome, None)
+    )
+    main(["spam", "train", "--engine", "spark", "--n-boot", "7"])
+    assert (
+        trained == [7] and "challenger version 2 (feature version 2) refused:\n  no uplift" in capsys.readouterr().out
+    )
     monkeypatch.setattr(ml.spark, "score_on_spark", lambda p, spark: None)
     with pytest.raises(SystemExit, match="no champion model"):
         main(["spam", "score", "--engine", "spark"])
+
+
+def _mirror(con: duckdb.DuckDBPyConnection, run: str, promoted: bool = False, threshold: float = 0.75) -> None:
+    """A registry mirror as one `spam train` leaves it: version 1 bootstrapped champion, version 2 judged."""
+    from ml.spam.store import ensure_tables
+
+    ensure_tables(con)
+    for v in (1, 2):
+        con.execute(
+            "insert into ml.spam_model_versions values (?, ?, ?, 'logistic_regression', ?, ?, now(), "
+            "'2024-02-12', '2024-03-18', '2024-03-25', '2024-04-01', 448, 75, ?, 0.001, 0.93, 0.95, 0.8, 0.4)",
+            [v, f"run-{run}-{v}", v, f"fingerprint-{run}-{v}", f"code-{run}", threshold + v],
+        )
+    con.execute("insert into ml.spam_model_aliases values ('champion', 1, now()), ('challenger', 2, now())")
+    con.execute(
+        "insert into ml.spam_gate_decisions values (now(), 2, 1, ?, 'refused: PR-AUC uplift -0.0028', ?)",
+        [promoted, f'{{"run": "{run}"}}'],
+    )
+
+
+def test_the_lifecycle_on_spark_must_register_and_decide_what_duckdb_did(tmp_path: Path) -> None:
+    """Run ids, fingerprints, times and evidence differ between two runs by nature and are not compared; a
+    decision, a reason, a version or a threshold that differs is a difference."""
+    from ml.spark import compare_lifecycle
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        _mirror(con, "duckdb")
+    same = duckdb.connect()
+    _mirror(same, "spark", threshold=0.75 + 1e-13)
+    parity = compare_lifecycle(warehouse, same)
+    assert parity.ok, parity.format()
+    assert parity.versions == (2, 2) and parity.decisions == (1, 1) and "OK" in parity.format()
+    flipped = duckdb.connect()
+    _mirror(flipped, "spark", promoted=True)
+    assert not (got := compare_lifecycle(warehouse, flipped)).ok
+    assert got.differ["ml.spam_gate_decisions.promoted"] == 1 and "promoted: 1 differ" in got.format()
+    moved = duckdb.connect()
+    _mirror(moved, "spark", threshold=0.75 + 1e-6)
+    assert not compare_lifecycle(warehouse, moved).ok
+    fewer = duckdb.connect()
+    _mirror(fewer, "spark")
+    fewer.execute("delete from ml.spam_model_versions where model_version = 2")
+    assert not (short := compare_lifecycle(warehouse, fewer)).ok
+    assert short.versions == (2, 1) and short.differ["ml.spam_model_versions: rows on one side"] == 1
