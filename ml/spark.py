@@ -385,9 +385,10 @@ def lifecycle_on_spark(
     The trainer reads Spark's training set (`training_warehouse`: cut in Spark, the labelled rows only) and the
     registry mirror Spark holds; MLflow stays the registry. The mirror the step updated then replaces Spark's
     tables of it in `mirror_db` (small: one row per version, alias and decision), for the monitoring marts. With
-    `scratch` (a new registry in `p`, for a comparison), the mirror starts empty. The
-    generator's true classes of the labelled numbers come along when Spark has them (the gate's evidence
-    compares labels with them; informational)."""
+    `scratch` (a new registry in `p`, for a comparison), the mirror starts empty. The generator's true classes
+    of the labelled numbers come along when Spark has them (the gate's evidence compares labels with them;
+    informational). As on DuckDB, MLflow and the mirror are two stores: a version registered whose mirror was
+    never written (a failure in between) is removed and registered again by the next run."""
     from ml.spam import store
     from ml.spam.lifecycle import run_lifecycle
 
