@@ -159,7 +159,7 @@ def ingested(p: Paths) -> dict[str, dict[str, str]]:
 # --- reading one file -------------------------------------------------------------------------------------------
 
 
-def _header(path: Path) -> list[str]:
+def read_header(path: Path) -> list[str]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of the header
             header = next(csv.reader(f), None)
@@ -170,7 +170,7 @@ def _header(path: Path) -> list[str]:
     return [h.strip().lower() for h in header]
 
 
-def _week_of(source: Source, path: Path) -> date | None:
+def week_of(source: Source, path: Path) -> date | None:
     pattern = source.pattern
     if pattern is None:
         return None
@@ -186,7 +186,7 @@ def _week_of(source: Source, path: Path) -> date | None:
     return week
 
 
-def _check_header(source: Source, path: Path, header: list[str], raw_columns: list[str]) -> list[str]:
+def check_header(source: Source, path: Path, header: list[str], raw_columns: list[str]) -> list[str]:
     """Validate the header; return the columns to add to the raw table (schema evolution)."""
     dupes = sorted(h for h, n in Counter(header).items() if n > 1)  # header.count per name took minutes at 100k
     if dupes:
@@ -208,7 +208,7 @@ def _check_header(source: Source, path: Path, header: list[str], raw_columns: li
     return new
 
 
-def _utf8_error(path: Path) -> str:
+def utf8_error(path: Path) -> str:
     """'not UTF-8 text near byte N: <reason>' for a file that is not UTF-8, else ''."""
     decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
     with path.open("rb") as f:  # in 1 MB pieces: a weekly file can be gigabytes
@@ -225,7 +225,7 @@ def _diagnose(path: Path, n_fields: int) -> str:
     """Where DuckDB's reader failed, which it does not say ("Error when sniffing file", "Invalid unicode"):
     'not UTF-8 text near byte N' for a file that is not UTF-8, else 'line N: has K fields, expected M; ' for the
     first line whose field count is off, else ''."""
-    if not_utf8 := _utf8_error(path):
+    if not_utf8 := utf8_error(path):
         return f"{not_utf8}; "
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
@@ -266,9 +266,9 @@ def _raw_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def _load_file(con: duckdb.DuckDBPyConnection, source: Source, path: Path, load_id: str, now: datetime) -> int:
-    header = _header(path)
+    header = read_header(path)
     raw_cols = _raw_columns(con, source.table)
-    for col in _check_header(source, path, header, raw_cols):
+    for col in check_header(source, path, header, raw_cols):
         try:  # quoted: a column may be called `select`
             con.execute(f'alter table {source.table} add column "{col}" varchar')
         except duckdb.Error as exc:
@@ -278,7 +278,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, source: Source, path: Path, load_
         log_event("ingest.new_source_column", table=source.table, column=col, file=path.name, load_id=load_id)
     # DuckDB reads an empty field as null; raw keeps the empty text that was delivered
     select = ", ".join(f'coalesce("{c}", \'\') as "{c}"' for c in header)
-    week = _week_of(source, path)
+    week = week_of(source, path)
     extra = f", cast('{week.isoformat()}' as date) as _week_start" if source.weekly else ""
     lines = _record_lines(path)
     if lines is not None:  # blank lines between records: each record's line, by its order
@@ -365,7 +365,7 @@ def ingest_source(
     con.execute(source.ddl())
     files = landing_files(landing)
     for path in files:
-        _week_of(source, path)  # every name must say its week before anything is loaded
+        week_of(source, path)  # every name must say its week before anything is loaded
     result = LoadResult()
     with timed(f"ingest_{source.name}", files=len(files)) as facts:
         loads = con.execute("select file_name, file_sha256, status, load_id from raw.loads").fetchall()
@@ -417,10 +417,15 @@ class Ingested:
         return "; ".join(parts) + f"; ground truth: {self.incidents} incidents, {self.numbers} numbers"
 
 
+def feeds(p: Paths) -> tuple[tuple[Source, Path], ...]:
+    """Every feed with its landing folder, in the order a batch loads them (either engine)."""
+    return ((API_LOGS, p.landing_api_logs), (CALLS, p.landing_calls), (LABELS, p.landing_call_labels))
+
+
 def ingest_landing(con: duckdb.DuckDBPyConnection, p: Paths) -> Ingested:
     """Load every feed's new landing files (API logs, weekly calls, labels) and the generator's ground truth."""
     out = Ingested()
-    for source, folder in ((API_LOGS, p.landing_api_logs), (CALLS, p.landing_calls), (LABELS, p.landing_call_labels)):
+    for source, folder in feeds(p):
         out.feeds[source.name] = ingest_source(con, source, folder)
     out.incidents = load_ground_truth(con, p.ground_truth)
     out.numbers = load_calls_ground_truth(con, p.ground_truth)

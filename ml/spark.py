@@ -400,7 +400,7 @@ def lifecycle_on_spark(
             arrow = spark.table(held).toArrow()  # noqa: F841 (DuckDB reads it by name)
             mem.execute(f"insert into {table} by name select * from arrow")
     if spark.catalog.tableExists(GROUND_TRUTH):
-        numbers = spark.table(TRAINING_MART).select(spark.table(TRAINING_MART)["number_id"].alias("id")).distinct()
+        numbers = spark.table(TRAINING_MART).selectExpr("number_id as id").distinct()
         truth = spark.table(GROUND_TRUTH).join(numbers, "id", "semi").toArrow()  # noqa: F841
         mem.execute(f"create schema if not exists raw; create table {GROUND_TRUTH} as select * from truth")
     with timed("spark.lifecycle", retrain=retrain) as facts:

@@ -45,13 +45,14 @@ from ml.ingest import (
     LoadIds,
     LoadResult,
     Source,
-    _check_header,
-    _header,
-    _utf8_error,
-    _week_of,
+    check_header,
+    feeds,
     landing_files,
     new_load_id,
     plan_batch,
+    read_header,
+    utf8_error,
+    week_of,
 )
 from ml.logs import log_event, timed
 from ml.settings import Paths
@@ -218,20 +219,21 @@ def ingest_source_spark(spark: Any, source: Source, landing: Path, load_ids: Loa
 
     _ensure_tables(spark, source)
     files = landing_files(landing)
-    weeks = {path.name: _week_of(source, path) for path in files}  # every name must say its week first
+    weeks = {path.name: week_of(source, path) for path in files}  # every name must say its week first
     result = LoadResult()
     staged = f"raw._staged_{source.name}"
     with timed(f"spark.ingest_{source.name}", files=len(files)) as facts:
-        loads = [tuple(r) for r in spark.sql("select file_name, file_sha256, status, load_id from raw.loads").collect()]
-        rows_of = {r["load_id"]: r["file_rows"] for r in spark.table("raw.loads").where("status = 'loaded'").collect()}
+        recorded = spark.sql("select file_name, file_sha256, status, load_id, file_rows from raw.loads").collect()
+        loads = [tuple(r)[:4] for r in recorded]
+        rows_of = {r["load_id"]: r["file_rows"] for r in recorded if r["status"] == "loaded"}
         plan = plan_batch(source, files, loads, load_ids)
         new = [d for d in plan if not d.duplicate_of]
-        headers = {d.path.name: _header(d.path) for d in new}
+        headers = {d.path.name: read_header(d.path) for d in new}
         columns = spark.table(source.table).columns
         added: list[str] = []
         for d in new:
-            added += _check_header(source, d.path, headers[d.path.name], columns + added)
-            if not_utf8 := _utf8_error(d.path):
+            added += check_header(source, d.path, headers[d.path.name], columns + added)
+            if not_utf8 := utf8_error(d.path):
                 raise IngestError(f"{d.path.name}: {not_utf8}")
         counts: dict[str, int] = {}
         try:
@@ -341,7 +343,7 @@ def load_benchmarks_spark(spark: Any, root: Path | None = None) -> dict[str, int
 def ingest_landing_spark(p: Paths, spark: Any, load_ids: LoadIds = new_load_id) -> Ingested:
     """Every feed's new landing files and the generator's ground truth into Spark's raw tables."""
     out = Ingested()
-    for source, folder in ((API_LOGS, p.landing_api_logs), (CALLS, p.landing_calls), (LABELS, p.landing_call_labels)):
+    for source, folder in feeds(p):
         out.feeds[source.name] = ingest_source_spark(spark, source, folder, load_ids)
     out.incidents = load_ground_truth_spark(spark, p.ground_truth)
     out.numbers = spark.table("raw.calls_ground_truth").count()
