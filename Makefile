@@ -130,11 +130,14 @@ spark-extra: setup
 # then Spark ingesting the same landing files itself, every seed, model and test of the project on a local Spark
 # session (data and unit tests), the champion scoring the latest week there (mapInPandas), and Spark's raw tables,
 # marts, evaluation and scores compared with DuckDB's row by row (python -m ml spark-test); then the Spark
-# ingestion's own tests (tests/spark: edge cases and bad files against DuckDB's ingestion)
+# ingestion's own tests (tests/spark: edge cases and bad files against DuckDB's ingestion); then the Dagster job
+# on the Spark engine (SENTINEL_ENGINE=spark) over the same landing files in a state of its own, and its published
+# snapshot compared with the DuckDB side's marts (python -m ml spark-test --published-from)
 SPARK_TEST_HOME := $(SENTINEL_HOME)/spark-test
+SPARK_TEST_DAGSTER := $(SPARK_TEST_HOME)/dagster
 # the gate's bootstrap resamples, on DuckDB and again in the lifecycle parity on Spark
 SPARK_TEST_N_BOOT := 20
-spark-test: spark-extra  ## ingestion, every model, seed and test on Apache Spark (local PySpark), the training step and scoring there too: tests, parity with DuckDB
+spark-test: spark-extra  ## ingestion, every model, seed and test on Apache Spark (local PySpark), the training step and scoring there too, then the Dagster job on Spark: tests, parity with DuckDB
 	rm -rf $(SPARK_TEST_HOME)
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml generate --calls-numbers 2000
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml ingest
@@ -144,6 +147,10 @@ spark-test: spark-extra  ## ingestion, every model, seed and test on Apache Spar
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml evaluate
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spark-test --n-boot $(SPARK_TEST_N_BOOT)
 	$(BIN)/python -m pytest tests/spark
+	rm -rf $(SPARK_TEST_DAGSTER) && mkdir -p $(SPARK_TEST_DAGSTER)
+	cp -r $(SPARK_TEST_HOME)/landing $(SPARK_TEST_HOME)/ground_truth $(SPARK_TEST_DAGSTER)/
+	SENTINEL_HOME=$(SPARK_TEST_DAGSTER) SENTINEL_ENGINE=spark $(BIN)/python -m orchestration run --n-boot $(SPARK_TEST_N_BOOT)
+	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spark-test --published-from $(SPARK_TEST_DAGSTER)
 
 bench-scale: spark-extra  ## detection mart on DuckDB vs Spark local at 1M/10M/30M series-days: seconds, peak memory
 	$(BIN)/python -m ml bench-scale

@@ -219,10 +219,17 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_spark_test(args: argparse.Namespace) -> None:
-    from ml.spark import SparkUnavailable, spark_test
+    from ml.publish import current
+    from ml.spark import SparkUnavailable, compare_published, spark_test
 
     try:
-        parities = spark_test(paths(), selection=args.select, n_boot=args.n_boot)
+        if args.published_from:  # a Dagster run on the Spark engine: its published snapshot against this DuckDB
+            snap = current(Paths(Path(args.published_from).resolve()).published)
+            if snap is None:
+                raise FileNotFoundError(f"nothing published in {args.published_from}: run the pipeline there first")
+            parities = compare_published(paths(), snap.path)
+        else:
+            parities = spark_test(paths(), selection=args.select, n_boot=args.n_boot)
     except (SparkUnavailable, FileNotFoundError) as e:
         raise SystemExit(str(e)) from None
     print("\n".join(parity.format() for parity in parities))
@@ -330,6 +337,12 @@ def main(argv: list[str] | None = None) -> None:
     sub.choices["spark-test"].add_argument("--select", default=SPARK_SELECTION, help="dbt selector to build on Spark")
     sub.choices["spark-test"].add_argument(
         "--n-boot", type=int, default=DEFAULT_N_BOOT, help="the bootstrap resamples the DuckDB side was trained with"
+    )
+    sub.choices["spark-test"].add_argument(
+        "--published-from",
+        metavar="HOME",
+        default=None,
+        help="compare the published snapshot of a Dagster run on the Spark engine in HOME with this DuckDB instead",
     )
     _detect_arguments(sub.choices["detect"])
     args = parser.parse_args(argv)

@@ -6,6 +6,7 @@ state directory (`Paths`): one folder, $SENTINEL_HOME, holds all runtime state.
 | SENTINEL_HOME | `home`: the state directory | `<project>/.sentinel` |
 | SENTINEL_BENCHMARKS | `benchmarks`: the real labelled benchmarks, read in place | `<project>/../shared/benchmarks` |
 | SENTINEL_DUCKDB_MEMORY | `duckdb_memory`: DuckDB's memory limit (profiles.yml reads it too) | 6GB |
+| SENTINEL_ENGINE | `engine`: the warehouse Dagster's jobs run on, `duckdb` or `spark` (docs/scaling.md) | duckdb |
 | SENTINEL_SPARK_MEMORY | `spark_memory`: the local Spark session's driver memory (`ml/spark.py`) | 6g |
 | SENTINEL_DAGSTER_URL | `dagster_url`: the Dagster UI, for links in alerts and reports | http://127.0.0.1:3000 |
 | SENTINEL_ALERT_WEBHOOK_URL | `alert_webhook_url`: a Slack-compatible webhook for alerts | none: alerts go to a file |
@@ -104,6 +105,17 @@ class Paths:
         return self
 
 
+ENGINES = ("duckdb", "spark")
+
+
+def engine(value: str | None) -> str:
+    """SENTINEL_ENGINE, checked: one of ENGINES (unset or empty: duckdb)."""
+    name = (value or "duckdb").strip().lower()
+    if name not in ENGINES:
+        raise ValueError(f"SENTINEL_ENGINE={value!r}: the engine is one of {', '.join(ENGINES)}")
+    return name
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every SENTINEL_* setting (the table in this module's docstring)."""
@@ -113,6 +125,7 @@ class Settings:
     duckdb_memory: str = DEFAULT_DUCKDB_MEMORY
     spark_memory: str = DEFAULT_SPARK_MEMORY
     dagster_url: str = DEFAULT_DAGSTER_URL
+    engine: str = "duckdb"
     alert_webhook_url: str | None = None
     alert_file: Path | None = None
     verbose: bool = False
@@ -128,6 +141,7 @@ class Settings:
             duckdb_memory=env.get("SENTINEL_DUCKDB_MEMORY") or DEFAULT_DUCKDB_MEMORY,
             spark_memory=env.get("SENTINEL_SPARK_MEMORY") or DEFAULT_SPARK_MEMORY,
             dagster_url=(env.get("SENTINEL_DAGSTER_URL") or DEFAULT_DAGSTER_URL).rstrip("/"),
+            engine=engine(env.get("SENTINEL_ENGINE")),
             alert_webhook_url=env.get("SENTINEL_ALERT_WEBHOOK_URL") or None,
             alert_file=Path(env["SENTINEL_ALERT_FILE"]) if env.get("SENTINEL_ALERT_FILE") else None,
             verbose=env.get("SENTINEL_VERBOSE", "") not in ("", "0"),

@@ -153,6 +153,7 @@ def session(p: Paths) -> Any:
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={home}")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # as profiles.yml: no progress bar in the output
         .config("spark.driver.memory", Settings.from_env().spark_memory)  # local mode: the driver does the work
         .enableHiveSupport()
         .getOrCreate()
@@ -338,15 +339,15 @@ def score_on_spark(p: Paths, spark: Any, week: Any = None) -> tuple[int, Any, in
 # The spam trainer on Spark's marts: the labelled examples and every version of the feature mart.
 
 
-def training_warehouse(spark: Any) -> duckdb.DuckDBPyConnection:
+def training_warehouse(spark: Any, into: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
     """Spark's training mart and its feature marts, cut to the labelled rows, in an in-memory DuckDB under the same
     names: the trainer's own interface (`feature_sets`, `training_rows`) then reads Spark's rows unchanged.
 
     The semi-join on the labelled keys runs in Spark, so the driver receives the training set only (small: the
     labelled numbers of the training weeks), not the feature marts (every number of every week). Rows come as
     Arrow, so each column keeps its type (an int stays an int, a date a date) and so does the fingerprint."""
-    mem = duckdb.connect()
-    mem.execute("create schema marts")
+    mem = into or duckdb.connect()  # `into`: a DuckDB file instead (its tables replaced)
+    mem.execute("create schema if not exists marts")
     examples = spark.table(TRAINING_MART)
     labelled = examples.select(*KEYS).distinct()
     features = [f"marts.{t.name}" for t in spark.catalog.listTables("marts", TRAINING_TABLES_LIKE)]
@@ -354,7 +355,7 @@ def training_warehouse(spark: Any) -> duckdb.DuckDBPyConnection:
         with timed("spark.read_training_table", relation=relation) as facts:
             frame = examples if relation == TRAINING_MART else spark.table(relation).join(labelled, list(KEYS), "semi")
             arrow = frame.toArrow()  # DuckDB reads the local Arrow table by its name
-            mem.execute(f"create table {relation} as select * from arrow")
+            mem.execute(f"create or replace table {relation} as select * from arrow")
             facts["rows"] = arrow.num_rows
     return mem
 
@@ -383,29 +384,45 @@ def lifecycle_on_spark(
     marts; (the `Challenge`, the in-memory warehouse it ran on). `python -m ml spam train --engine spark`.
 
     The trainer reads Spark's training set (`training_warehouse`: cut in Spark, the labelled rows only) and the
-    registry mirror Spark holds; MLflow stays the registry. The mirror the step updated then replaces Spark's
-    tables of it in `mirror_db` (small: one row per version, alias and decision), for the monitoring marts. With
-    `scratch` (a new registry in `p`, for a comparison), the mirror starts empty. The generator's true classes
-    of the labelled numbers come along when Spark has them (the gate's evidence compares labels with them;
-    informational). As on DuckDB, MLflow and the mirror are two stores: a version registered whose mirror was
-    never written (a failure in between) is removed and registered again by the next run."""
-    from ml.spam import store
+    registry mirror Spark holds (`on_registry_mirror`); MLflow stays the registry. With `scratch` (a new registry
+    in `p`, for a comparison), the mirror starts empty."""
     from ml.spam.lifecycle import run_lifecycle
 
-    mem = training_warehouse(spark)
+    def step(mem: duckdb.DuckDBPyConnection) -> Any:
+        with timed("spark.lifecycle", retrain=retrain) as facts:
+            outcome = run_lifecycle(mem, p, cfg, retrain=retrain)
+            facts.update(challenger=outcome.challenger, promoted=outcome.promoted)
+        return outcome
+
+    return on_registry_mirror(p, spark, step, scratch=scratch, mirror_db=mirror_db)
+
+
+def on_registry_mirror(
+    p: Paths, spark: Any, step: Any, scratch: bool = False, mirror_db: str = "ml", training: bool = True
+) -> tuple:
+    """Run a lifecycle step (`step(con)`: `run_lifecycle`, `challenge` or `promote` on a DuckDB connection) on
+    Spark's data; (what the step returned, the in-memory warehouse it ran on).
+
+    The step gets an in-memory DuckDB holding Spark's training set (with `training`; `training_warehouse`), the
+    registry mirror Spark holds in `mirror_db` (empty with `scratch`) and the generator's true classes of the
+    labelled numbers when Spark has them (the gate's evidence compares labels with them; informational). The
+    mirror the step updated then replaces Spark's tables of it (small: one row per version, alias and decision),
+    for the monitoring marts. As on DuckDB, MLflow and the mirror are two stores: a version registered whose
+    mirror was never written (a failure in between) is removed and registered again by the next run."""
+    from ml.spam import store
+
+    mem = training_warehouse(spark) if training else duckdb.connect()
     store.ensure_tables(mem)
     for table in MIRROR_TABLES:
         held = f"{mirror_db}.{table.split('.')[1]}"
         if not scratch and spark.catalog.tableExists(held):
             arrow = spark.table(held).toArrow()  # noqa: F841 (DuckDB reads it by name)
             mem.execute(f"insert into {table} by name select * from arrow")
-    if spark.catalog.tableExists(GROUND_TRUTH):
+    if training and spark.catalog.tableExists(GROUND_TRUTH):
         numbers = spark.table(TRAINING_MART).selectExpr("number_id as id").distinct()
         truth = spark.table(GROUND_TRUTH).join(numbers, "id", "semi").toArrow()  # noqa: F841
         mem.execute(f"create schema if not exists raw; create table {GROUND_TRUTH} as select * from truth")
-    with timed("spark.lifecycle", retrain=retrain) as facts:
-        outcome = run_lifecycle(mem, p, cfg, retrain=retrain)
-        facts.update(challenger=outcome.challenger, promoted=outcome.promoted)
+    result = step(mem)
     spark.sql(f"create database if not exists {mirror_db}")
     for table in MIRROR_TABLES:
         held = f"{mirror_db}.{table.split('.')[1]}"
@@ -414,7 +431,89 @@ def lifecycle_on_spark(
         frame.write.mode("overwrite").saveAsTable(f"{held}_staged")
         spark.table(f"{held}_staged").write.mode("overwrite").saveAsTable(held)
         spark.sql(f"drop table {held}_staged")
-    return outcome, mem
+    return result, mem
+
+
+def ensure_ml_tables(spark: Any) -> None:
+    """Spark's `ml` tables (the registry mirror, the scores), created empty when missing, with the columns of
+    DuckDB's (`ml/spam/store.py`): the dbt models that read them build before the first model is trained."""
+    from ml.spam import store
+
+    mem = duckdb.connect()
+    store.ensure_tables(mem)
+    spark.sql("create database if not exists ml")
+    for table in MIRROR_TABLES:
+        if not spark.catalog.tableExists(table):
+            empty = mem.sql(f"select * from {table}").to_arrow_table()
+            _instants(spark.createDataFrame(empty)).write.saveAsTable(table)
+    _scores_table(spark)
+
+
+def weeks_due_on_spark(p: Paths, spark: Any) -> list:
+    """The weeks the champion must score, by DuckDB's rule (`scoring.score`): every week of its feature mart it has
+    not scored, and always the latest; a week other than the latest whose rows all lack a feature the champion
+    uses (not delivered that week) is skipped. Empty without a champion."""
+    from pyspark.sql import functions as F
+
+    from ml.spam.evaluate import load_champion
+    from ml.spam.registry import Registry
+
+    champ = load_champion(Registry(p), spark_feature_sets(spark))
+    if champ is None:
+        return []
+    observed = F.expr(" and ".join(champ.fs.flags)) if champ.fs.flags else F.lit(True)
+    weeks = (
+        spark.table(champ.fs.relation)
+        .groupBy("week_start")
+        .agg(F.max(F.when(observed, 1).otherwise(0)).alias("any_observed"))
+        .orderBy("week_start")
+        .collect()
+    )
+    if not weeks:
+        return []
+    _scores_table(spark)
+    done = {
+        r[0]
+        for r in spark.table(SCORES_RELATION)
+        .where(F.col("model_version") == champ.version)
+        .select("week_start")
+        .distinct()
+        .collect()
+    }
+    latest = weeks[-1][0]
+    due = [w for w, observed_any in weeks if w == latest or (w not in done and observed_any)]
+    skipped = [str(w) for w, observed_any in weeks if w != latest and w not in done and not observed_any]
+    if skipped:
+        log_event("spark.score_skipped_weeks", weeks=skipped, reason="feature not delivered that week")
+    return due
+
+
+def export_to_duckdb(p: Paths, spark: Any, relations: list[str], database: Path) -> dict[str, int]:
+    """Copy Spark tables into a DuckDB file under the same names, through Parquet (Spark writes its partitions in
+    parallel, DuckDB streams them in: the driver holds no rows); their row counts. A relation Spark does not have
+    is left out (and logged). Timestamps come back as DuckDB's TIMESTAMP in UTC, as the DuckDB engine has them."""
+    out = spark_dir(p) / "published_export"
+    counts: dict[str, int] = {}
+    with duckdb.connect(str(database)) as con:
+        con.execute("set TimeZone = 'UTC'")
+        for relation in relations:
+            if not spark.catalog.tableExists(relation):
+                log_event("spark.export_missing", relation=relation)
+                continue
+            schema, name = relation.split(".")
+            with timed("spark.export_table", relation=relation) as facts:
+                folder = out / schema / name
+                spark.table(relation).write.mode("overwrite").parquet(str(folder))
+                con.execute(f"create schema if not exists {schema}")
+                cols = con.execute(f"describe select * from read_parquet('{folder}/*.parquet')").fetchall()
+                select = ", ".join(
+                    f'cast("{c}" as timestamp) as "{c}"' if t.startswith("TIMESTAMP") else f'"{c}"' for c, t, *_ in cols
+                )
+                con.execute(
+                    f"create or replace table {relation} as select {select} from read_parquet('{folder}/*.parquet')"
+                )
+                counts[relation] = facts["rows"] = con.execute(f"select count(*) from {relation}").fetchone()[0]
+    return counts
 
 
 @dataclass
@@ -876,4 +975,43 @@ def spark_test(
             )
             log_event("spark.parity", **results[-1].__dict__)
         facts.update(relations=len(results), rows=sum(r.spark_rows for r in results), ok=all(r.ok for r in results))
+    return results
+
+
+# A Dagster run on the Spark engine (SENTINEL_ENGINE=spark) in a state of its own, on the same landing files: its
+# ingestion draws its own load ids and times, so the relations keyed by a load are compared on the file instead.
+ACROSS_RUNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # relation: (key, load columns aside)
+    "marts.fct_api_request_load_reconciliation": (
+        ("file_name", "load_status"),
+        ("load_id", "duplicate_of_load_id", "loaded_at"),
+    ),
+    "marts.fct_calls_load_reconciliation": (
+        ("source_name", "file_name", "load_status"),
+        ("load_id", "duplicate_of_load_id", "loaded_at"),
+    ),
+    "marts.fct_api_requests_quarantined": (("file_name", "line_number"), ("load_id", "loaded_at")),
+    "marts.fct_calls_quarantined": (("source_name", "file_name", "line_number"), ("load_id", "loaded_at")),
+}
+
+
+def compare_published(p: Paths, snapshot: Path) -> list[Parity]:
+    """The published snapshot of a Dagster run on the Spark engine (`snapshot`) against this state's DuckDB
+    warehouse: each PARITY relation it holds, on its key, as spark-test compares Spark's own tables (`compare`);
+    a relation keyed by loads on its file instead (ACROSS_RUNS). What readers (API, BI, report) get from a Spark
+    run must be what they get from DuckDB. `python -m ml spark-test --published-from HOME`."""
+    out = spark_dir(p) / "published_parity"
+    results = []
+    with duckdb.connect(str(snapshot), read_only=True) as snap:
+        held = {f"{s}.{t}" for s, t in snap.execute("select schema_name, table_name from duckdb_tables()").fetchall()}
+        for relation, (key, verdict) in PARITY.items():
+            if relation not in held:
+                continue
+            key, ignore = ACROSS_RUNS.get(relation, (key, ()))
+            folder = out / relation
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            snap.execute(f"copy {relation} to '{folder}/part.parquet' (format parquet)")
+            flag = PARITY_FLAG.get(relation, "is_anomaly")
+            results.append(compare(p, folder, relation, key, verdict, flag, ignore=ignore))
+            log_event("spark.published_parity", **results[-1].__dict__)
     return results

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ml.ingest import landing_files
 from ml.logs import log_event
-from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED, paths
+from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED, Settings, paths
 from orchestration.errors import error_text
 
 HERE = Path(__file__).resolve().parent
@@ -86,6 +86,14 @@ def run(args: argparse.Namespace) -> int:
     from orchestration.progress import StepProgress, detail_to_file, step, verbose
 
     p = paths().ensure()
+    if Settings.from_env().engine == "spark":  # before anything runs: one message naming what to install
+        from ml.spark import SparkUnavailable, require_spark
+
+        try:
+            require_spark()
+        except SparkUnavailable as e:
+            print(f"SENTINEL_ENGINE=spark: {e} (or `make spark-extra`)", file=sys.stderr)
+            return 2
     log = p.home / "logs" / f"run_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
     if not verbose():
         print(f"state: {p.home}\nlog:   {log} (dbt's output, Dagster's debug lines, the JSON events)", flush=True)
@@ -131,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
                 # what the sensor observability_after_failure does under the daemon: alert, rebuild the report
                 with step(out, "data_health (after the failure)"):
                     health(instance, tags={AFTER_FAILED_RUN: result.run_id})
+    skipped = sorted({e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"})
+    if result.success and skipped:  # a step that produced no output: what depends on it never ran
+        print(f"steps skipped (an upstream step reported no output): {', '.join(skipped)}", file=sys.stderr)
+        print(f"run {result.run_id}: nothing was published; the full log is {log}", file=sys.stderr)
+        return 1
     refusal = gate_refusal(result)
     if refusal:  # the champion stayed, scored the newest week and was published: the run succeeded
         print(f"the challenger was refused at the gate: {refusal}", file=sys.stderr)

@@ -25,21 +25,20 @@ def _feature_marts_using(column: str) -> list[str]:
     "version uses an added column (then the retraining sensor trains a challenger on it).",
 )
 def schema_change_check(warehouse: Warehouse) -> AssetCheckResult:
-    with warehouse.connect(read_only=True) as con:
-        rows = con.execute(
-            """
-            with latest as (
-                select source_name, max(loaded_at) as loaded_at from marts.fct_source_schema_changes group by 1
-            )
-            select c.source_name, c.file_name, c.column_name, c.change_type
-            from marts.fct_source_schema_changes as c
-            inner join latest on c.source_name = latest.source_name and c.loaded_at = latest.loaded_at
-            order by 1, 2, 3
-            """
-        ).fetchall()
-        last_loads = con.execute(
-            "select source, max(file_name) from raw.loads where status = 'loaded' group by 1 order by 1"
-        ).fetchall()
+    rows = warehouse.query(
+        """
+        with latest as (
+            select source_name, max(loaded_at) as loaded_at from marts.fct_source_schema_changes group by 1
+        )
+        select c.source_name, c.file_name, c.column_name, c.change_type
+        from marts.fct_source_schema_changes as c
+        inner join latest on c.source_name = latest.source_name and c.loaded_at = latest.loaded_at
+        order by 1, 2, 3
+        """
+    )
+    last_loads = warehouse.query(
+        "select source, max(file_name) from raw.loads where status = 'loaded' group by 1 order by 1"
+    )
     latest_file = dict(last_loads)
     current_changes = [r for r in rows if latest_file.get(r[0]) == r[1]]  # changes carried by the newest file
     changes = [

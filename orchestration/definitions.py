@@ -35,10 +35,13 @@ defs = Definitions(
     schedules=[kpi_anomalies_daily, spam_retraining_weekly],
     sensors=[landing_files_sensor, spam_retraining_sensor, observability_after_failure],
     resources={
-        "warehouse": Warehouse(home=EnvVar("SENTINEL_HOME"), duckdb_memory=settings.duckdb_memory),
-        "dbt": dbt_resource(),
+        "warehouse": Warehouse(
+            home=EnvVar("SENTINEL_HOME"), engine=settings.engine, duckdb_memory=settings.duckdb_memory
+        ),
+        "dbt": dbt_resource(settings.engine),
     },
-    # DuckDB has one writer: the steps of a run go one after the other, each in its own process
+    # DuckDB has one writer (and Spark's local metastore one process): the steps of a run go one after the
+    # other, each in its own process
     # (`make run` executes in process anyway; dagster.yaml allows one run at a time)
     executor=multiprocess_executor.configured({"max_concurrent": 1}),
 )

@@ -1,5 +1,10 @@
 """Resources: the warehouse (DuckDB under $SENTINEL_HOME, the same file `profiles.yml` points dbt at) and dbt.
 
+The engine is chosen by SENTINEL_ENGINE (`duckdb`, the default, or `spark`: docs/scaling.md). On Spark, dbt runs
+with profiles.yml's `spark` output and the Python steps run on Spark in a child process each
+(`ml/spark_steps.py`); the DuckDB file stays, holding what the publish step, the alerts and the data-health report
+read (exported from Spark by those steps) and the alert log.
+
 The state directory is chosen by one environment variable, SENTINEL_HOME: the definitions configure the
 `Warehouse` with `EnvVar("SENTINEL_HOME")`, and `profiles.yml` reads the same variable, so the assets and dbt
 cannot disagree on the warehouse path. A test can also build `Warehouse(home=...)` for a step that runs no dbt.
@@ -10,9 +15,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from dagster import ConfigurableResource, RetryRequested
@@ -51,10 +57,42 @@ def retry_when_locked(max_retries: int = 5, seconds_to_wait: float = 10.0) -> It
 
 
 class Warehouse(ConfigurableResource):
-    """The DuckDB warehouse and the state directory `home` (the definitions pass $SENTINEL_HOME)."""
+    """The warehouse's engine, the DuckDB file and the state directory `home` (the definitions pass $SENTINEL_HOME
+    and $SENTINEL_ENGINE)."""
 
     home: str
+    engine: str = "duckdb"  # or "spark" (SENTINEL_ENGINE)
     duckdb_memory: str = DEFAULT_DUCKDB_MEMORY  # as profiles.yml: SENTINEL_DUCKDB_MEMORY
+
+    @property
+    def on_spark(self) -> bool:
+        return self.engine == "spark"
+
+    def spark(self, step: Callable[..., Any], *args: Any) -> Any:
+        """A step of `ml/spark_steps.py` (`step(home, *args)`) in a child process of its own."""
+        from ml.spark_steps import in_child
+
+        return in_child(step, str(self.paths.home), *args)
+
+    def query(self, sql: str) -> list[tuple]:
+        """The rows of a small query of portable SQL, on the engine's warehouse."""
+        if self.on_spark:
+            from ml import spark_steps
+
+            return self.spark(spark_steps.query, sql)
+        with self.connect(read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+    def row_counts(self, relations: list[str]) -> dict[str, int]:
+        """Rows of each relation (`schema.table`) on the engine's warehouse."""
+        if not relations:
+            return {}
+        if self.on_spark:
+            from ml import spark_steps
+
+            return self.spark(spark_steps.row_counts, relations)
+        with self.connect(read_only=True) as con:
+            return {r: con.execute(f"select count(*) from {r}").fetchall()[0][0] for r in relations}
 
     @property
     def paths(self) -> Paths:
@@ -96,18 +134,30 @@ class SentinelDbtCliResource(DbtCliResource):
         return None
 
 
-def dbt_resource() -> DbtCliResource:
+def dbt_resource(engine: str = "duckdb") -> DbtCliResource:
+    """dbt on the engine's output of profiles.yml (`dev`: DuckDB, or `spark`)."""
     os.environ.setdefault("SENTINEL_REAL_DBT", DBT_EXECUTABLE)
     return SentinelDbtCliResource(
-        project_dir=sentinel_project, profiles_dir=sentinel_project.profiles_dir, dbt_executable=DBT_CHILD
+        project_dir=sentinel_project,
+        profiles_dir=sentinel_project.profiles_dir,
+        dbt_executable=DBT_CHILD,
+        target="spark" if engine == "spark" else None,
     )
+
+
+def _dbt_target() -> str | None:
+    """profiles.yml's output for the engine: the parse and the builds use the same one (a switch re-parses)."""
+    return "spark" if Settings.from_env().engine == "spark" else None
 
 
 def prepare_manifest() -> Path:
     """`dbt parse` into the state's target folder, whose manifest the definitions load (`dagster dev` does it
     itself)."""
     subprocess.run(
-        [DBT_EXECUTABLE, *dbt_args("parse", quiet=True, target_path=sentinel_project.target_path)],
+        [
+            DBT_EXECUTABLE,
+            *dbt_args("parse", quiet=True, target=_dbt_target(), target_path=sentinel_project.target_path),
+        ],
         cwd=sentinel_project.project_dir,
         check=True,
         env={**os.environ, "DBT_PROFILES_DIR": str(sentinel_project.profiles_dir)},

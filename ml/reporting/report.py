@@ -281,7 +281,11 @@ def build_report(
     p: Paths,
     out: Path,
     dagster_url: str = "http://127.0.0.1:3000",
+    training: Path | None = None,
 ) -> ReportSummary:
+    """The HTML report from the published snapshot; the spam models' comparison reads their labelled rows from
+    `training` (a DuckDB file with the feature and training marts: on the Spark engine, the training set exported
+    from Spark) or the warehouse."""
     with timed("report", snapshot=snapshot.snapshot_id, path=str(out)) as facts:
         with duckdb.connect(str(snapshot.path), read_only=True) as con:
             anoms = _df(con, "select * from marts.fct_api_request_anomalies")
@@ -307,7 +311,7 @@ def build_report(
             gate = _df(con, "select * from ml.spam_gate_decisions order by decided_at")
         anoms["series_date"] = pd.to_datetime(anoms["series_date"])
         start, end = pd.Timestamp(start), pd.Timestamp(end)
-        comparison = spam_comparison(p.warehouse, p, versions) if not versions.empty else {}
+        comparison = spam_comparison(training or p.warehouse, p, versions) if not versions.empty else {}
         plots = {
             "traffic": plot_traffic(anoms),
             "countries": plot_countries(anoms),

@@ -73,11 +73,8 @@ def with_row_counts(events: list, warehouse: Warehouse) -> Iterator:
         node = nodes.get(_unique_id(e))
         if node and node["config"].get("materialized") in ("table", "incremental", "seed"):
             relations[node["unique_id"]] = f"{node['schema']}.{node['alias']}"
-    counts = {}
-    if relations:
-        with warehouse.connect(read_only=True) as con:
-            for uid, rel in relations.items():
-                counts[uid] = con.execute(f"select count(*) from {rel}").fetchall()[0][0]
+    rows = warehouse.row_counts(sorted(set(relations.values())))
+    counts = {uid: rows[rel] for uid, rel in relations.items()}
     for e in events:
         uid = _unique_id(e)
         yield e.with_metadata({**e.metadata, "dagster/row_count": counts[uid]}) if uid in counts else e

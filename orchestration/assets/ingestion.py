@@ -3,10 +3,12 @@
 The landing folders are written by the source systems (here: `python -m ml generate`), so Dagster observes
 them rather than materialising them. Loading is append-only with one load id per file; a re-delivered file
 is recorded and skipped; a bad file fails the step with the file and line, and its whole batch is rolled back.
+On the Spark engine the same steps load Spark's raw tables (`ml/spark_ingest.py`, in a child process).
 """
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, multi_asset
 
+from ml import spark_steps
 from ml.anomaly.benchmarks import load_benchmarks
 from ml.ingest import ingest_landing, landing_state, record_ingested
 from ml.settings import benchmarks_dir
@@ -57,11 +59,14 @@ def ingest_landing_files(context: AssetExecutionContext, warehouse: Warehouse):
     """Load every new landing file (API logs, weekly calls, labels) and the generator's ground truth."""
     p = warehouse.paths
     seen = landing_state(p)  # before loading: a file that lands meanwhile is new to the sensor
-    with warehouse.connect() as con:
-        got = ingest_landing(con, p)
-        ensure_tables(con)  # the ml schema the dbt views read exists before the first model is trained
-        loads = con.execute("select count(*) from raw.loads").fetchall()[0][0]
-        columns = con.execute("select count(*) from raw.load_columns").fetchall()[0][0]
+    if warehouse.on_spark:
+        got, loads, columns = warehouse.spark(spark_steps.ingest)
+    else:
+        with warehouse.connect() as con:
+            got = ingest_landing(con, p)
+            ensure_tables(con)  # the ml schema the dbt views read exists before the first model is trained
+            loads = con.execute("select count(*) from raw.loads").fetchall()[0][0]
+            columns = con.execute("select count(*) from raw.load_columns").fetchall()[0][0]
     record_ingested(p, seen)
     context.log.info(got.summary())
 
@@ -88,10 +93,13 @@ def ingest_landing_files(context: AssetExecutionContext, warehouse: Warehouse):
 )
 def load_labelled_benchmarks(context: AssetExecutionContext, warehouse: Warehouse):
     """(Re)load the real labelled benchmarks for the detector evaluation; a missing folder leaves them empty."""
-    with warehouse.connect() as con:
-        counts = load_benchmarks(con)
-        points = con.execute("select count(*) from raw.benchmark_points").fetchall()[0][0]
-        windows = con.execute("select count(*) from raw.benchmark_windows").fetchall()[0][0]
+    if warehouse.on_spark:
+        counts, points, windows = warehouse.spark(spark_steps.benchmarks)
+    else:
+        with warehouse.connect() as con:
+            counts = load_benchmarks(con)
+            points = con.execute("select count(*) from raw.benchmark_points").fetchall()[0][0]
+            windows = con.execute("select count(*) from raw.benchmark_windows").fetchall()[0][0]
     context.log.info(f"benchmarks from {benchmarks_dir()}: {counts}")
     yield MaterializeResult(asset_key=["benchmarks", "benchmark_points"], metadata={"rows": points, **counts})
     yield MaterializeResult(asset_key=["benchmarks", "benchmark_windows"], metadata={"rows": windows})

@@ -3,12 +3,14 @@
 Both read the warehouse's run history (`observability.*`, written by dbt's on-run-end hook even when a build
 fails) and the monitor marts. They run at the end of each job, after the published snapshot; when a job fails
 before them, `observability_after_failure` (sensors.py) runs the `data_health` job, so a failure is alerted too.
+On the Spark engine, `data_alerts` first exports what both read from Spark into the DuckDB file (`OBSERVED`).
 """
 
 from dataclasses import replace
 
 from dagster import AssetExecutionContext, AssetKey, DagsterEventType, MetadataValue, Output, asset
 
+from ml import spark_steps
 from ml.observability.alerts import (
     AlertDeliveryError,
     Links,
@@ -28,6 +30,26 @@ AFTER_FAILED_RUN = "sentinel/after_failed_run"  # set by `make run` and the fail
 # what the alerts read: the dbt model of the findings (the tests, the monitors of the pipeline and the KPI
 # anomalies of the detection period)
 WATCHED = ["fct_data_findings"]
+
+# What the alerts and the health report read that dbt writes (monitor marts, and the run-history hook's tables).
+# On the Spark engine they are exported from Spark into the DuckDB file first; the alert log and the run failures
+# are Python's own, in the DuckDB file on either engine (tests/python/test_orchestration.py checks the list
+# against the SQL of ml/observability).
+OBSERVED = [
+    "marts.fct_data_findings",
+    "marts.fct_dbt_test_status_latest",
+    "marts.fct_dbt_test_history",
+    "marts.fct_volume_monitor",
+    "marts.fct_freshness_monitor",
+    "marts.fct_schema_changes",
+    "marts.fct_source_schema_changes",
+    "marts.fct_api_requests_quarantined",
+    "marts.fct_calls_quarantined",
+    "observability.dbt_run_results",
+    "observability.elementary_test_results",
+    "observability.test_result_rows",
+]
+PYTHON_OWNED = ["observability.alert_log", "observability.run_failures"]
 
 
 def links(warehouse: Warehouse) -> Links:
@@ -51,6 +73,9 @@ def data_alerts(context: AssetExecutionContext, warehouse: Warehouse):
     """Each new test failure, monitor finding or KPI anomaly, sent once (webhook or JSON lines)."""
     sink = sink_for(replace(Settings.from_env(), home=warehouse.paths.home))
     failed_run = context.run.tags.get(AFTER_FAILED_RUN)
+    if warehouse.on_spark:  # what the alerts and the report read, from Spark into the DuckDB file
+        exported = warehouse.spark(spark_steps.export, OBSERVED)
+        context.log.info(f"exported {len(exported)} relations from Spark ({sum(exported.values())} rows)")
     with warehouse.connect() as con:
         if failed_run:  # a run that failed before its own alerts: it becomes a finding, once
             run = context.instance.get_run_by_id(failed_run)

@@ -1,7 +1,9 @@
 """The end of the line: a published snapshot for readers (API, BI tools), the answer and the HTML report.
 
 `published_snapshot` depends on every relation it copies (read from the manifest: `meta.publish`), so it runs
-last, and only when everything before it succeeded: a failure anywhere leaves the previous snapshot current.
+last, and only when everything before it succeeded: a failure anywhere leaves the previous snapshot current. On
+the Spark engine it exports the relations from Spark into the DuckDB file first (Parquet in between): the API, the
+BI dashboard and the report read the same DuckDB snapshot whatever the engine.
 """
 
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import duckdb
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
+from ml import spark_steps
 from ml.anomaly.report import format_answer, format_evaluation
 from ml.dashboard.build import build_dashboard
 from ml.publish import current, publish
@@ -31,7 +34,11 @@ PUBLISHED = published_relations()
 def published_snapshot(context: AssetExecutionContext, warehouse: Warehouse):
     """A read-only DuckDB copy of the marts, swapped in atomically (`published/current.json`)."""
     p = warehouse.paths
-    snap = publish(p.warehouse, p.published, [rel for _, rel in PUBLISHED])
+    relations = [rel for _, rel in PUBLISHED]
+    if warehouse.on_spark:  # Spark's marts into the DuckDB file first: readers get the same DuckDB snapshot
+        exported = warehouse.spark(spark_steps.export, relations)
+        context.log.info(f"exported {len(exported)} relations from Spark ({sum(exported.values())} rows)")
+    snap = publish(p.warehouse, p.published, relations)
     context.log.info(f"published snapshot {snap.snapshot_id}: {len(snap.row_counts)} relations")
     return Output(
         None,
@@ -78,7 +85,9 @@ def sentinel_report(context: AssetExecutionContext, warehouse: Warehouse):
     the lineage (the Dagster UI, dbt's docs)."""
     snap = current(warehouse.paths.published)
     path = warehouse.paths.reports / "sentinel_report.html"
-    summary = build_report(snap, warehouse.paths, path, dagster_url=dagster_url())
+    # the spam models' comparison reads their labelled rows: on Spark, exported from Spark's marts
+    training = Path(warehouse.spark(spark_steps.training_set)) if warehouse.on_spark else None
+    summary = build_report(snap, warehouse.paths, path, dagster_url=dagster_url(), training=training)
     context.log.info(f"wrote {path}: {summary.plots} plots, {summary.incidents} incidents")
     return Output(
         None,

@@ -5,7 +5,7 @@ The gate is an asset check on the challenger. A refusal is a decision, not a fai
 its evidence (a warning), `spam_champion` keeps the champion (`lifecycle.promote` moves the alias only for a
 challenger the gate passed), the champion scores the newest week, and the run succeeds. Scoring the newest week
 with the current champion does not wait for a retraining: the landing-file sensor runs `spam_scores` without
-the challenger (see `jobs.py`).
+the challenger (see `jobs.py`). On the Spark engine each step runs on Spark's marts (`ml/spark_steps.py`).
 """
 
 from dagster import (
@@ -19,6 +19,7 @@ from dagster import (
     asset,
 )
 
+from ml import spark_steps
 from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED
 from ml.spam import lifecycle, scoring
 from ml.spam.registry import Registry, tracking_uri
@@ -56,8 +57,11 @@ def spam_challenger(context: AssetExecutionContext, config: SpamLifecycleConfig,
     if config.reason:
         context.log.info(f"retraining asked for: {config.reason}")
     cfg = lifecycle.LifecycleConfig(seed=config.seed, n_boot=config.n_boot)
-    with warehouse.connect() as con, retry_when_locked():
-        outcome = lifecycle.challenge(con, warehouse.paths, cfg, retrain=config.retrain)
+    if warehouse.on_spark:
+        outcome = warehouse.spark(spark_steps.challenge, cfg, config.retrain)
+    else:
+        with warehouse.connect() as con, retry_when_locked():
+            outcome = lifecycle.challenge(con, warehouse.paths, cfg, retrain=config.retrain)
     for note in outcome.notes:
         context.log.info(note)
     context.log.info(outcome.reason)
@@ -95,8 +99,11 @@ def spam_challenger(context: AssetExecutionContext, config: SpamLifecycleConfig,
 )
 def spam_champion(context: AssetExecutionContext, warehouse: Warehouse, spam_challenger: lifecycle.Challenge):
     """The `champion` alias in the MLflow registry: moved to the challenger when the gate promoted it."""
-    with warehouse.connect() as con, retry_when_locked():
-        champion = lifecycle.promote(con, warehouse.paths, spam_challenger)
+    if warehouse.on_spark:
+        champion = warehouse.spark(spark_steps.promote, spam_challenger)
+    else:
+        with warehouse.connect() as con, retry_when_locked():
+            champion = lifecycle.promote(con, warehouse.paths, spam_challenger)
     reg = Registry(warehouse.paths)
     tags = reg.tags(champion) if champion is not None else {}
     changed = champion != spam_challenger.champion
@@ -129,15 +136,22 @@ def spam_scores(context: AssetExecutionContext, warehouse: Warehouse):
     if Registry(warehouse.paths).alias("champion") is None:  # an extract with no call data trains nothing
         context.log.info("no champion model: nothing scored")
         return Output(None, metadata={"rows_scored": 0, "reason": "no champion model"})
-    with warehouse.connect() as con:
-        rows = scoring.score(con, warehouse.paths)
-        week, flagged, version = con.execute(
-            "select week_start, count(*) filter (where is_flagged), any_value(model_version) from ml.spam_scores "
-            "where week_start = (select max(week_start) from ml.spam_scores) "
-            "and model_version = (select model_version from ml.spam_model_aliases where alias = 'champion') group by 1"
-        ).fetchall()[0]
-    context.log.info(f"scored {rows} number-weeks; latest week {week}: {flagged} numbers flagged")
-    return Output(
-        None,
-        metadata={"rows_scored": rows, "latest_week": str(week), "flagged_latest_week": flagged, "model": version},
+    if warehouse.on_spark:
+        meta = warehouse.spark(spark_steps.score)
+        if meta is None:
+            context.log.info("no week of the champion's features on Spark: nothing scored")
+            return Output(None, metadata={"rows_scored": 0, "reason": "no week to score"})
+    else:
+        with warehouse.connect() as con:
+            rows = scoring.score(con, warehouse.paths)
+            week, flagged, version = con.execute(
+                "select week_start, count(*) filter (where is_flagged), any_value(model_version) from ml.spam_scores "
+                "where week_start = (select max(week_start) from ml.spam_scores) and model_version = "
+                "(select model_version from ml.spam_model_aliases where alias = 'champion') group by 1"
+            ).fetchall()[0]
+        meta = {"rows_scored": rows, "latest_week": str(week), "flagged_latest_week": flagged, "model": version}
+    context.log.info(
+        f"scored {meta['rows_scored']} number-weeks; latest week {meta['latest_week']}: "
+        f"{meta['flagged_latest_week']} numbers flagged"
     )
+    return Output(None, metadata=meta)

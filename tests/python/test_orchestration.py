@@ -173,6 +173,46 @@ def test_no_asset_module_imports_the_definitions() -> None:
     assert importers == []
 
 
+def test_on_the_spark_engine_dbt_runs_on_the_spark_output_and_the_steps_in_child_processes(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """SENTINEL_ENGINE=spark: the same definitions, dbt on profiles.yml's `spark` output, and every Python step's
+    warehouse work sent to a child process (stubbed here: the Spark session itself is `make spark-test`'s)."""
+    from ml import spark_steps
+    from orchestration.resources import Warehouse, dbt_resource
+
+    assert dbt_resource("spark").target == "spark"
+    assert dbt_resource("duckdb").target is None  # profiles.yml's default output, DuckDB
+    calls = []
+
+    def fake_in_child(step, home, *args):
+        calls.append((step.__name__, home, args))
+        return {"raw.loads": 3} if step is spark_steps.row_counts else [("api_logs", "x.csv")]
+
+    monkeypatch.setattr(spark_steps, "in_child", fake_in_child)
+    spark = Warehouse(home=str(tmp_path), engine="spark")
+    assert spark.row_counts(["raw.loads"]) == {"raw.loads": 3}
+    assert spark.query("select 1") == [("api_logs", "x.csv")]
+    assert [c[0] for c in calls] == ["row_counts", "query"] and calls[0][1] == str(tmp_path.resolve())
+    assert not (tmp_path / "warehouse.duckdb").exists()  # the DuckDB file was not touched
+    duck = Warehouse(home=str(tmp_path))
+    with duck.connect() as con:
+        con.execute("create schema raw; create table raw.loads as select 1 as x union all select 2")
+    assert duck.row_counts(["raw.loads"]) == {"raw.loads": 2} and len(calls) == 2
+
+
+def test_what_the_alerts_and_the_health_report_read_is_exported_from_spark(defs) -> None:
+    """On the Spark engine, `data_alerts` exports OBSERVED into the DuckDB file; a relation ml/observability reads
+    that is neither in it nor Python's own would be missing (or stale) in the alerts and the report."""
+    import re
+
+    from orchestration.assets.observability import OBSERVED, PYTHON_OWNED
+
+    code = " ".join(p.read_text() for p in (PROJECT_DIR / "ml" / "observability").glob("*.py"))
+    read = set(re.findall(r"(?<![\w./])((?:marts|observability)\.[a-z_]+)\b", code)) - {"observability.md"}
+    assert read - set(PYTHON_OWNED) == set(OBSERVED)
+
+
 def test_jobs_are_built_from_dbt_selections(defs) -> None:
     """A model tagged `anomaly` is in the daily job, a `spam` one in the scoring job, neither in the other."""
     graph = defs.resolve_asset_graph()

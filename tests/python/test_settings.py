@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ml.settings import DEFAULT_DAGSTER_URL, DEFAULT_DUCKDB_MEMORY, DEFAULT_SPARK_MEMORY, PROJECT_DIR, Settings
 
 
@@ -50,3 +52,11 @@ def test_empty_and_zero_mean_unset() -> None:
     s = Settings.from_env({"SENTINEL_HOME": "", "SENTINEL_VERBOSE": "0", "SENTINEL_ALERT_WEBHOOK_URL": ""})
     assert s.home == (PROJECT_DIR / ".sentinel").resolve()
     assert not s.verbose and s.alert_webhook_url is None
+
+
+def test_the_engine_is_duckdb_unless_spark_is_asked_for_and_a_typo_is_an_error() -> None:
+    assert Settings.from_env({}).engine == "duckdb"
+    assert Settings.from_env({"SENTINEL_ENGINE": ""}).engine == "duckdb"
+    assert Settings.from_env({"SENTINEL_ENGINE": " Spark "}).engine == "spark"
+    with pytest.raises(ValueError, match="SENTINEL_ENGINE='sprak': the engine is one of duckdb, spark"):
+        Settings.from_env({"SENTINEL_ENGINE": "sprak"})

@@ -44,6 +44,12 @@ def test_missing_java_and_pyspark_give_one_message_naming_what_to_install(tmp_pa
     with pytest.raises(SystemExit) as exit_:
         main(["spark-test"])
     assert str(exit_.value) == str(e.value)
+    # so does the Dagster job on the Spark engine, before it generates, loads or builds anything
+    from orchestration.__main__ import main as orchestrate
+
+    monkeypatch.setenv("SENTINEL_ENGINE", "spark")
+    assert orchestrate(["run"]) == 2
+    assert not list((tmp_path / "landing").rglob("*.csv"))  # nothing generated
 
 
 def _scratch(tmp_path: Path, schema: str = "marts") -> tuple[Paths, Path]:
@@ -419,3 +425,62 @@ def test_the_lifecycle_on_spark_must_register_and_decide_what_duckdb_did(tmp_pat
     fewer.execute("delete from ml.spam_model_versions where model_version = 2")
     assert not (short := compare_lifecycle(warehouse, fewer)).ok
     assert short.versions == (2, 1) and short.differ["ml.spam_model_versions: rows on one side"] == 1
+
+
+def _half(x: int) -> float:
+    return x / 2
+
+
+class _Unpicklable(Exception):
+    def __init__(self) -> None:
+        super().__init__("the JVM said no")
+        self.handle = lambda: None  # a lambda: the exception cannot be pickled back to the parent
+
+
+def _fails(kind: str) -> None:
+    if kind == "value":
+        raise ValueError("bad value 7")
+    raise _Unpicklable()
+
+
+def test_a_spark_step_runs_in_a_child_process_and_its_errors_come_back_with_their_text() -> None:
+    """Dagster's steps on Spark run in a child (`in_child`): its result, its own exception when that pickles, and
+    a SparkStepError with the text when it does not (a Py4J error), never a hung or silent step."""
+    from ml.spark_steps import SparkStepError, in_child
+
+    assert in_child(_half, 7) == 3.5
+    with pytest.raises(ValueError, match="bad value 7"):
+        in_child(_fails, "value")
+    with pytest.raises(SparkStepError, match="_Unpicklable: the JVM said no"):
+        in_child(_fails, "jvm")
+
+
+def test_a_spark_runs_published_snapshot_is_compared_with_duckdb_and_loads_on_their_files(tmp_path: Path) -> None:
+    """`spark-test --published-from`: a Dagster run on Spark draws its own load ids, so a relation keyed by loads is
+    compared on its file; any other difference (a row, a verdict) still fails."""
+    from ml.spark import compare_published
+
+    home = Paths(tmp_path / "duck")
+    home.home.mkdir()
+    snapshot = tmp_path / "snapshot.duckdb"
+    quarantined = """create schema marts; create table marts.fct_api_requests_quarantined as select * from (values
+        ('{load}', 'api_requests_2024-04-01.csv', 7, timestamp '{at}', 'x', 'US', 'ios', '12', 'bad date'),
+        ('{load}', 'api_requests_2024-04-01.csv', 9, timestamp '{at}', '2024-04-01', 'US', 'ios', '-1', '{reason}')
+        ) as t (load_id, file_name, line_number, loaded_at, raw_date, raw_country, raw_os, raw_count,
+            rejection_reason)"""
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute(quarantined.format(load="a1", at="2026-12-02 10:00", reason="negative count"))
+        _mart(con, "marts.fct_api_request_anomalies")
+    with duckdb.connect(str(snapshot)) as con:
+        con.execute(quarantined.format(load="zz", at="2026-12-02 11:30", reason="negative count"))
+        _mart(con, "marts.fct_api_request_anomalies")
+    got = {r.relation: r for r in compare_published(home, snapshot)}
+    assert set(got) == {"marts.fct_api_requests_quarantined", "marts.fct_api_request_anomalies"}
+    assert all(r.ok for r in got.values()), [r.format() for r in got.values()]
+    with duckdb.connect(str(snapshot)) as con:
+        con.execute("update marts.fct_api_requests_quarantined set rejection_reason = 'other' where line_number = 9")
+        con.execute("update marts.fct_api_request_anomalies set direction = 'up' where direction = 'down'")
+    got = {r.relation: r for r in compare_published(home, snapshot)}
+    assert got["marts.fct_api_requests_quarantined"].text_differ["rejection_reason"] == 1
+    assert got["marts.fct_api_request_anomalies"].verdicts_differ == 1
+    assert not any(r.ok for r in got.values())
