@@ -29,6 +29,8 @@ week there, and checks that Spark computes what DuckDB computed:
    the first model bootstrapped champion, the latest feature version challenged, gated, promoted or refused)
    and must register and decide what DuckDB's did (`compare_lifecycle`).
 
+With `--published-from HOME` it instead compares the published snapshot of a Dagster run on the Spark engine
+(SENTINEL_ENGINE=spark, in HOME, on the same landing files) with this state's DuckDB marts (`compare_published`).
 Spark's tables, its Hive metastore (Derby) and its logs live under $SENTINEL_HOME/spark/, as profiles.yml says.
 The DuckDB side must be built (and trained and scored, for step 3) first, as `make spark-test` does; Spark never
 writes to it.

@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     skipped = sorted({e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"})
     if result.success and skipped:  # a step that produced no output: what depends on it never ran
         print(f"steps skipped (an upstream step reported no output): {', '.join(skipped)}", file=sys.stderr)
-        print(f"run {result.run_id}: nothing was published; the full log is {log}", file=sys.stderr)
+        print(f"run {result.run_id} is incomplete; the full log is {log}", file=sys.stderr)
         return 1
     refusal = gate_refusal(result)
     if refusal:  # the champion stayed, scored the newest week and was published: the run succeeded
