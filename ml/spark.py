@@ -494,7 +494,7 @@ def export_to_duckdb(p: Paths, spark: Any, relations: list[str], database: Path)
     """Copy Spark tables into a DuckDB file under the same names, through Parquet (Spark writes its partitions in
     parallel, DuckDB streams them in: the driver holds no rows); their row counts. A relation Spark does not have
     is left out (and logged). Timestamps come back as DuckDB's TIMESTAMP in UTC, as the DuckDB engine has them."""
-    out = spark_dir(p) / "published_export"
+    out = spark_dir(p) / "to_duckdb"  # the published relations and those the alerts read
     counts: dict[str, int] = {}
     with duckdb.connect(str(database)) as con:
         con.execute("set TimeZone = 'UTC'")
