@@ -34,14 +34,20 @@ def dagster_url() -> str:
     return Settings.from_env().dagster_url
 
 
-# DuckDB allows one writing process; a second one gets this error while the first holds the file.
-_LOCK_ERROR = "Could not set lock on file"
+# Another process holds a store this step needs: DuckDB allows one writing process, SQLite (MLflow's store) one
+# writer at a time, and Spark's embedded Derby metastore one process (the text of Derby's error XSDB6).
+_LOCK_ERRORS = (
+    "Could not set lock on file",
+    "database is locked",
+    "Another instance of Derby may have already booted the database",
+)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A failure worth retrying: the warehouse or the MLflow store is locked by another process."""
+    """A failure worth retrying: the warehouse, Spark's metastore or the MLflow store is locked by another
+    process (on Spark the error may come back from the step's child process as a SparkStepError's text)."""
     text = str(exc)
-    return _LOCK_ERROR in text or "database is locked" in text
+    return any(lock in text for lock in _LOCK_ERRORS)
 
 
 @contextmanager

@@ -57,11 +57,12 @@ def spam_challenger(context: AssetExecutionContext, config: SpamLifecycleConfig,
     if config.reason:
         context.log.info(f"retraining asked for: {config.reason}")
     cfg = lifecycle.LifecycleConfig(seed=config.seed, n_boot=config.n_boot)
-    if warehouse.on_spark:
-        outcome = warehouse.spark(spark_steps.challenge, cfg, config.retrain)
-    else:
-        with warehouse.connect() as con, retry_when_locked():
-            outcome = lifecycle.challenge(con, warehouse.paths, cfg, retrain=config.retrain)
+    with retry_when_locked():
+        if warehouse.on_spark:
+            outcome = warehouse.spark(spark_steps.challenge, cfg, config.retrain)
+        else:
+            with warehouse.connect() as con:
+                outcome = lifecycle.challenge(con, warehouse.paths, cfg, retrain=config.retrain)
     for note in outcome.notes:
         context.log.info(note)
     context.log.info(outcome.reason)
@@ -99,11 +100,12 @@ def spam_challenger(context: AssetExecutionContext, config: SpamLifecycleConfig,
 )
 def spam_champion(context: AssetExecutionContext, warehouse: Warehouse, spam_challenger: lifecycle.Challenge):
     """The `champion` alias in the MLflow registry: moved to the challenger when the gate promoted it."""
-    if warehouse.on_spark:
-        champion = warehouse.spark(spark_steps.promote, spam_challenger)
-    else:
-        with warehouse.connect() as con, retry_when_locked():
-            champion = lifecycle.promote(con, warehouse.paths, spam_challenger)
+    with retry_when_locked():
+        if warehouse.on_spark:
+            champion = warehouse.spark(spark_steps.promote, spam_challenger)
+        else:
+            with warehouse.connect() as con:
+                champion = lifecycle.promote(con, warehouse.paths, spam_challenger)
     reg = Registry(warehouse.paths)
     tags = reg.tags(champion) if champion is not None else {}
     changed = champion != spam_challenger.champion

@@ -201,6 +201,41 @@ def test_on_the_spark_engine_dbt_runs_on_the_spark_output_and_the_steps_in_child
     assert duck.row_counts(["raw.loads"]) == {"raw.loads": 2} and len(calls) == 2
 
 
+def test_on_spark_a_locked_metastore_or_registry_is_retried_by_the_spam_steps(
+    defs, tmp_path: Path, monkeypatch
+) -> None:
+    """The challenger and the champion steps on Spark: a lock held by another process (Spark's Derby metastore,
+    MLflow's SQLite store), whose error comes back from the child process as text, is a retry of the step, as on
+    DuckDB; any other error fails it."""
+    from dagster import RetryRequested, build_asset_context
+
+    from ml import spark_steps
+    from ml.spam.lifecycle import Challenge
+    from ml.spark_steps import SparkStepError
+    from orchestration.assets.spam import SpamLifecycleConfig, spam_challenger, spam_champion
+    from orchestration.resources import Warehouse
+
+    errors = iter(
+        [
+            SparkStepError("java.sql.SQLException: Another instance of Derby may have already booted the database"),
+            SparkStepError("sqlite3.OperationalError: database is locked"),
+            SparkStepError("AnalysisException: [TABLE_OR_VIEW_NOT_FOUND] ml.spam_training_examples"),
+        ]
+    )
+
+    def locked(step, home, *args):
+        raise next(errors)
+
+    monkeypatch.setattr(spark_steps, "in_child", locked)
+    spark = Warehouse(home=str(tmp_path), engine="spark")
+    with pytest.raises(RetryRequested):
+        list(spam_challenger(build_asset_context(), config=SpamLifecycleConfig(), warehouse=spark))
+    with pytest.raises(RetryRequested):
+        spam_champion(build_asset_context(), warehouse=spark, spam_challenger=Challenge(champion=1, challenger=2))
+    with pytest.raises(SparkStepError, match="TABLE_OR_VIEW_NOT_FOUND"):
+        list(spam_challenger(build_asset_context(), config=SpamLifecycleConfig(), warehouse=spark))
+
+
 def test_what_the_alerts_and_the_health_report_read_is_exported_from_spark(defs) -> None:
     """On the Spark engine, `data_alerts` exports OBSERVED into the DuckDB file; a relation ml/observability reads
     that is neither in it nor Python's own would be missing (or stale) in the alerts and the report."""
