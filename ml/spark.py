@@ -153,6 +153,8 @@ def session(p: Paths) -> Any:
         .config("spark.sql.warehouse.dir", str(home / "warehouse"))
         .config("spark.hadoop.javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={home}/metastore;create=true")
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={home}")
+        # Hive's session folder (empty here), under the state rather than one more /tmp/<session id>_resources
+        .config("spark.hadoop.hive.downloaded.resources.dir", str(home / "hive_resources"))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")  # as profiles.yml: no progress bar in the output
