@@ -21,7 +21,7 @@ from ml.settings import PROJECT_DIR
 
 # This pytest process's own state directory (the in-process Dagster definitions and their dbt artifacts): no test
 # touches the developer's .sentinel. Set before any test module imports `orchestration`, whose dbt project reads it.
-os.environ["SENTINEL_HOME"] = tempfile.mkdtemp(prefix="sentinel-pytest-")
+os.environ["SENTINEL_HOME"] = _PROCESS_HOME = tempfile.mkdtemp(prefix="sentinel-pytest-")
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make pytest` installs it); the flags keep it off the network
 CHROMIUM_ARGS = [
@@ -145,6 +145,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # the controller of an xdist run (the workers inherit the variable); a serial run needs no groups
     if not os.environ.get("PYTEST_XDIST_WORKER") and config.getoption("dist", "no") == "loadgroup":
         os.environ[_GROUPS_ENV] = str(Path(tempfile.mkdtemp(prefix="sentinel-groups-")) / "groups.json")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """This process's temporary folders go with it (pytest's own tmp_path folders are kept, the last three runs)."""
+    shutil.rmtree(_PROCESS_HOME, ignore_errors=True)
+    if not os.environ.get("PYTEST_XDIST_WORKER") and (groups := os.environ.get(_GROUPS_ENV)):
+        shutil.rmtree(Path(groups).parent, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
