@@ -4,7 +4,8 @@
 Commands
   generate   write the reference extracts into the landing folders (+ ground truth): daily API logs
              2024-02-01..2024-04-14 and eight weekly call files ending with the week 2024-04-08
-  ingest     load new landing files into the raw schema (--engine spark: into the Spark warehouse)
+  ingest     load new landing files into the raw schema (--engine spark, or SENTINEL_ENGINE=spark: into the Spark
+             warehouse; `spam` follows SENTINEL_ENGINE too, as Dagster does)
   build      dbt build (seeds, models, tests)
   spam       the spam model lifecycle: train (challenger, gate, register), score, rollback, answer
   evaluate   load the real benchmarks, build the evaluation models, print the comparison table
@@ -27,7 +28,7 @@ from pathlib import Path
 import duckdb
 
 from ml.dbt import DbtError, dbt_args, run_dbt
-from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED, Paths, paths
+from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED, ENGINES, Paths, Settings, paths
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -318,11 +319,14 @@ def main(argv: list[str] | None = None) -> None:
         sp = sub.add_parser(name, parents=parents)
         sp.set_defaults(fn=fn)
     sub.choices["ingest"].add_argument(
-        "--engine", choices=["duckdb", "spark"], default="duckdb", help="the warehouse to load (default: duckdb)"
+        "--engine", choices=ENGINES, default=None, help="the warehouse to load (default: $SENTINEL_ENGINE, or duckdb)"
     )
     sub.choices["spam"].add_argument("action", choices=["train", "score", "rollback", "answer"])
     sub.choices["spam"].add_argument(
-        "--engine", choices=["duckdb", "spark"], default="duckdb", help="train, score: the warehouse to work in"
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="train, score: the warehouse to work in (default: $SENTINEL_ENGINE, or duckdb)",
     )
     sub.choices["spam-bench"].add_argument("--sizes", default="1000000,10000000", help="numbers per week")
     sub.choices["spam-bench"].add_argument("--keep", action="store_true", help="keep the scratch state dirs")
@@ -346,11 +350,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     _detect_arguments(sub.choices["detect"])
     args = parser.parse_args(argv)
+    if "engine" in args and args.engine is None:  # the engine Dagster uses: one variable selects it everywhere
+        try:
+            args.engine = Settings.from_env().engine
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
     from ml.ingest import IngestError
+    from ml.spam.train import TrainingError
 
     try:
         args.fn(args)
-    except (DbtError, IngestError) as e:  # bad input or a failed build: the message, not a stack trace
+    except (DbtError, IngestError, TrainingError) as e:  # bad input, a failed build, a lifecycle step refused
         raise SystemExit(str(e)) from None
 
 

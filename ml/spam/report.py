@@ -80,6 +80,12 @@ def format_comparison(evidence: dict, champion_label: str, challenger_label: str
 
 
 def format_spam_answer(con: duckdb.DuckDBPyConnection, top: int = 10) -> str:
+    registered = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'ml' and table_name = 'spam_model_versions'"
+    ).fetchone()[0]
+    if not registered:  # a state where nothing was trained yet: say so, not a catalog error
+        return "\n=== Spam classifier ===\nno model trained yet: `make run` (or `python -m ml spam train`) trains one\n"
     out: list[str] = []
     versions = {
         r[0]: r

@@ -60,3 +60,23 @@ def test_the_engine_is_duckdb_unless_spark_is_asked_for_and_a_typo_is_an_error()
     assert Settings.from_env({"SENTINEL_ENGINE": " Spark "}).engine == "spark"
     with pytest.raises(ValueError, match="SENTINEL_ENGINE='sprak': the engine is one of duckdb, spark"):
         Settings.from_env({"SENTINEL_ENGINE": "sprak"})
+
+
+def test_the_command_line_works_on_the_engine_sentinel_engine_names(tmp_path, monkeypatch, capsys) -> None:
+    """`python -m ml ingest|spam` default to $SENTINEL_ENGINE, as Dagster does: with SENTINEL_ENGINE=spark a
+    rollback (DuckDB only) is refused before it moves the champion of a Spark state, and a typo is one message."""
+    from ml.__main__ import main
+
+    monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
+    monkeypatch.setenv("SENTINEL_ENGINE", "spark")
+    with pytest.raises(SystemExit, match="spam rollback runs on DuckDB only"):
+        main(["spam", "rollback"])
+    assert not (tmp_path / "warehouse.duckdb").exists() and not list((tmp_path / "mlflow").rglob("*"))
+    monkeypatch.setenv("SENTINEL_ENGINE", "sprak")
+    with pytest.raises(SystemExit, match="SENTINEL_ENGINE='sprak': the engine is one of duckdb, spark"):
+        main(["spam", "answer"])
+    monkeypatch.setenv("SENTINEL_ENGINE", "spark")  # an explicit --engine wins: DuckDB's answer
+    main(["spam", "answer", "--engine", "duckdb"])  # before any training: one line saying so, no catalog error
+    assert "no model trained yet: `make run`" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no `previous` model version to roll back to"):  # a message, no traceback
+        main(["spam", "rollback", "--engine", "duckdb"])
