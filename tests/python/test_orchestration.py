@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -20,7 +21,15 @@ import pytest
 from ml.publish import current, publish
 from ml.settings import PROJECT_DIR, Paths
 from ml.spam.registry import MODEL_NAME, Registry
-from tests.python.conftest import CHROMIUM, CHROMIUM_ARGS, SCENARIO_ENV, build_once, run_pipeline, screenshot_stats
+from tests.python.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCENARIO_ENV,
+    build_once,
+    run_ml,
+    run_pipeline,
+    screenshot_stats,
+)
 
 SMALL = ("--calls-numbers", "20000", "--n-boot", "50")
 
@@ -37,6 +46,17 @@ def defs():
 
 
 def _build_small(home: Path) -> None:
+    """A real extract's shape: files dropped in the landing folders, the API logs under names of their own, no
+    ground truth; the reference extract's API logs of March and April (six weeks of history) and a small call
+    feed (20k numbers a week)."""
+    with tempfile.TemporaryDirectory(prefix="sentinel-source-") as source:
+        run_ml(Path(source), "generate", "--calls-numbers", SMALL[1])
+        landing = Path(source) / "landing"
+        for feed in ("calls", "call_labels"):
+            shutil.copytree(landing / feed, home / "landing" / feed)
+        (home / "landing" / "api_logs").mkdir()
+        for f in sorted((landing / "api_logs").glob("api_requests_2024-0[34]-*.csv")):
+            shutil.copy(f, home / "landing" / "api_logs" / f.name.replace("api_requests", "export"))
     proc = run_pipeline(home, *SMALL)
     (home / "run_stderr.txt").write_text(proc.stderr)
     (home / "run_stdout.txt").write_text(proc.stdout)
@@ -44,8 +64,9 @@ def _build_small(home: Path) -> None:
 
 @pytest.fixture(scope="session")
 def small_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`make run` on a small extract (20k numbers per week): with this little data the gate refuses v2. Built once
-    for all workers, so its tests spread over them: they read it or change a copy (`_copy`), never the state."""
+    """`make run` on a small real-looking extract (see `_build_small`): with this little data the gate refuses v2.
+    Built once for all workers, so its tests spread over them: they read it or change a copy (`_copy`), never the
+    state."""
     return build_once(tmp_path_factory, "small_home", _build_small)
 
 
@@ -271,9 +292,12 @@ def test_jobs_are_built_from_dbt_selections(defs) -> None:
 def test_small_run_end_to_end_refused_challenger_leaves_the_champion(small_home: Path) -> None:
     from dagster import AssetCheckKey, AssetKey, DagsterInstance, DagsterRunStatus
 
-    err = (small_home / "run_stderr.txt").read_text()
+    err, out = (small_home / "run_stderr.txt").read_text(), (small_home / "run_stdout.txt").read_text()
     assert "the challenger was refused at the gate: refused:" in err
-    assert "Anomalies in the detection period" in (small_home / "run_stdout.txt").read_text()
+    # files dropped in the landing folders are what the same command answers for: nothing generated, no truth
+    assert "the landing folders hold files: nothing generated" in out
+    assert not list((small_home / "ground_truth").iterdir())
+    assert "Anomalies in the detection period 2024-04-01 .. 2024-04-14" in out
     # one run, and it succeeded: a refusal is the gate's decision (a warning on the check), not a failure
     with DagsterInstance.from_config(str(small_home / "dagster")) as instance:
         runs = instance.get_runs()

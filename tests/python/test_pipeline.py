@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from ml.api_logs.generator import GeneratorConfig, generate
 from ml.publish import current
-from tests.python.conftest import run_pipeline
 
 
 def test_run_prints_the_answer_and_where_the_tables_are(built_home: Path) -> None:
@@ -156,20 +153,3 @@ def test_real_benchmarks_are_evaluated(warehouse) -> None:
     assert (ev.loc[ev["dataset"] == "nab", "n_events"] > 50).all()
     # series with a zero median are judged too (they were scaled to null before)
     assert (ev.loc[ev["dataset"] == "aiops", "n_series"] == 35).all()
-
-
-@pytest.mark.slow
-def test_a_real_extract_without_ground_truth_gets_the_same_answer(tmp_path: Path) -> None:
-    """Drop files with the same columns in the landing folder: the same command answers for them.
-
-    The files are the reference extract's API logs, generated here rather than read from the reference run's
-    state: a test of that state runs on the worker that built it, and this one builds a state of its own."""
-    source = tmp_path / "source"
-    generate(GeneratorConfig(), source / "landing", source / "ground_truth")
-    home = tmp_path / "real"
-    (home / "landing" / "api_logs").mkdir(parents=True)
-    for f in sorted((source / "landing").glob("api_requests_2024-0[34]-*.csv")):
-        shutil.copy(f, home / "landing" / "api_logs" / f.name.replace("api_requests", "export"))
-    out = run_pipeline(home).stdout
-    assert not (home / "ground_truth" / "api_incidents.csv").exists()
-    assert "Anomalies in the detection period 2024-04-01 .. 2024-04-14" in out
