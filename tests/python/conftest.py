@@ -119,11 +119,14 @@ STATE_FIXTURES = {"built_home", "small_home", "two_series", "drift_home"}
 
 def _shared_state(item: pytest.Item) -> str | None:
     """The state a test shares with others, if any: "reference" for every test that reads the reference run
-    (`built_home`, directly or through a fixture), else its module when it uses one of its module's module-scoped
-    fixtures (a state built once for the module's tests)."""
+    (`built_home`, directly or through a fixture), "small" for the small run's (`small_home`: spread over both
+    workers, the second one sat idle while the first built it), else its module when it uses one of its module's
+    module-scoped fixtures (a state built once for the module's tests)."""
     names = set(getattr(item, "fixturenames", ()))
     if "built_home" in names:
         return "reference"
+    if "small_home" in names:
+        return "small"
     module = getattr(getattr(item, "module", None), "__name__", None)
     for defs in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values():
         fixture = defs[-1]

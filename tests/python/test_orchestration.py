@@ -65,8 +65,8 @@ def _build_small(home: Path) -> None:
 @pytest.fixture(scope="session")
 def small_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`make run` on a small real-looking extract (see `_build_small`): with this little data the gate refuses v2.
-    Built once for all workers, so its tests spread over them: they read it or change a copy (`_copy`), never the
-    state."""
+    Its tests read it or change a copy (`_copy`), never the state; they run as one group on one worker
+    (conftest's scheduler), and `build_once` keeps it to one build if another worker asks for it."""
     return build_once(tmp_path_factory, "small_home", _build_small)
 
 
