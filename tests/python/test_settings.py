@@ -62,7 +62,9 @@ def test_the_engine_is_duckdb_unless_spark_is_asked_for_and_a_typo_is_an_error()
         Settings.from_env({"SENTINEL_ENGINE": "sprak"})
 
 
-def test_the_command_line_works_on_the_engine_sentinel_engine_names(tmp_path, monkeypatch, capsys) -> None:
+def test_the_command_line_follows_sentinel_engine_and_refuses_what_spark_cannot_do(
+    tmp_path, monkeypatch, capsys
+) -> None:
     """`python -m ml ingest|spam` default to $SENTINEL_ENGINE, as Dagster does: with SENTINEL_ENGINE=spark a
     rollback (DuckDB only) is refused before it moves the champion of a Spark state, and a typo is one message."""
     from ml.__main__ import main
