@@ -152,8 +152,11 @@ spark-test: spark-extra  ## ingestion, every model, seed and test on Apache Spar
 	SENTINEL_HOME=$(SPARK_TEST_DAGSTER) SENTINEL_ENGINE=spark $(BIN)/python -m orchestration run --n-boot $(SPARK_TEST_N_BOOT)
 	SENTINEL_HOME=$(SPARK_TEST_HOME) $(BIN)/python -m ml spark-test --published-from $(SPARK_TEST_DAGSTER)
 
-bench-scale: spark-extra  ## detection mart on DuckDB vs Spark local at 1M/10M/30M series-days: seconds, peak memory
+# the scale figures of docs/scaling.md in one command: the detection mart, then the spam stages (with the extra
+# installed, bench-spam's Spark stages run too: the feature mart's build and the scoring on Spark)
+bench-scale: spark-extra  ## DuckDB vs Spark local: detection mart at 1M/10M/30M series-days, spam feature mart + scoring at 1M/10M numbers a week
 	$(BIN)/python -m ml bench-scale
+	$(BIN)/python -m ml spam-bench
 
 mlflow-ui: setup  ## browse runs, model versions, aliases and metrics at http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(SENTINEL_HOME)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
