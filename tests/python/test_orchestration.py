@@ -31,7 +31,8 @@ from tests.python.conftest import (
     screenshot_stats,
 )
 
-SMALL = ("--calls-numbers", "20000", "--n-boot", "50")
+SMALL_CALLS = "20000"  # numbers a week in the small state's call feed (generated once, then dropped in landing)
+SMALL = ("--n-boot", "50")  # `orchestration run`'s options: the landing holds files, so it generates nothing
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +51,7 @@ def _build_small(home: Path) -> None:
     ground truth; the reference extract's API logs of March and April (six weeks of history) and a small call
     feed (20k numbers a week)."""
     with tempfile.TemporaryDirectory(prefix="sentinel-source-") as source:
-        run_ml(Path(source), "generate", "--calls-numbers", SMALL[1])
+        run_ml(Path(source), "generate", "--calls-numbers", SMALL_CALLS)
         landing = Path(source) / "landing"
         for feed in ("calls", "call_labels"):
             shutil.copytree(landing / feed, home / "landing" / feed)
