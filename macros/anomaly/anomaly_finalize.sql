@@ -6,6 +6,7 @@
     {%- set corroborate = method == 'robust_seasonal' and o.corroboration_z > 0 -%}
     {%- set jumps = method == 'robust_seasonal' and o.jump_z > 0 -%}
     {%- set novelty = method == 'robust_seasonal' and o.novelty_q > 0 -%}
+    {%- set seasonal_z = corroborate and o.seasonal_z > 0 -%}
     {#- counts cannot go below zero; other measures (temperatures, latencies in log units...) can -#}
     {%- set floor_zero = o.log_transform -%}
     bounded as (
@@ -31,8 +32,17 @@
             {%- set upper = anomaly_inv('upper_s', log_space) %}
             {%- if corroborate %}
             -- a flag needs both: outside the seasonal band and a plain outlier against the recent values
-            {%- set lower_z = 'least(' ~ lower ~ ', z_mean - ' ~ o.corroboration_z ~ ' * z_sd)' %}
-            {%- set upper_z = 'greatest(' ~ upper ~ ', z_mean + ' ~ o.corroboration_z ~ ' * z_sd)' %}
+            {%- set z_low = 'z_mean - ' ~ o.corroboration_z ~ ' * z_sd' %}
+            {%- set z_high = 'z_mean + ' ~ o.corroboration_z ~ ' * z_sd' %}
+            {%- if seasonal_z %}
+            {#- ... or a z-score of the de-seasonalised values (seasonal_z): either piece of evidence will do -#}
+            {%- set z_low = 'greatest(' ~ z_low ~ ', '
+                ~ anomaly_inv('factor1_y + zs_mean - ' ~ o.seasonal_z ~ ' * zs_sd', log_space) ~ ')' %}
+            {%- set z_high = 'least(' ~ z_high ~ ', '
+                ~ anomaly_inv('factor1_y + zs_mean + ' ~ o.seasonal_z ~ ' * zs_sd', log_space) ~ ')' %}
+            {%- endif %}
+            {%- set lower_z = 'least(' ~ lower ~ ', ' ~ z_low ~ ')' %}
+            {%- set upper_z = 'greatest(' ~ upper ~ ', ' ~ z_high ~ ')' %}
             {%- if jumps %}
             {%- set lower = 'case when jump_down then ' ~ lower ~ ' else ' ~ lower_z ~ ' end' %}
             {%- set upper = 'case when jump_up then ' ~ upper ~ ' else ' ~ upper_z ~ ' end' %}
@@ -145,6 +155,9 @@
                     || cast(round(100 * (value - expected_value) / nullif(expected_value, 0), 1) as {{ dbt.type_string() }})
                     || ' %, k=' || cast(k_eff as {{ dbt.type_string() }})
                     || case when is_holiday then ', holiday' else '' end
+                    {%- if method == 'robust_seasonal' and o.season_test %}
+                    || case when not uses_season then ', no seasonal cycle' else '' end
+                    {%- endif %}
                     {%- if jumps %}
                     || case when (direction = 'up' and jump_up) or (direction = 'down' and jump_down)
                         then ', sudden jump' else '' end

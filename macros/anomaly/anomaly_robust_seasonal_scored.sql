@@ -75,6 +75,12 @@
         select
             *,
             y - (level1_y + factor1_y) as e1,
+            {%- if o.seasonal_z > 0 %}
+            -- corroboration for a KPI whose cycle dominates its variance: the de-seasonalised values' mean and sd
+            -- over the z-score window
+            avg(y_base - factor1_y) {{ wz }} as zs_mean,
+            stddev_samp(y_base - factor1_y) {{ wz }} as zs_sd,
+            {%- endif %}
             {{ rolling_quantiles('y_base - (level1_y + factor1_y)', [0.25, 0.75], partition, 'period_ts', o.window) }}
                 as quartiles_1
             {%- if o.novelty_q > 0 %},
@@ -149,7 +155,7 @@
     resid_pass2 as (
         select
             *,
-            level_y + factor_y as center_s,
+            level_y + factor_y as {{ 'center_seasonal' if o.season_test else 'center_s' }},
             y_clean - (level_y + factor_y) as e_clean
         from level_pass2
     ),
@@ -157,10 +163,39 @@
     scored as (
         select
             *,
-            {{ rolling_quantiles('e_clean', [0.25, 0.75], partition, 'period_ts', o.window) }} as quartiles_e,
+            {{ rolling_quantiles('e_clean', [0.25, 0.75], partition, 'period_ts', o.window) }}
+                as {{ 'quartiles_seasonal' if o.season_test else 'quartiles_e' }},
+            {%- if o.season_test %}
+            -- the same residuals without the seasonal factor
+            {{ rolling_quantiles('y_clean - level_y', [0.25, 0.75], partition, 'period_ts', o.window) }}
+                as quartiles_flat,
+            {%- endif %}
             count(e_clean) {{ ww }} as n_window
         from resid_pass2
     ),
+    {%- if o.season_test %}
+
+    season_strength as (
+        -- seasonal strength: the seasonal factor is used only where it narrows the residuals' spread over the
+        -- window; a series without that cycle is judged against its level alone
+        select
+            *,
+            coalesce(
+                {{ array_at('quartiles_seasonal', 2) }} - {{ array_at('quartiles_seasonal', 1) }}
+                < {{ array_at('quartiles_flat', 2) }} - {{ array_at('quartiles_flat', 1) }},
+                true
+            ) as uses_season
+        from scored
+    ),
+
+    season_tested as (
+        select
+            *,
+            case when uses_season then center_seasonal else level_y end as center_s,
+            case when uses_season then quartiles_seasonal else quartiles_flat end as quartiles_e
+        from season_strength
+    ),
+    {%- endif %}
 
     spread as (
         select
@@ -199,7 +234,7 @@
                 {%- endif %},
                 false
             ) as is_judged
-        from scored
+        from {{ 'season_tested' if o.season_test else 'scored' }}
     ),
 
 {%- endmacro %}

@@ -23,6 +23,8 @@
                       window's changes and above 99 % of them; a jump needs only pass one's band (clean_k).
                       With novelty_q (hour grain), a run of flags must also start unusual for the recent
                       history: a residual beyond that quantile of the z-score window's residuals, or a jump.
+                      With season_test, the seasonal factor is used only where it narrows the residuals' spread;
+                      with seasonal_z, a z-score of the de-seasonalised values also corroborates a flag.
     Every method shares the output columns and the rule that a missing period of a live series is an alert.
 -#}
 
@@ -49,6 +51,8 @@
         'corroboration_z': anomaly_option(options, 'corroboration_z') | float,
         'jump_z': anomaly_option(options, 'jump_z') | float,
         'novelty_q': anomaly_option(options, 'novelty_q') | float,
+        'season_test': anomaly_option(options, 'season_test'),
+        'seasonal_z': anomaly_option(options, 'seasonal_z') | float,
         'state': state_relation is not none and method == 'robust_seasonal',
     } -%}
     {%- if method not in ['iqr', 'zscore', 'robust_seasonal'] -%}
