@@ -75,7 +75,7 @@
         select
             *,
             y - (level1_y + factor1_y) as e1,
-            {%- if o.seasonal_z > 0 %}
+            {%- if o.corroboration_z > 0 and o.seasonal_z > 0 %}
             -- corroboration for a KPI whose cycle dominates its variance: the de-seasonalised values' mean and sd
             -- over the z-score window
             avg(y_base - factor1_y) {{ wz }} as zs_mean,
