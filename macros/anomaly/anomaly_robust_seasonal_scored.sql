@@ -31,18 +31,11 @@
         -- a rough level: median of the last season of raw values (robust to 1-3 odd periods).
         select
             *,
-            {{ anomaly_period_index(partition) }},
             {{ anomaly_stored(o, 'level0_y', rolling_quantile('y_base', 0.5, partition, 'period_ts', o.level_window)) }}
                 as level0_y
             {%- if o.jump_z > 0 %},
             -- the change from the previous period (a sudden jump is evidence of its own)
             y - lag(y) over (partition by {{ partition }} order by period_ts) as jump
-            {%- endif %}
-            {%- if o.corroboration_z > 0 %},
-            -- corroboration: the raw values' plain mean and sd over the z-score window
-            avg(value) {{ wz }} as z_mean,
-            stddev_samp(value) {{ wz }} as z_sd,
-            count(value) {{ wz }} as n_z
             {%- endif %}
         from logged
     ),
@@ -75,23 +68,12 @@
         select
             *,
             y - (level1_y + factor1_y) as e1,
-            {%- if o.corroboration_z > 0 and o.seasonal_z > 0 %}
-            -- corroboration for a KPI whose cycle dominates its variance: the de-seasonalised values' mean and sd
-            -- over the z-score window
-            avg(y_base - factor1_y) {{ wz }} as zs_mean,
-            stddev_samp(y_base - factor1_y) {{ wz }} as zs_sd,
-            {%- endif %}
             {{ rolling_quantiles('y_base - (level1_y + factor1_y)', [0.25, 0.75], partition, 'period_ts', o.window) }}
                 as quartiles_1
             {%- if o.novelty_q > 0 %},
             -- novelty: how far pass one's residuals went over the z-score window (the recent history)
             {{ rolling_quantile('abs(y_base - (level1_y + factor1_y))', o.novelty_q, partition, 'period_ts',
                                 o.zscore_window) }} as novelty_threshold
-            {%- endif %}
-            {%- if o.jump_z > 0 %},
-            -- the window's usual changes: their quartiles and the size only 1 % of them exceed
-            {{ rolling_quantiles('jump', [0.25, 0.75], partition, 'period_ts', o.window) }} as jump_quartiles,
-            {{ rolling_quantile('abs(jump)', 0.99, partition, 'period_ts', o.window) }} as jump_q99
             {%- endif %}
         from level_pass1
     ),
@@ -170,7 +152,25 @@
             {{ rolling_quantiles('y_clean - level_y', [0.25, 0.75], partition, 'period_ts', o.window) }}
                 as quartiles_flat,
             {%- endif %}
-            count(e_clean) {{ ww }} as n_window
+            count(e_clean) {{ ww }} as n_window,
+            {{ anomaly_period_index(partition) }}
+            {%- if o.jump_z > 0 %},
+            -- the window's usual changes: their quartiles and the size only 1 % of them exceed
+            {{ rolling_quantiles('jump', [0.25, 0.75], partition, 'period_ts', o.window) }} as jump_quartiles,
+            {{ rolling_quantile('abs(jump)', 0.99, partition, 'period_ts', o.window) }} as jump_q99
+            {%- endif %}
+            {%- if o.corroboration_z > 0 %},
+            -- corroboration: the raw values' plain mean and sd over the z-score window
+            avg(value) {{ wz }} as z_mean,
+            stddev_samp(value) {{ wz }} as z_sd,
+            count(value) {{ wz }} as n_z
+            {%- if o.seasonal_z > 0 %},
+            -- corroboration for a KPI whose cycle dominates its variance: the de-seasonalised values' mean and sd
+            -- over the z-score window
+            avg(y_base - factor1_y) {{ wz }} as zs_mean,
+            stddev_samp(y_base - factor1_y) {{ wz }} as zs_sd
+            {%- endif %}
+            {%- endif %}
         from resid_pass2
     ),
     {%- if o.season_test %}

@@ -45,18 +45,15 @@ detected as (
         time_col='series_date',
         value_col='request_count',
         holiday_col='is_holiday',
-        passthrough_cols=[
-            'level', 'country', 'os', 'calendar_label', 'n_children', 'n_children_present', 'series_start_date'
-        ],
         state_relation='detector_state' if stateful else none,
     ) }}
 ),
 
 final as (
     select
-        detected.level,
-        detected.country,
-        detected.os,
+        series.level,
+        series.country,
+        series.os,
         detected.series_key,
         cast(detected.period_ts as date) as series_date,
         detected.detector,
@@ -79,15 +76,21 @@ final as (
         detected.window_periods,
         detected.season_bucket,
         detected.is_holiday,
-        detected.calendar_label,
-        detected.n_children,
-        detected.n_children_present,
-        detected.series_start_date,
+        series.calendar_label,
+        series.n_children,
+        series.n_children_present,
+        series.series_start_date,
         detected.explanation,
         {% for c in anomaly_state_columns() -%}
             detected.state_{{ c }}{% if not loop.last %},{% endif %}
         {% endfor %}
     from detected
+    -- the descriptive columns are joined back rather than carried through every window of the detector:
+    -- each window sorts the rows it carries, and these are most of their width
+    inner join series
+        on
+            detected.series_key = series.series_key
+            and detected.period_ts = series.series_date
     {% if is_incremental() %}
         where cast(detected.period_ts as date) > (select max(series_date) from {{ this }})  -- noqa: RF02
     {% endif %}
