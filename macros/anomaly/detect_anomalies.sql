@@ -8,7 +8,8 @@
     `relation` is any relation (or CTE name) with a regular grain: one row per series and period (build it on a
     date spine so a missing period is a row with a null value, not an absent row: the seasonal factors read the
     rows one, two... seasons back). `series_cols` identify a series and are every window's partition: pass the
-    fewest that do (one key is fastest) and carry the others in `passthrough_cols`. Options default to the
+    fewest that do (one key is fastest) and carry the others in `passthrough_cols` (robust_seasonal sorts what it
+    carries seven times: for it, joining wide columns back afterwards is faster). Options default to the
     `anomaly_*` dbt vars (see dbt_project.yml); pass `options` to override per call (e.g. hourly data).
 
     Methods (all trailing windows exclude the period under test):
