@@ -221,7 +221,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 def cmd_spark_test(args: argparse.Namespace) -> None:
     from ml.publish import current
-    from ml.spark import SparkUnavailable, compare_published, spark_test
+    from ml.spark import SPARK_SELECTION, SparkUnavailable, compare_published, spark_test
 
     try:
         if args.published_from:  # a Dagster run on the Spark engine: its published snapshot against this DuckDB
@@ -230,7 +230,7 @@ def cmd_spark_test(args: argparse.Namespace) -> None:
                 raise FileNotFoundError(f"nothing published in {args.published_from}: run the pipeline there first")
             parities = compare_published(paths(), snap.path)
         else:
-            parities = spark_test(paths(), selection=args.select, n_boot=args.n_boot)
+            parities = spark_test(paths(), selection=args.select or SPARK_SELECTION, n_boot=args.n_boot)
     except (SparkUnavailable, FileNotFoundError) as e:
         raise SystemExit(str(e)) from None
     print("\n".join(parity.format() for parity in parities))
@@ -336,9 +336,9 @@ def main(argv: list[str] | None = None) -> None:
     sub.choices["bench-scale"].add_argument(
         "--sizes", default="1000000,10000000,30000000", help="series-days per run (365 days per series)"
     )
-    from ml.spark import SPARK_SELECTION  # duckdb and ml.dbt only: pyspark is imported when Spark starts
-
-    sub.choices["spark-test"].add_argument("--select", default=SPARK_SELECTION, help="dbt selector to build on Spark")
+    sub.choices["spark-test"].add_argument(
+        "--select", default=None, help="dbt selector to build on Spark (default: every node, ml.spark.SPARK_SELECTION)"
+    )
     sub.choices["spark-test"].add_argument(
         "--n-boot", type=int, default=DEFAULT_N_BOOT, help="the bootstrap resamples the DuckDB side was trained with"
     )
@@ -355,8 +355,9 @@ def main(argv: list[str] | None = None) -> None:
             args.engine = Settings.from_env().engine
         except ValueError as e:
             raise SystemExit(str(e)) from None
-    from ml.ingest import IngestError
-    from ml.spam.train import TrainingError
+    # the CLI imports what a command needs when it runs (the trainer's scikit-learn and pandas take about a second,
+    # which every `python -m ml build` paid when they were imported here)
+    from ml.errors import IngestError, TrainingError
 
     try:
         args.fn(args)

@@ -40,6 +40,7 @@ import duckdb
 import pandas as pd
 
 from ml.contracts import API_LOG_COLUMNS, CALL_COLUMNS, LABEL_COLUMNS
+from ml.errors import IngestError
 from ml.logs import log_event, timed
 from ml.settings import Paths
 
@@ -94,10 +95,6 @@ class Source:
 API_LOGS = Source("api_logs", "raw.api_requests", API_LOG_COLUMNS, evolving=False)
 CALLS = Source("calls", "raw.calls_weekly", CALL_COLUMNS, evolving=True, file_prefix="calls", weekly=True)
 LABELS = Source("call_labels", "raw.call_labels", LABEL_COLUMNS, evolving=False, file_prefix="labels")
-
-
-class IngestError(ValueError):
-    """A landing file cannot be loaded; the message names the file and the line."""
 
 
 @dataclass

@@ -16,16 +16,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ml.errors import TrainingError
 from ml.logs import log_event, timed
 from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED
 from ml.spam.features import FeatureSet, count_unobserved, load_examples
 from ml.spam.metrics import GateRules, point_metrics, threshold_for_fpr
 from ml.spam.model import FAMILIES, make_pipeline
 from ml.spam.registry import code_version
-
-
-class TrainingError(RuntimeError):
-    """Training cannot proceed (no labelled rows, a single class, ...); the message says why."""
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,16 @@ def test_the_command_line_follows_sentinel_engine_and_refuses_what_spark_cannot_
     assert "no model trained yet: `make run`" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no `previous` model version to roll back to"):  # a message, no traceback
         main(["spam", "rollback", "--engine", "duckdb"])
+
+
+def test_a_dbt_build_from_the_command_line_imports_no_trainer_and_no_pandas() -> None:
+    """Every `python -m ml build` (about twenty in the suite, one per scenario step) paid about a second of CPU,
+    a quarter of a one-model build, importing scikit-learn and pandas it never used: the command line imports what
+    a command needs when the command runs. Checked in a fresh interpreter, the command itself stubbed out."""
+    code = (
+        "import sys, ml.__main__ as cli; cli.cmd_build = lambda args: None; cli.main(['build']); "
+        "print(sorted(m for m in ('pandas', 'sklearn', 'mlflow', 'dagster', 'pyspark') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
