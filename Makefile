@@ -89,17 +89,17 @@ PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 pytest: setup /usr/bin/chromium  ## the pytest suite; exit code 5 (no tests collected) is a failure like any other
 	$(PYTEST)
 
-# everything CI runs: ruff and dbt parse first (seconds; a broken project stops here), then sqlfluff (about a
-# minute on one core, single-threaded) beside pytest, which leaves a core idle once one of its workers has
-# finished; sqlfluff's report is printed after pytest's, and either failing fails the target. Its dbt templater
+# everything CI runs: sqlfluff (about a minute of one core, single-threaded) starts first, in the background, and
+# uses the core that ruff and dbt parse leave idle (seconds; a broken project stops the target there), then pytest
+# beside it; sqlfluff's report is printed after pytest's, and either failing fails the target. Its dbt templater
 # compiles into its own target folder, away from the project's `target/` that two tests write to.
 test: setup /usr/bin/chromium  ## everything CI runs: ruff, dbt parse, sqlfluff beside pytest
 	mkdir -p $(SENTINEL_HOME)
-	$(RUFF)
-	$(BIN)/dbt parse --quiet
 	@echo "sqlfluff: linting the SQL in the background (report after pytest's)"
 	@DBT_TARGET_PATH=$(SENTINEL_HOME)/sqlfluff/target DBT_LOG_PATH=$(SENTINEL_HOME)/sqlfluff/logs \
 		$(SQLFLUFF) > $(SENTINEL_HOME)/sqlfluff.log 2>&1 & lint=$$!; \
+		echo '$(RUFF)'; echo '$(BIN)/dbt parse --quiet'; \
+		{ $(RUFF) && $(BIN)/dbt parse --quiet; } || { kill $$lint; echo "make test failed: ruff or dbt parse"; exit 1; }; \
 		$(PYTEST); tests=$$?; \
 		wait $$lint; sql=$$?; \
 		echo "--- sqlfluff (exit $$sql)"; cat $(SENTINEL_HOME)/sqlfluff.log; \

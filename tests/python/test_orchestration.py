@@ -36,11 +36,19 @@ SMALL = ("--n-boot", "50")  # `orchestration run`'s options: the landing holds f
 
 
 @pytest.fixture(scope="session")
-def defs():
-    """The Dagster definitions, on a manifest parsed into this worker's own state directory (read-only)."""
+def defs(tmp_path_factory: pytest.TempPathFactory):
+    """The Dagster definitions, on one parse of the project for the session (read-only): the first worker that
+    asks parses into its own state directory and shares the artifacts, and the other copies them into its own
+    (a parse is about 5 s of CPU; the manifest does not depend on the state directory)."""
+    from orchestration.project import sentinel_project
     from orchestration.resources import prepare_manifest
 
-    prepare_manifest()
+    target = Path(sentinel_project.target_path)
+    parsed = build_once(
+        tmp_path_factory, "dbt_parse", lambda d: shutil.copytree(prepare_manifest().parent, d, dirs_exist_ok=True)
+    )
+    if not (target / "manifest.json").exists():
+        shutil.copytree(parsed, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".built"))
     from orchestration.definitions import defs
 
     return defs
