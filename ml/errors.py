@@ -1,5 +1,6 @@
-"""The pipeline's expected failures, importable without the modules that raise them (pandas, scikit-learn): the
-CLI catches them to print their message and exit non-zero, and a command that raises none of them pays no import."""
+"""The pipeline's expected failures, defined apart from the modules that raise them (ingestion loads pandas, training
+scikit-learn): the command line catches them to print their message and exit non-zero, and importing them loads
+neither. Import them from here."""
 
 
 class IngestError(ValueError):

@@ -291,10 +291,10 @@ def score_on_spark(p: Paths, spark: Any, week: Any = None) -> tuple[int, Any, in
     """
     from pyspark.sql import functions as F
 
+    from ml.errors import TrainingError
     from ml.spam.evaluate import load_champion
     from ml.spam.registry import Registry
     from ml.spam.scoring import score_batch
-    from ml.spam.train import TrainingError
 
     reg = Registry(p)
     champ = load_champion(reg, spark_feature_sets(spark))

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from ml.errors import TrainingError
 from ml.logs import timed
 from ml.spam.features import FeatureSet, load_examples
 from ml.spam.metrics import GateDecision, calibration, gate, paired_bootstrap, point_metrics, slice_metrics
 from ml.spam.registry import Registry
-from ml.spam.train import Candidate, LifecycleConfig, TrainingError
+from ml.spam.train import Candidate, LifecycleConfig
 
 REPORT_COLUMN = "manual_spam_count"
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from ml.errors import TrainingError
 from ml.logs import log_event
 from ml.settings import Paths
 from ml.spam import store
@@ -28,7 +29,7 @@ from ml.spam.evaluate import Champion, evaluate, load_champion, pr_curve_figure
 from ml.spam.features import FeatureSet, feature_sets
 from ml.spam.metrics import GateDecision
 from ml.spam.registry import ALIASES, Registry, code_version
-from ml.spam.train import Candidate, LifecycleConfig, TrainingError, train_candidate, training_rows
+from ml.spam.train import Candidate, LifecycleConfig, train_candidate, training_rows
 
 
 def _sync_aliases(con: duckdb.DuckDBPyConnection, reg: Registry) -> None:

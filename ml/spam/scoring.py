@@ -11,13 +11,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ml.errors import TrainingError
 from ml.logs import log_event, timed
 from ml.settings import Paths
 from ml.spam import store
 from ml.spam.evaluate import load_champion
 from ml.spam.features import check_batch, feature_sets, load_week
 from ml.spam.registry import Registry
-from ml.spam.train import LifecycleConfig, TrainingError
+from ml.spam.train import LifecycleConfig
 
 
 def score(

@@ -9,7 +9,8 @@ import duckdb
 import pytest
 
 from ml.contracts import CALL_COLUMNS
-from ml.ingest import CALLS, LABELS, IngestError, ingest_source
+from ml.errors import IngestError
+from ml.ingest import CALLS, LABELS, ingest_source
 
 ROW = "1000000001,IN,10,5,900,6,2,2,8,2,5,5"
 

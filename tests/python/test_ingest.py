@@ -6,7 +6,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ml.ingest import API_LOGS, IngestError, ingest_source
+from ml.errors import IngestError
+from ml.ingest import API_LOGS, ingest_source
 
 HEADER = "date,country,os,count\n"
 

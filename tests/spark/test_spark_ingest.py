@@ -15,7 +15,8 @@ import duckdb
 import pytest
 
 from ml.contracts import CALL_COLUMNS, LABEL_COLUMNS
-from ml.ingest import IngestError, ingest_landing
+from ml.errors import IngestError
+from ml.ingest import ingest_landing
 from ml.settings import Paths
 from ml.spark import session
 from ml.spark_ingest import RAW_TABLES, ingest_landing_spark, replayed_load_ids
