@@ -12,17 +12,20 @@ cannot disagree on the warehouse path. A test can also build `Warehouse(home=...
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from dagster import ConfigurableResource, RetryRequested
 from dagster_dbt import DbtCliResource
+from packaging import version
 
 from ml.dbt import dbt_args
 from ml.settings import DEFAULT_DUCKDB_MEMORY, Paths, Settings
@@ -138,6 +141,13 @@ class SentinelDbtCliResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # dagster-dbt's private hook
         return None
+
+    @cached_property
+    def _cli_version(self) -> version.Version:  # dagster-dbt's private hook
+        """The version of the dbt the steps run: this environment's dbt-core (DBT_CHILD execs its executable).
+        dagster-dbt asks the executable (`dbt --version`, a process that imports all of dbt: about 1.8 s of CPU
+        before the first dbt command of every run)."""
+        return version.parse(importlib.metadata.version("dbt-core"))
 
 
 def dbt_resource(engine: str = "duckdb") -> DbtCliResource:

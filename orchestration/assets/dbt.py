@@ -47,7 +47,10 @@ def sentinel_dbt_models(
     # would run it with the seed, before the model exists). dagster-dbt reads this variable when it subsets.
     os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
     os.environ.setdefault("SENTINEL_CODE_VERSION", code_version())  # stamped on the run and test history
-    args = ["build"]
+    # --no-write-json: this step's own target folder would get a copy of the manifest (1.7 MB) and the run
+    # results, which nothing reads (the run's events come from dbt's log lines; the run history from the
+    # on-run-end hook): about 0.45 s of CPU a step
+    args = ["build", "--no-write-json"]
     if config.full_refresh:
         args.append("--full-refresh")
     if config.vars:

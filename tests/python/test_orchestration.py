@@ -857,6 +857,21 @@ def test_the_dbt_child_dies_with_the_process_that_started_it(tmp_path: Path) -> 
         raise AssertionError("the dbt child outlived its parent")
 
 
+def test_the_dbt_steps_know_dbts_version_without_starting_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dagster-dbt asked the dbt executable for its version (`dbt --version`: a process importing all of dbt,
+    about 2 s) before the first dbt command of every run. The steps' dbt is this environment's dbt-core."""
+    import importlib.metadata
+
+    from orchestration.resources import dbt_resource
+
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(subprocess, "check_output", no_process)
+    monkeypatch.setattr(subprocess, "run", no_process)
+    assert str(dbt_resource()._cli_version) == importlib.metadata.version("dbt-core")
+
+
 # ---------------------------------------------------------------- what `make run` shows
 
 
