@@ -94,7 +94,14 @@ def cmd_ingest(args: argparse.Namespace) -> None:
 def cmd_build(args: argparse.Namespace) -> None:
     select = [args.select] if getattr(args, "select", None) else []
     run_dbt(
-        dbt_args("build", select=select, exclude=["tag:evaluation"], dbt_vars=args.vars, full_refresh=args.full_refresh)
+        dbt_args(
+            "build",
+            select=select,
+            exclude=["tag:evaluation"],
+            dbt_vars=args.vars,
+            full_refresh=args.full_refresh,
+            write_json=False,  # the run and test history is in the warehouse (observability.*)
+        )
     )
 
 
@@ -118,7 +125,8 @@ def cmd_spam(args: argparse.Namespace) -> None:
                 print(f"rolled back: champion is now version {new} (was {old})")
             n = scoring.score(con, p)
         print(f"scored {n} number-weeks with the champion")
-        run_dbt(dbt_args("build", select=["fct_spam_scores_latest", "tag:monitoring"]))  # marts that read the scores
+        # the marts that read the scores
+        run_dbt(dbt_args("build", select=["fct_spam_scores_latest", "tag:monitoring"], write_json=False))
     elif action == "answer":
         with _connect() as con:
             print(format_spam_answer(con), end="")
@@ -166,7 +174,7 @@ def cmd_evaluate(_: argparse.Namespace) -> None:
 
     with _connect() as con:
         load_benchmarks(con)
-    run_dbt(dbt_args("build", select=["tag:evaluation"]))
+    run_dbt(dbt_args("build", select=["tag:evaluation"], write_json=False))
     with _connect() as con:
         print(format_evaluation(con), end="")
 

@@ -33,6 +33,7 @@ def dbt_args(
     target_path: Path | None = None,
     log_path: Path | None = None,
     quiet: bool = False,
+    write_json: bool = True,
     project_dir: Path = PROJECT_DIR,
 ) -> list[str]:
     """The dbt command line (without the `dbt` executable) for this project: pure, so it is unit tested."""
@@ -53,6 +54,8 @@ def dbt_args(
         args += ["--log-path", str(log_path)]
     if quiet:
         args.append("--quiet")
+    if not write_json:
+        args.append("--no-write-json")  # no manifest.json / run_results.json: about 1 s of CPU a command
     return [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
 
 
@@ -65,7 +68,10 @@ def failures(result: Any) -> list[str]:
 def run_dbt(args: list[str]) -> Any:
     """Run dbt in process with the state's dbt folders ($SENTINEL_HOME/dbt); raise `DbtError` if any node fails.
 
-    Returns dbt's result (its `results` hold each node's status and timing)."""
+    Returns dbt's result (its `results` hold each node's status and timing). The warehouse is released when dbt
+    returns: dbt-duckdb keeps its DuckDB database open in the process after an invocation (until the process
+    exits), which locked every other process out of the file: a Dagster step, the publisher, a second CLI."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
 
     from ml.spam.registry import code_version
@@ -75,7 +81,10 @@ def run_dbt(args: list[str]) -> Any:
     use_state_dbt_dirs()  # the state's own dbt target folder: its parse is reused run after run
     command = " ".join(args[: args.index("--project-dir")] if "--project-dir" in args else args[:1])
     with timed("dbt", command=command) as facts:
-        res = dbtRunner().invoke(args)
+        try:
+            res = dbtRunner().invoke(args)
+        finally:
+            DuckDBConnectionManager.close_all_connections()  # public: dbt-duckdb runs it at exit
         if not res.success:
             detail = str(res.exception) if res.exception else "; ".join(failures(res.result)) or "see the dbt log above"
             raise DbtError(f"dbt {command} failed: {detail}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,7 @@ def test_extra_arguments_target_paths_and_a_vars_string_pass_through() -> None:
         *PROJECT,
     ]
     assert dbt_args("parse") == ["parse", *PROJECT]  # nothing optional is added unless asked
+    assert dbt_args("build", write_json=False) == ["build", "--no-write-json", *PROJECT]
 
 
 def test_a_failing_command_raises_dbt_s_own_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,3 +63,16 @@ def test_a_failing_command_raises_dbt_s_own_message(tmp_path: Path, monkeypatch:
         monkeypatch.setenv(name, str(tmp_path / name))
     with pytest.raises(DbtError, match=r"dbt parse --no-such-flag failed: .*no-such-flag"):
         run_dbt(dbt_args("parse", "--no-such-flag"))
+
+
+def test_another_process_can_open_the_warehouse_once_dbt_returns(tmp_path: Path, monkeypatch) -> None:
+    """dbt-duckdb keeps its DuckDB database open in the process after an invocation; `run_dbt` releases it, or a
+    Dagster step, a second CLI or a test's own process got "Could not set lock on file" until this one exited."""
+    monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
+    for name in ("DBT_TARGET_PATH", "DBT_LOG_PATH"):
+        monkeypatch.setenv(name, str(tmp_path / name))
+    run_dbt(dbt_args("debug", quiet=True))  # opens the warehouse (a new file here) to test the connection
+    write = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('create table t as select 1 as x')"
+    warehouse = str(tmp_path / "warehouse.duckdb")
+    proc = subprocess.run([sys.executable, "-c", write, warehouse], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-500:]
