@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,8 +13,7 @@ import duckdb
 import pytest
 
 from ml.observability.alerts import AlertRun, JsonLinesSink, send_alerts
-from ml.settings import PROJECT_DIR
-from tests.python.conftest import chromium_page, ml_env, run_ml, screenshot_stats
+from tests.python.conftest import chromium_page, ml_main, run_ml, screenshot_stats
 
 pytestmark = pytest.mark.slow  # every test here reads a state built by generate, ingest and dbt build
 
@@ -152,14 +150,7 @@ def test_half_a_file_then_duplicated_rows_then_recovery(home: Path) -> None:
 def _build_at(home: Path, when: datetime) -> subprocess.CompletedProcess:
     """The monitors (models/marts/observability and their tests) rebuilt as if it were `when`."""
     now = f"{{observability_now: '{when:%Y-%m-%d %H:%M:%S}'}}"
-    return subprocess.run(
-        [sys.executable, "-m", "ml", "build", "--vars", now, "--select", "models/marts/observability"],
-        cwd=PROJECT_DIR,
-        env=ml_env(home),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return ml_main(home, "build", "--vars", now, "--select", "models/marts/observability")
 
 
 def test_a_late_feed_warns_and_a_stale_feed_fails_the_build(home: Path) -> None:
