@@ -65,7 +65,9 @@ def test_a_failing_command_raises_dbt_s_own_message(tmp_path: Path, monkeypatch:
         run_dbt(dbt_args("parse", "--no-such-flag"))
 
 
-def test_another_process_can_open_the_warehouse_once_dbt_returns(tmp_path: Path, monkeypatch) -> None:
+def test_another_process_can_open_the_warehouse_once_dbt_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """dbt-duckdb keeps its DuckDB database open in the process after an invocation; `run_dbt` releases it, or a
     Dagster step, a second CLI or a test's own process got "Could not set lock on file" until this one exited."""
     monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
