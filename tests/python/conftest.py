@@ -89,7 +89,7 @@ def ml_main(
     the command would have, its output and exit status captured as a process's; the environment is put back.
 
     A new interpreter for each command cost about 4 s of CPU before the command did anything: importing dbt, and
-    the first dbt invocation of a process (about 1.5 s for a one-model build in a warm process, 5.5 to 6.5 s in a
+    the first dbt invocation of a process (about 1.5 s for a one-model build in a warm process, 5.5 to 7 s in a
     new one). `run_dbt` releases the warehouse when dbt returns, so the tests' own connections and processes can
     open it next. The CLI as a process is tested too: `test_run_history`'s failing build, `python -m ml
     dashboard` and `detect`."""
