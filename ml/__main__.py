@@ -91,18 +91,15 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     print(got.summary())
 
 
+def _dbt_build(select: list[str], **options) -> None:
+    """`dbt build` of `select` on the state, as every command of this CLI runs it: without manifest.json and
+    run_results.json, which nothing reads (the run and test history is in the warehouse, observability.*)."""
+    run_dbt(dbt_args("build", select=select, write_json=False, **options))
+
+
 def cmd_build(args: argparse.Namespace) -> None:
     select = [args.select] if getattr(args, "select", None) else []
-    run_dbt(
-        dbt_args(
-            "build",
-            select=select,
-            exclude=["tag:evaluation"],
-            dbt_vars=args.vars,
-            full_refresh=args.full_refresh,
-            write_json=False,  # the run and test history is in the warehouse (observability.*)
-        )
-    )
+    _dbt_build(select, exclude=["tag:evaluation"], dbt_vars=args.vars, full_refresh=args.full_refresh)
 
 
 def cmd_spam(args: argparse.Namespace) -> None:
@@ -125,8 +122,7 @@ def cmd_spam(args: argparse.Namespace) -> None:
                 print(f"rolled back: champion is now version {new} (was {old})")
             n = scoring.score(con, p)
         print(f"scored {n} number-weeks with the champion")
-        # the marts that read the scores
-        run_dbt(dbt_args("build", select=["fct_spam_scores_latest", "tag:monitoring"], write_json=False))
+        _dbt_build(["fct_spam_scores_latest", "tag:monitoring"])  # the marts that read the scores
     elif action == "answer":
         with _connect() as con:
             print(format_spam_answer(con), end="")
@@ -174,7 +170,7 @@ def cmd_evaluate(_: argparse.Namespace) -> None:
 
     with _connect() as con:
         load_benchmarks(con)
-    run_dbt(dbt_args("build", select=["tag:evaluation"], write_json=False))
+    _dbt_build(["tag:evaluation"])
     with _connect() as con:
         print(format_evaluation(con), end="")
 
