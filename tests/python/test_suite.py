@@ -1,10 +1,12 @@
-"""The test suite's own machinery (tests/python/conftest.py): the thread pools of its parallel workers."""
+"""The test suite's own machinery (tests/python/conftest.py): the thread pools of its parallel workers, and its
+temporary folder in memory."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from tests.python.conftest import THREAD_POOL_VARIABLES, worker_threads
+from tests.python.conftest import THREAD_POOL_VARIABLES, ram_basetemp, worker_threads
 
 
 def test_each_worker_gets_its_share_of_the_cores() -> None:
@@ -30,3 +32,21 @@ def test_openmp_and_blas_run_the_threads_the_workers_were_given() -> None:
         variable = "OMP_NUM_THREADS" if pool["user_api"] == "openmp" else "OPENBLAS_NUM_THREADS"
         expected = int(os.environ.get(variable) or os.cpu_count() or 1)
         assert pool["num_threads"] == expected, pool
+
+
+def test_the_temporary_folder_goes_to_memory_only_where_there_is_room(tmp_path: Path) -> None:
+    chosen = ram_basetemp(tmp_path, room=0)
+    assert chosen is not None and chosen.parent == tmp_path and str(os.getuid()) in chosen.name
+    assert ram_basetemp(tmp_path, room=0) == chosen  # one folder per user and checkout, emptied by the next run
+    assert ram_basetemp(tmp_path, room=2**60) is None  # no room: pytest's default folder on disk
+    assert ram_basetemp(tmp_path / "missing") is None
+
+
+def test_this_run_keeps_its_states_in_memory_when_it_chose_to(tmp_path: Path) -> None:
+    """The folder the run chose (SENTINEL_TEST_RAM_TMP, set before the workers start) is where the tests' folders
+    are, the workers' included."""
+    chosen = os.environ.get("SENTINEL_TEST_RAM_TMP")
+    if chosen is None:  # no room in /dev/shm, `--basetemp` given, or SENTINEL_TEST_TMP=disk
+        assert not str(tmp_path).startswith(str(ram_basetemp() or "/nonexistent"))
+    else:
+        assert tmp_path.is_relative_to(chosen)
