@@ -11,7 +11,10 @@ come from the metric marts `fct_kpi_metrics_daily` and `fct_spam_metrics_weekly`
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 import json
+import os
 import re
 import shutil
 import time
@@ -308,14 +311,34 @@ def _spam_page(f: dict[str, pd.DataFrame]) -> dict[str, Any]:
     }
 
 
+def vega_bundle_cache() -> Path:
+    """Where the Vega bundle is kept between builds: the user's cache folder ($XDG_CACHE_HOME or ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentinel"
+
+
 def _vega_bundle(assets: Path) -> None:
-    """Vega, Vega-Lite and vega-embed in one local script (vl-convert ships them; no CDN, works offline)."""
+    """Vega, Vega-Lite and vega-embed in one local script (vl-convert ships them; no CDN, works offline).
+
+    vl-convert builds the script in about 2 s of CPU, and the script depends only on vl-convert's version and
+    Vega-Lite's: it is built once per pair into the user's cache folder and copied from there (a cache that
+    cannot be written is skipped)."""
     import altair as alt
-    import vl_convert
 
     assets.mkdir(parents=True, exist_ok=True)
     version = alt.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]
-    (assets / "vega.js").write_text(vl_convert.javascript_bundle(vl_version=version), encoding="utf-8")
+    cached = vega_bundle_cache() / f"vega-{importlib.metadata.version('vl-convert-python')}-vl{version}.js"
+    if cached.exists():
+        shutil.copyfile(cached, assets / "vega.js")
+    else:
+        import vl_convert
+
+        bundle = vl_convert.javascript_bundle(vl_version=version)
+        (assets / "vega.js").write_text(bundle, encoding="utf-8")
+        with contextlib.suppress(OSError):  # whole or not at all: another build may read it at the same time
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(f"{cached.name}.{uuid.uuid4().hex}.tmp")
+            partial.write_text(bundle, encoding="utf-8")
+            os.replace(partial, cached)
     shutil.copy(ASSETS / "dashboard.js", assets / "dashboard.js")
 
 

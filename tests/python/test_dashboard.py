@@ -296,3 +296,30 @@ def test_a_snapshot_published_during_the_build_is_not_read(built_home: Path, tmp
     assert summary.snapshot_id == first
     assert json.loads((tmp_path / "dashboard" / "build.json").read_text())["snapshot_id"] == first
     assert first in (tmp_path / "dashboard" / "index.html").read_text()
+
+
+def test_the_vega_script_is_built_once_and_then_copied_from_the_cache(tmp_path: Path, monkeypatch) -> None:
+    """vl-convert builds the offline Vega script in about 2 s of CPU; a second dashboard build copies the same
+    script from the user's cache, and a cache that cannot be written only costs the build its 2 s."""
+    import vl_convert
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    build._vega_bundle(tmp_path / "first")
+    first = (tmp_path / "first" / "vega.js").read_text()
+    assert "vegaEmbed" in first and len(first) > 100_000
+    (cached,) = (tmp_path / "cache" / "sentinel").iterdir()  # named by vl-convert's and Vega-Lite's versions
+    assert cached.name.startswith("vega-") and cached.read_text() == first
+
+    def rebuilt(**kwargs):
+        raise AssertionError("the script was built again")
+
+    monkeypatch.setattr(vl_convert, "javascript_bundle", rebuilt)
+    build._vega_bundle(tmp_path / "second")
+    assert (tmp_path / "second" / "vega.js").read_text() == first
+    assert (tmp_path / "second" / "dashboard.js").exists()
+
+    monkeypatch.undo()
+    (tmp_path / "readonly").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "readonly"))
+    build._vega_bundle(tmp_path / "third")
+    assert (tmp_path / "third" / "vega.js").read_text() == first
