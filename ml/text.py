@@ -8,7 +8,8 @@ WIDTH = 120
 
 
 def fit(text: str, width: int = WIDTH) -> str:
-    """Each line longer than `width` wrapped at spaces, its continuation indented 4 more than the line."""
+    """Each line longer than `width` wrapped at spaces, its continuation indented 4 more than the line. A word
+    longer than the width (a file's path) stays whole on a line of its own, so that it can still be copied."""
     out: list[str] = []
     for line in text.split("\n"):
         if len(line) <= width:
@@ -20,7 +21,7 @@ def fit(text: str, width: int = WIDTH) -> str:
             width,
             initial_indent=indent,
             subsequent_indent=indent + "    ",
-            break_long_words=True,
+            break_long_words=False,
             break_on_hyphens=False,
         )
     return "\n".join(out)

@@ -180,3 +180,14 @@ def test_the_answer_fits_a_terminal_with_whole_counts_and_no_nan() -> None:
     assert "nan" not in text.lower() and ".000" not in text
     assert max(len(line) for line in text.splitlines()) <= 120
     assert fit("  " + "word " * 60).splitlines()[1].startswith("      word")  # continuation indented by 4 more
+
+
+def test_a_long_path_in_the_answer_stays_whole() -> None:
+    """The answer names the snapshot's file; a path longer than the terminal was cut in two mid-name."""
+    from ml.text import fit
+
+    folders = "/".join(f"deeply-nested-folder-{i}" for i in range(8))
+    path = f"/srv/{folders}/published/20261203T124641_5b74d2.duckdb"
+    assert len(path) > 120
+    lines = fit(f"Full tables in {path}:\n  marts.fct_api_request_anomalies  every day").splitlines()
+    assert lines == ["Full tables in", f"    {path}:", "  marts.fct_api_request_anomalies  every day"]
