@@ -1,4 +1,4 @@
-"""Plain-text output for a terminal: every line within 120 columns."""
+"""Plain-text output for a terminal: every line within 120 columns, but for a word longer than that (a path)."""
 
 from __future__ import annotations
 

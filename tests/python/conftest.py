@@ -177,8 +177,9 @@ _GROUPS_ENV = "SENTINEL_TEST_GROUPS"
 
 # The thread pools of OpenMP (scikit-learn's HistGradientBoosting) and OpenBLAS (numpy) take every core, and their
 # idle threads spin while they wait. With two workers on two cores, each fit's threads spun against the other
-# worker's: a 3,800-row fit took 0.8 s of CPU beside a busy core, 0.17 s with one thread, and the suite 10 % more
-# CPU. Each worker (and every process it starts) gets its share of the cores; a variable already set is kept.
+# worker's: a 3,800-row fit took 0.68 to 0.82 s of CPU beside a busy core, 0.16 to 0.17 s with one thread, and
+# the suite 11 % more CPU. Each worker (and every process it starts) gets its share of the cores; a variable
+# already set is kept.
 THREAD_POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -189,13 +190,14 @@ def worker_threads(workers: int, cores: int | None) -> int:
 
 # The suite's states (DuckDB files, Dagster's and MLflow's SQLite stores) live in pytest's temporary folder, and
 # their writers sync to disk at every commit: Dagster's event log commits each event on its own, about 800 in a
-# pipeline run (200 events: 2.6 s of CPU and 3.2 to 3.8 s of wall time on this machine's disk, 1.5 s in memory).
-# A test needs no durability, so where /dev/shm (memory) has room for the suite (about 4.2 GB), the temporary
-# folder is there: one folder per user and checkout, emptied when a run starts and removed after a run that
-# passed (kept after a failure, for a look). `--basetemp`, or SENTINEL_TEST_TMP=disk, keeps pytest's default.
+# pipeline run (200 events: 2.6 to 2.7 s of CPU and 3.2 to 3.8 s of wall time on this machine's disk, 1.4 to
+# 1.6 s in memory). A test needs no durability, so where /dev/shm (memory) has room for the suite (about 4.2 GB),
+# the temporary folder is there: one folder per user and checkout, emptied when a run starts and removed after a
+# run that passed (kept after a failure, for a look). `--basetemp`, or SENTINEL_TEST_TMP=disk, keeps pytest's
+# default.
 RAM_TMP_ROOT = Path("/dev/shm")
 RAM_TMP_ROOM = 12 * 2**30  # the suite's 4.2 GB, and memory to spare for its processes
-_RAM_TMP_ENV = "SENTINEL_TEST_RAM_TMP"  # the folder chosen, for the workers (and the test that checks it)
+RAM_TMP_ENV = "SENTINEL_TEST_RAM_TMP"  # the folder chosen, for the workers (and the test that checks it)
 
 
 def ram_basetemp(root: Path = RAM_TMP_ROOT, room: int = RAM_TMP_ROOM) -> Path | None:
@@ -216,7 +218,7 @@ def pytest_configure(config: pytest.Config) -> None:
     wanted = config.option.basetemp is None and os.environ.get("SENTINEL_TEST_TMP") != "disk"
     if wanted and (ram := ram_basetemp()) is not None:
         config.option.basetemp = str(ram)  # xdist gives each worker a folder inside it
-        os.environ[_RAM_TMP_ENV] = str(ram)
+        os.environ[RAM_TMP_ENV] = str(ram)
     # the controller of an xdist run (the workers inherit the variables); a serial run needs no groups
     if config.getoption("dist", "no") == "loadgroup":
         os.environ[_GROUPS_ENV] = str(Path(tempfile.mkdtemp(prefix="sentinel-groups-")) / "groups.json")
@@ -229,7 +231,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)  # after xdist has stopped its workers
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A run that passed leaves no folder in memory (see RAM_TMP_ROOT)."""
-    if not os.environ.get("PYTEST_XDIST_WORKER") and exitstatus == 0 and (ram := os.environ.get(_RAM_TMP_ENV)):
+    if not os.environ.get("PYTEST_XDIST_WORKER") and exitstatus == 0 and (ram := os.environ.get(RAM_TMP_ENV)):
         shutil.rmtree(ram, ignore_errors=True)
 
 

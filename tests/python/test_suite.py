@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.python.conftest import THREAD_POOL_VARIABLES, ram_basetemp, worker_threads
+from tests.python.conftest import RAM_TMP_ENV, THREAD_POOL_VARIABLES, ram_basetemp, worker_threads
 
 
 def test_each_worker_gets_its_share_of_the_cores() -> None:
@@ -45,9 +45,9 @@ def test_the_temporary_folder_goes_to_memory_only_where_there_is_room(tmp_path: 
 
 
 def test_this_run_keeps_its_states_in_memory_when_it_chose_to(tmp_path: Path) -> None:
-    """The folder the run chose (SENTINEL_TEST_RAM_TMP, set before the workers start) is where the tests' folders
-    are, the workers' included."""
-    chosen = os.environ.get("SENTINEL_TEST_RAM_TMP")
+    """The folder the run chose (RAM_TMP_ENV, set before the workers start) is where the tests' folders are, the
+    workers' included."""
+    chosen = os.environ.get(RAM_TMP_ENV)
     if chosen is None:
         pytest.skip("this run keeps its states on disk (no room in /dev/shm, --basetemp, or SENTINEL_TEST_TMP=disk)")
     assert tmp_path.is_relative_to(chosen)
