@@ -179,3 +179,29 @@ def prepare_manifest() -> Path:
         env={**os.environ, "DBT_PROFILES_DIR": str(sentinel_project.profiles_dir)},
     )
     return sentinel_project.manifest_path
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def saved_parse() -> Path:
+    """The saved parse dagster-dbt copies into each step's own target folder before dbt runs there: the one in
+    DBT_TARGET_PATH (the state's target folder, `ml.settings.use_state_dbt_dirs`), else the project's `target/`."""
+    return Path(sentinel_project.project_dir, os.environ.get("DBT_TARGET_PATH", "target"), PARTIAL_PARSE)
+
+
+def keep_fresh_parse(step_parse: Path, saved: Path) -> bool:
+    """After a dbt step: when dbt had to parse again (a changed project file, or a profile that is not the one the
+    saved parse was made for: another warehouse path, memory limit or target) it wrote a new parse into the step's
+    own target folder, and dagster-dbt would copy the old one into the next step's, which parses again. Keep the
+    new one instead (atomically); dbt checks a saved parse itself before it uses it. True when it was replaced."""
+    if not step_parse.is_file() or step_parse.resolve() == saved.resolve():
+        return False
+    new = step_parse.read_bytes()
+    if saved.is_file() and saved.read_bytes() == new:
+        return False
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    tmp = saved.with_name(f".{saved.name}.{os.getpid()}")
+    tmp.write_bytes(new)
+    tmp.replace(saved)
+    return True

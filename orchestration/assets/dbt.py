@@ -16,7 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from ml.spam.registry import code_version
 from orchestration.project import sentinel_project
-from orchestration.resources import Warehouse, retry_when_locked
+from orchestration.resources import PARTIAL_PARSE, Warehouse, keep_fresh_parse, retry_when_locked, saved_parse
 
 translator = DagsterDbtTranslator(
     settings=DagsterDbtTranslatorSettings(
@@ -56,13 +56,18 @@ def sentinel_dbt_models(
     if config.vars:
         args += ["--vars", config.vars]
     events: list = []
+    invocation = None
     try:
         with retry_when_locked():  # another process holding the warehouse: retry; a failing test: fail
-            for event in dbt.cli(args, context=context).stream():
+            invocation = dbt.cli(args, context=context)
+            for event in invocation.stream():
                 events.append(event)
     except BaseException:
         yield from events  # what dbt reported before failing, failed checks included, then the failure
         raise
+    finally:
+        if invocation is not None:  # even after a failure: the parse is as good for the next step
+            keep_fresh_parse(invocation.target_path / PARTIAL_PARSE, saved_parse())
     # row counts once dbt has exited: while it runs it holds DuckDB's write lock, so dagster-dbt's own
     # fetch_row_counts (a second connection per model) cannot be used here
     yield from with_row_counts(events, warehouse)

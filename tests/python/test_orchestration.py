@@ -92,31 +92,24 @@ def _scenario(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def _parse_for(home: Path) -> None:
-    """Before dbt steps run in this process on <home>: this worker's parse, redone for <home>'s warehouse path.
-
-    The definitions were loaded once per worker (`defs`), and every dbt step starts from their target folder's
-    saved parse; dbt reuses it only for the profile it was made with, whose DuckDB path names the state. Without
-    this, each dbt step of a run on a copied state parsed the whole project again: the scoring job of
-    `test_a_new_column_...` took 44 s, and 32 s with this one parse first (a run that fails at its second dbt step
-    gains nothing). The manifest the definitions hold is unchanged: no node depends on the path."""
-    from orchestration.resources import prepare_manifest
-
-    assert os.environ["SENTINEL_HOME"] == str(home)
-    prepare_manifest()
-
-
-def _execute(
-    defs, home: Path, monkeypatch: pytest.MonkeyPatch, job: str = "sentinel_pipeline", dbt: bool = False, **kwargs
-):
-    """<job> in this process on <home>; `dbt` when dbt steps will run (see `_parse_for`)."""
+def _execute(defs, home: Path, monkeypatch: pytest.MonkeyPatch, job: str = "sentinel_pipeline", **kwargs):
+    """<job> in this process on <home>. The definitions were loaded once per worker (`defs`); the first dbt step
+    of a run on a copied state parses the project for that state's profile, and the later steps reuse that parse
+    (`orchestration.assets.dbt.keep_fresh_parse`)."""
     from dagster import DagsterInstance
 
     _scenario(home, monkeypatch)
-    if dbt:
-        _parse_for(home)
     with DagsterInstance.ephemeral() as instance:
         return defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+
+
+def _step_parses(run_id: str) -> list[bytes]:
+    """The saved parse each dbt step of a run left in its own target folder (dagster-dbt names the folder after
+    the op and the run)."""
+    from orchestration.project import sentinel_project
+
+    folders = Path(sentinel_project.target_path).glob(f"sentinel_dbt_models*-{run_id[:7]}-*")
+    return [(f / "partial_parse.msgpack").read_bytes() for f in sorted(folders)]
 
 
 def _state(home: Path) -> dict:
@@ -137,6 +130,22 @@ def _failures(result) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- definitions
+
+
+def test_a_dbt_step_that_parsed_again_leaves_its_parse_for_the_next_step(tmp_path: Path) -> None:
+    from orchestration.resources import keep_fresh_parse
+
+    saved, step = tmp_path / "target" / "partial_parse.msgpack", tmp_path / "step" / "partial_parse.msgpack"
+    step.parent.mkdir()
+    assert not keep_fresh_parse(step, saved)  # the step wrote none: nothing to keep
+    step.write_bytes(b"parsed for this warehouse")
+    assert keep_fresh_parse(step, saved) and saved.read_bytes() == b"parsed for this warehouse"  # none saved yet
+    saved.write_bytes(b"parsed for another warehouse")
+    assert keep_fresh_parse(step, saved) and saved.read_bytes() == b"parsed for this warehouse"
+    before = saved.stat().st_mtime_ns
+    assert not keep_fresh_parse(step, saved) and saved.stat().st_mtime_ns == before  # the same parse: untouched
+    assert not keep_fresh_parse(saved, saved)
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["partial_parse.msgpack"]  # no temporary file left
 
 
 def test_definitions_load_with_lineage_from_landing_files_to_published_results(defs) -> None:
@@ -605,8 +614,12 @@ def test_a_new_column_is_reported_and_a_challenger_is_requested(defs, small_home
     latest.assign(voicemail_count="0").to_csv(home / "landing" / "calls" / "calls_2024-04-15.csv", index=False)
     (req,) = landing_files_sensor(build_sensor_context(cursor=cursor)).run_requests
     assert req.job_name == "spam_scoring"
-    result = _execute(defs, home, monkeypatch, job=req.job_name, dbt=True, tags=req.tags)
+    result = _execute(defs, home, monkeypatch, job=req.job_name, tags=req.tags)
     assert result.success, _failures(result)
+    # the copy's warehouse path is not the one the worker's saved parse was made for: the first dbt step parsed
+    # the project again and every later step reused that parse (each full parse writes a parse of its own)
+    parses = _step_parses(result.run_id)
+    assert len(parses) >= 3 and len(set(parses)) == 1
     (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "latest_loads_schema_unchanged"]
     assert not check.passed and check.severity.value == "WARN"
     assert "column_added voicemail_count (no feature mart uses it yet)" in check.description
