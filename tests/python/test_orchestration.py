@@ -95,7 +95,7 @@ def _scenario(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def _execute(defs, home: Path, monkeypatch: pytest.MonkeyPatch, job: str = "sentinel_pipeline", **kwargs):
     """<job> in this process on <home>. The definitions were loaded once per worker (`defs`); the first dbt step
     of a run on a copied state parses the project for that state's profile, and the later steps reuse that parse
-    (`orchestration.assets.dbt.keep_fresh_parse`)."""
+    (`orchestration.resources.keep_fresh_parse`)."""
     from dagster import DagsterInstance
 
     _scenario(home, monkeypatch)
@@ -107,9 +107,10 @@ def _step_parses(run_id: str) -> list[bytes]:
     """The saved parse each dbt step of a run left in its own target folder (dagster-dbt names the folder after
     the op and the run)."""
     from orchestration.project import sentinel_project
+    from orchestration.resources import PARTIAL_PARSE
 
     folders = Path(sentinel_project.target_path).glob(f"sentinel_dbt_models*-{run_id[:7]}-*")
-    return [(f / "partial_parse.msgpack").read_bytes() for f in sorted(folders)]
+    return [(f / PARTIAL_PARSE).read_bytes() for f in sorted(folders)]
 
 
 def _state(home: Path) -> dict:
