@@ -140,8 +140,10 @@ def test_make_docs_builds_the_docs_site_with_exposures_and_contracts(built_home:
     dbt = Path(sys.executable).parent / "dbt"
     # the reference run's saved parse, made for this profile and warehouse: dbt reuses it instead of parsing the
     # whole project again (about 5 s of CPU); the docs are generated from the same manifest either way
+    from orchestration.resources import PARTIAL_PARSE
+
     (tmp_path / "docs").mkdir()
-    shutil.copy(Paths(built_home).dbt_target / "partial_parse.msgpack", tmp_path / "docs")
+    shutil.copy(Paths(built_home).dbt_target / PARTIAL_PARSE, tmp_path / "docs")
     proc = subprocess.run(
         [str(dbt), "docs", "generate", "--target-path", str(tmp_path / "docs"), "--project-dir", str(PROJECT_DIR)],
         cwd=PROJECT_DIR,
