@@ -71,7 +71,6 @@ def run_dbt(args: list[str]) -> Any:
     Returns dbt's result (its `results` hold each node's status and timing). The warehouse is released when dbt
     returns: dbt-duckdb keeps its DuckDB database open in the process after an invocation (until the process
     exits), which locked every other process out of the file: a Dagster step, the publisher, a second CLI."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
 
     from ml.spam.registry import code_version
@@ -84,9 +83,26 @@ def run_dbt(args: list[str]) -> Any:
         try:
             res = dbtRunner().invoke(args)
         finally:
-            DuckDBConnectionManager.close_all_connections()  # public: dbt-duckdb runs it at exit
+            release_warehouse()
         if not res.success:
             detail = str(res.exception) if res.exception else "; ".join(failures(res.result)) or "see the dbt log above"
             raise DbtError(f"dbt {command} failed: {detail}")
         facts["nodes"] = len(getattr(res.result, "results", []) or [])
     return res.result
+
+
+def release_warehouse() -> None:
+    """Close the DuckDB database dbt-duckdb opened in this process, then drop its environment.
+
+    `close_all_connections` (dbt-duckdb's public hook, run at exit) only drops the environment: the database stays
+    open until Python frees it, and anything still referring to the environment (a dbt connection left open in a
+    reference cycle) keeps it open until the garbage collector runs. Meanwhile a read-only open of the same file in
+    this process fails ("Can't open a connection to same database file with a different configuration than
+    existing connections"; seen once in the suite) and other processes find it locked. dbt-duckdb closes the
+    previous environment the same way (`_ENV.close()` under `_LOCK`) before it replaces it."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager as manager
+
+    with manager._LOCK:
+        if manager._ENV is not None:
+            manager._ENV.close()
+    manager.close_all_connections()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from ml.dbt import DbtError, dbt_args, run_dbt
@@ -78,3 +79,30 @@ def test_another_process_can_open_the_warehouse_once_dbt_returns(
     warehouse = str(tmp_path / "warehouse.duckdb")
     proc = subprocess.run([sys.executable, "-c", write, warehouse], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-500:]
+
+
+def test_the_warehouse_is_closed_even_while_dbt_s_environment_is_still_referenced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dbt connection left open, and so dbt-duckdb's environment, can outlive an in-process invocation in a
+    reference cycle until the garbage collector runs. The suite once failed that way: a test's read-only open of a
+    warehouse its fixture had just built in process raised "Can't open a connection to same database file with a
+    different configuration". `run_dbt` closes the database itself instead of waiting for Python to free it."""
+    from dbt.adapters.duckdb.environments.local import LocalEnvironment
+
+    monkeypatch.setenv("SENTINEL_HOME", str(tmp_path))
+    for name in ("DBT_TARGET_PATH", "DBT_LOG_PATH"):
+        monkeypatch.setenv(name, str(tmp_path / name))
+    kept = []  # what the cycle would hold: the environment, with a handle dbt never gave back
+    handle = LocalEnvironment.handle
+
+    def leaking_handle(self):
+        kept.append(self)
+        self.handle_count += 1  # one more than dbt returns: the environment never closes itself
+        return handle(self)
+
+    monkeypatch.setattr(LocalEnvironment, "handle", leaking_handle)
+    run_dbt(dbt_args("debug", quiet=True))
+    assert kept  # dbt did open the warehouse through the environment
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select 1").fetchall() == [(1,)]
