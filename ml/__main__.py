@@ -263,7 +263,12 @@ def _detect_arguments(p: argparse.ArgumentParser) -> None:
     from ml.anomaly.detect import METHODS
 
     p.description = "Run the project's SQL detector (the macro the marts use) on any table; see ml/anomaly/detect.py."
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="CSV or Parquet files, or duckdb:PATH::schema.table")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="CSV (.csv, .tsv, .txt; .gz or .zst too) or Parquet files, or duckdb:PATH::schema.table",
+    )
     p.add_argument("--time-col", required=True, help="time column (ISO 8601 text, or Unix epoch s/ms)")
     p.add_argument("--value-col", required=True, help="numeric value column")
     p.add_argument("--series-col", action="append", help="column(s) naming the series (default: one per file)")

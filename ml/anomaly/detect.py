@@ -3,7 +3,8 @@
     python -m ml detect INPUT... --time-col TS --value-col V [--series-col C ...] [--grain hour|day]
                         [--agg mean|sum] [--method robust_seasonal|iqr|zscore] [--label-col L] --out OUT.csv
 
-The inputs (CSV or Parquet files, or `duckdb:PATH::schema.table`) are read into a scratch DuckDB file, bucketed
+The inputs (CSV files, also tab-separated or gzip/zstd compressed, Parquet files, or `duckdb:PATH::schema.table`;
+column names match regardless of case) are read into a scratch DuckDB file, bucketed
 to the grain (UTC) and put on a spine per series (a gap is a bucket with no value, not a zero). The detector is
 the very macro the marts use (`detect_anomalies`, macros/anomaly/), compiled by dbt against the `detect` target
 (an in-memory DuckDB: the warehouse is never opened) and run in the scratch file. Rules for messy input:
@@ -13,8 +14,9 @@ the very macro the marts use (`detect_anomalies`, macros/anomaly/), compiled by 
   file, the column, the row and the value; so is a missing column, an unreadable file or an unparseable time;
 * numeric times are Unix epochs (seconds, or milliseconds when above 1e11); text times are ISO 8601, and those
   with an offset are converted to UTC;
-* every other column is ignored; the label column (--label-col) is never given to the detector: it is carried
-  to the output and used only to print the evaluation (docs/anomaly_detection.md) after the run.
+* every other column is ignored; the label column (--label-col: numbers, or booleans as 1/0) is never given to
+  the detector: it is carried to the output and used only to print the evaluation (docs/anomaly_detection.md)
+  after the run.
 
 Output (CSV or Parquet by extension): one row per series and bucket with series_id, bucket_ts (ISO 8601, UTC),
 value, expected_value, lower_bound, upper_bound, score, is_anomaly (0/1), direction (up, down, or missing for a
@@ -106,10 +108,16 @@ def _sources(inputs: list[str]) -> list[_Source]:
         p = Path(spec)
         if not p.is_file():
             raise DetectError(f"{spec}: no such file")
-        suffix = p.suffix.lower()
-        if suffix not in (".csv", ".parquet", ".pq"):
-            raise DetectError(f"{spec}: expected a .csv or .parquet file (or duckdb:PATH::schema.table)")
-        out.append(_Source(spec, "csv" if suffix == ".csv" else "parquet", p))
+        name = p.name.lower().removesuffix(".gz").removesuffix(".zst")  # DuckDB reads compressed text itself
+        if name.endswith((".parquet", ".pq")) and name == p.name.lower():
+            out.append(_Source(spec, "parquet", p))
+        elif name.endswith((".csv", ".tsv", ".txt")):
+            out.append(_Source(spec, "csv", p))
+        else:
+            raise DetectError(
+                f"{spec}: expected a .csv, .tsv or .txt file (gzip or zstd compressed too), a .parquet file, "
+                "or duckdb:PATH::schema.table"
+            )
     if not out:
         raise DetectError("no input given")
     return out
@@ -157,7 +165,7 @@ def _relation(con: duckdb.DuckDBPyConnection, src: _Source, i: int, columns: lis
 def _require(con: duckdb.DuckDBPyConnection, view: str, src: _Source, cols: list[str]) -> None:
     have = [r[0] for r in con.execute(f"select column_name from (describe {view})").fetchall()]
     for c in cols:
-        if c not in have:
+        if c.lower() not in {h.lower() for h in have}:  # DuckDB matches names regardless of case, so do we
             shown = ", ".join(h for h in have if h != "_row")
             raise DetectError(f"{src.spec}: no column {c!r} (columns: {shown[:300]})")
 
@@ -171,6 +179,26 @@ def _check_numeric(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col:
     if bad:
         examples = ", ".join(f"row {r} {v[:40]!r}" for r, v, _ in bad)
         raise DetectError(f"{src.spec}: column {col!r} ({what}) has {bad[0][2]} non-numeric value(s): {examples}")
+
+
+def _label_expr(col: str) -> str:
+    """The label as a number: numbers as they are, booleans (a Parquet bool column, true/false text) as 1/0."""
+    text = f"trim(cast({_ident(col)} as varchar))"
+    return f"coalesce(try_cast({text} as double), cast(try_cast({text} as boolean) as double))"
+
+
+def _check_label(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: str) -> None:
+    text = f"trim(cast({_ident(col)} as varchar))"
+    bad = con.execute(
+        f"select _row, {text}, count(*) over () from {view} "
+        f"where nullif({text}, '') is not null and {_label_expr(col)} is null order by _row limit 3"
+    ).fetchall()
+    if bad:
+        examples = ", ".join(f"row {r} {v[:40]!r}" for r, v, _ in bad)
+        raise DetectError(
+            f"{src.spec}: column {col!r} (label) has {bad[0][2]} value(s) that are neither numbers nor true/false: "
+            f"{examples}"
+        )
 
 
 def _time_expr(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: str) -> str:
@@ -205,7 +233,7 @@ def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
         _require(con, view, src, needed)
         _check_numeric(con, view, src, cfg.value_col, "value")
         if cfg.label_col:
-            _check_numeric(con, view, src, cfg.label_col, "label")
+            _check_label(con, view, src, cfg.label_col)
         ts = _time_expr(con, view, src, cfg.time_col)
         series = (
             "concat_ws('/', " + ", ".join(f"coalesce(cast({_ident(c)} as varchar), '')" for c in cfg.series_cols) + ")"
@@ -213,7 +241,7 @@ def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
             else _sql_str(names[src.spec])
         )
         value = f"try_cast(trim(cast({_ident(cfg.value_col)} as varchar)) as double)"
-        label = f"try_cast(trim(cast({_ident(cfg.label_col)} as varchar)) as double)" if cfg.label_col else "null"
+        label = _label_expr(cfg.label_col) if cfg.label_col else "null"
         con.execute(
             f"insert into points select {series}, {ts}, case when isfinite({value}) then {value} end, {label} "
             f"from {view}"

@@ -158,8 +158,43 @@ def test_missing_file_and_wrong_extension(tmp_path: Path) -> None:
     with pytest.raises(DetectError, match="no such file"):
         run(tmp_path, [tmp_path / "nope.csv"])
     (tmp_path / "x.json").write_text("{}")
-    with pytest.raises(DetectError, match="expected a .csv or .parquet"):
+    with pytest.raises(DetectError, match="expected a .csv, .tsv or .txt file"):
         run(tmp_path, [tmp_path / "x.json"])
+
+
+def test_boolean_labels_and_compressed_or_tab_separated_files(tmp_path: Path) -> None:
+    """Exports of labelled KPIs often hold the label as a boolean (a Parquet bool column, True/False text), come
+    compressed or tab-separated, or capitalise their column names: each is read like the plain CSV."""
+    frame = hourly_frame(seed=3)
+    plain = tmp_path / "plain.csv"
+    frame.to_csv(plain, index=False)
+    expected = run(tmp_path, [plain], out="plain_out.csv", label_col="label")
+    assert expected["label"].sum() == 1  # the spike hour
+
+    as_bool = frame.assign(label=frame["label"].astype(bool))
+    upper = as_bool.rename(columns=str.title)  # Timestamp, Value, Label: names match regardless of case
+    variants = {
+        "bool.parquet": as_bool,
+        "bool_text.csv": as_bool,
+        "gzip.csv.gz": frame,
+        "tabs.tsv": frame,
+        "title_case.csv.zst": upper,
+    }
+    for name, df in variants.items():
+        f = tmp_path / "in" / name
+        f.parent.mkdir(exist_ok=True)
+        if name.endswith(".parquet"):
+            df.to_parquet(f, index=False)
+        elif name.endswith(".zst"):
+            duckdb.sql(f"copy (select * from df) to '{f}' (format csv, compression zstd)")
+        else:
+            df.to_csv(f, index=False, sep="\t" if name.endswith(".tsv") else ",")  # gzip by the name's suffix
+        got = run(tmp_path, [f], out=f"{name}_out.csv", label_col="label")
+        cols = ["bucket_ts", "value", "expected_value", "is_anomaly", "direction", "label"]
+        pd.testing.assert_frame_equal(got[cols], expected[cols], check_dtype=False, obj=name)
+    (tmp_path / "in" / "words.csv").write_text("timestamp,value,label\n2024-01-01 00:00:00,1,maybe\n")
+    with pytest.raises(DetectError, match=r"\(label\) has 1 value\(s\) that are neither numbers nor true/false"):
+        run(tmp_path, [tmp_path / "in" / "words.csv"], label_col="label")
 
 
 @pytest.mark.slow
