@@ -68,9 +68,9 @@ def load_benchmarks(con: duckdb.DuckDBPyConnection, root: Path | None = None) ->
             con.executemany("insert into raw.benchmark_windows values (?, ?, ?, ?)", rows)
         if not nab:
             log_event("load_benchmarks.missing", dataset="nab", path=str(root / "nab"))
-        for f in aiops:
+        for f in aiops:  # epoch seconds as a UTC timestamp (to_timestamp()::timestamp used the session's zone)
             con.execute(
-                "insert into raw.benchmark_points select 'aiops', ?, to_timestamp(ts)::timestamp, value, label "
+                "insert into raw.benchmark_points select 'aiops', ?, make_timestamp(ts * 1000000), value, label "
                 "from read_csv(?, header = false, columns = {'ts': 'bigint', 'value': 'double', 'label': 'integer'})",
                 [aiops_key(f), str(f)],
             )

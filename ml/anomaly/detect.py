@@ -13,7 +13,7 @@ the very macro the marts use (`detect_anomalies`, macros/anomaly/), compiled by 
 * an empty value, NaN or +-Infinity is a missing value; any other non-numeric value is an error naming the
   file, the column, the row and the value; so is a missing column, an unreadable file or an unparseable time;
 * numeric times are Unix epochs (seconds, or milliseconds when above 1e11); text times are ISO 8601, and those
-  with an offset are converted to UTC;
+  with an offset are converted to UTC (those without one are UTC, whatever the machine's time zone);
 * every other column is ignored; the label column (--label-col: numbers, or booleans as 1/0) is never given to
   the detector: it is carried to the output and used only to print the evaluation (docs/anomaly_detection.md)
   after the run.
@@ -355,6 +355,8 @@ def run_detect(cfg: DetectConfig, scratch: Path | None = None) -> DetectSummary:
         db = scratch or Path(tmp) / "detect.duckdb"
         con = duckdb.connect(str(db))
         try:
+            # times without an offset are UTC, not the machine's zone (DuckDB's default for text cast to timestamptz)
+            con.execute("set TimeZone = 'UTC'")
             return _run(con, cfg, t0)
         finally:
             con.close()

@@ -6,6 +6,8 @@ stays the system of record for runs, artifacts and aliases, these tables mirror 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import duckdb
 
 DDL = """
@@ -63,4 +65,5 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 def set_alias(con: duckdb.DuckDBPyConnection, alias: str, version: int | None) -> None:
     con.execute("delete from ml.spam_model_aliases where alias = ?", [alias])
     if version is not None:
-        con.execute("insert into ml.spam_model_aliases values (?, ?, current_timestamp)", [alias, version])
+        set_at = datetime.now(UTC).replace(tzinfo=None)  # UTC, as every stamp (current_timestamp: the machine's zone)
+        con.execute("insert into ml.spam_model_aliases values (?, ?, ?)", [alias, version, set_at])

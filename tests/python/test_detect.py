@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -205,19 +206,24 @@ def test_the_cli_on_the_real_benchmarks(tmp_path: Path) -> None:
     aiops = sorted((root / "aiops2018-kpi" / "preliminary_train_split").glob("*.csv"))[:2]
     assert nab.is_file() and aiops, f"the benchmarks are expected in {root}"
 
-    def cli(*args: object) -> subprocess.CompletedProcess:
+    def cli(*args: object, tz: str = "UTC") -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "ml", "detect", *map(str, args)],
             cwd=PROJECT_DIR,
+            env={**os.environ, "TZ": tz},
             capture_output=True,
             text=True,
             timeout=300,
         )
 
-    out = cli(nab, "--time-col", "timestamp", "--value-col", "value", "--out", tmp_path / "nab.csv")
+    # a machine in New York: NAB's times carry no offset, so they are UTC whatever the machine's zone (they were
+    # read as New York time: every bucket 4 to 5 hours late, an hour lost and one doubled at each clock change)
+    out = cli(nab, "--time-col", "timestamp", "--value-col", "value", "--out", tmp_path / "nab.csv", tz="US/Eastern")
     assert out.returncode == 0, out.stderr[-2000:]
     nab_out = pd.read_csv(tmp_path / "nab.csv")
     assert len(nab_out) == 5160 and set(nab_out["series_id"]) == {"nyc_taxi.csv"}  # 30-minute points -> hours
+    assert nab_out["bucket_ts"].iloc[0] == "2014-07-01T00:00:00Z"
+    assert nab_out["bucket_ts"].iloc[-1] == "2015-01-31T23:00:00Z"
     assert "[4/4] wrote" in out.stdout
     out = cli(
         *aiops,

@@ -138,3 +138,22 @@ def test_ingest_engine_spark_loads_the_spark_warehouse_not_duckdb(tmp_path: Path
     main(["ingest", "--engine", "spark"])
     assert loaded == ["a Spark session"] and "ground truth: 0 incidents" in capsys.readouterr().out
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_benchmark_epochs_are_utc_whatever_the_session_time_zone(tmp_path: Path) -> None:
+    """AIOps 2018 times are Unix epochs. They were turned into timestamps in the session's time zone, which DuckDB
+    takes from the machine: on a machine in New York every bucket was five hours early, and the hours around a
+    clock change were merged or lost."""
+    from ml.anomaly.benchmarks import load_benchmarks
+
+    split = tmp_path / "aiops2018-kpi" / "preliminary_train_split"
+    split.mkdir(parents=True)
+    (split / "kpi.csv").write_text("0,1.5,0\n1710054000,2.5,1\n")  # 1970-01-01 00:00 and 2024-03-10 07:00 UTC
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'America/New_York'")
+        load_benchmarks(con, tmp_path)
+        rows = con.execute("select ts, value, label from raw.benchmark_points order by ts").fetchall()
+    assert [(str(ts), v, lab) for ts, v, lab in rows] == [
+        ("1970-01-01 00:00:00", 1.5, 0),
+        ("2024-03-10 07:00:00", 2.5, 1),
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import duckdb
 import pytest
 
 from ml.observability.alerts import AlertRun, JsonLinesSink, send_alerts
-from tests.python.conftest import chromium_page, ml_main, run_ml, screenshot_stats
+from tests.python.conftest import chromium_page, ml_env, ml_main, run_ml, screenshot_stats
 
 pytestmark = pytest.mark.slow  # every test here reads a state built by generate, ingest and dbt build
 
@@ -173,6 +174,25 @@ def test_a_late_feed_warns_and_a_stale_feed_fails_the_build(home: Path) -> None:
     assert _build_at(home, now).returncode == 0  # files are recent again: fresh
     assert _last_status(home, "feeds_are_fresh") == "pass"
     assert stale_key in _alert(home).resolved
+
+
+def test_the_monitors_clock_is_utc_whatever_the_machine_s_time_zone(home: Path) -> None:
+    """Loads are stamped in UTC; the monitors' "now" was DuckDB's current_timestamp in the machine's zone, so on a
+    machine in New York every feed looked five hours fresher than it was (in Tokyo nine hours staler)."""
+    from ml.settings import PROJECT_DIR
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "ml", "build", "--select", "fct_freshness_monitor"],
+        cwd=PROJECT_DIR,
+        env=ml_env(home, {"TZ": "America/New_York"}),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    ((checked_at,),) = _q(home, "select max(checked_at) from marts.fct_freshness_monitor")
+    assert abs(checked_at - now) < timedelta(minutes=10)
 
 
 def test_a_renamed_and_a_retyped_column_are_reported_then_age_out(home: Path) -> None:
