@@ -108,10 +108,10 @@ def _sources(inputs: list[str]) -> list[_Source]:
         p = Path(spec)
         if not p.is_file():
             raise DetectError(f"{spec}: no such file")
-        name = p.name.lower().removesuffix(".gz").removesuffix(".zst")  # DuckDB reads compressed text itself
-        if name.endswith((".parquet", ".pq")) and name == p.name.lower():
+        name = p.name.lower()
+        if name.endswith((".parquet", ".pq")):
             out.append(_Source(spec, "parquet", p))
-        elif name.endswith((".csv", ".tsv", ".txt")):
+        elif name.removesuffix(".gz").removesuffix(".zst").endswith((".csv", ".tsv", ".txt")):  # DuckDB unpacks them
             out.append(_Source(spec, "csv", p))
         else:
             raise DetectError(
@@ -170,40 +170,37 @@ def _require(con: duckdb.DuckDBPyConnection, view: str, src: _Source, cols: list
             raise DetectError(f"{src.spec}: no column {c!r} (columns: {shown[:300]})")
 
 
-def _check_numeric(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: str, what: str) -> None:
-    text = f"trim(cast({_ident(col)} as varchar))"
-    bad = con.execute(
-        f"select _row, {text}, count(*) over () from {view} "
-        f"where nullif({text}, '') is not null and try_cast({text} as double) is null order by _row limit 3"
-    ).fetchall()
-    if bad:
-        examples = ", ".join(f"row {r} {v[:40]!r}" for r, v, _ in bad)
-        raise DetectError(f"{src.spec}: column {col!r} ({what}) has {bad[0][2]} non-numeric value(s): {examples}")
+def _text(col: str) -> str:
+    return f"trim(cast({_ident(col)} as varchar))"
+
+
+def _value_expr(col: str) -> str:
+    return f"try_cast({_text(col)} as double)"
 
 
 def _label_expr(col: str) -> str:
     """The label as a number: numbers as they are, booleans (a Parquet bool column, true/false text) as 1/0."""
-    text = f"trim(cast({_ident(col)} as varchar))"
-    return f"coalesce(try_cast({text} as double), cast(try_cast({text} as boolean) as double))"
+    return f"coalesce(try_cast({_text(col)} as double), cast(try_cast({_text(col)} as boolean) as double))"
 
 
-def _check_label(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: str) -> None:
-    text = f"trim(cast({_ident(col)} as varchar))"
+def _check_values(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: str, what: str) -> None:
+    """Every non-empty value of the value column (`what` = "value") or the label column ("label") is readable."""
+    if what == "label":
+        parsed, problem = _label_expr(col), "value(s) that are neither numbers nor true/false"
+    else:
+        parsed, problem = _value_expr(col), "non-numeric value(s)"
     bad = con.execute(
-        f"select _row, {text}, count(*) over () from {view} "
-        f"where nullif({text}, '') is not null and {_label_expr(col)} is null order by _row limit 3"
+        f"select _row, {_text(col)}, count(*) over () from {view} "
+        f"where nullif({_text(col)}, '') is not null and {parsed} is null order by _row limit 3"
     ).fetchall()
     if bad:
         examples = ", ".join(f"row {r} {v[:40]!r}" for r, v, _ in bad)
-        raise DetectError(
-            f"{src.spec}: column {col!r} (label) has {bad[0][2]} value(s) that are neither numbers nor true/false: "
-            f"{examples}"
-        )
+        raise DetectError(f"{src.spec}: column {col!r} ({what}) has {bad[0][2]} {problem}: {examples}")
 
 
 def _time_expr(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: str) -> str:
     """A UTC timestamp expression for the time column (epoch numbers or ISO 8601 text)."""
-    c = f"trim(cast({_ident(col)} as varchar))"
+    c = _text(col)
     (n_missing,) = con.execute(f"select count(*) from {view} where nullif({c}, '') is null").fetchone()
     if n_missing:
         (row,) = con.execute(f"select min(_row) from {view} where nullif({c}, '') is null").fetchone()
@@ -231,16 +228,16 @@ def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
         view = _relation(con, src, i, cfg.columns)
         needed = [cfg.time_col, cfg.value_col, *cfg.series_cols, *([cfg.label_col] if cfg.label_col else [])]
         _require(con, view, src, needed)
-        _check_numeric(con, view, src, cfg.value_col, "value")
+        _check_values(con, view, src, cfg.value_col, "value")
         if cfg.label_col:
-            _check_label(con, view, src, cfg.label_col)
+            _check_values(con, view, src, cfg.label_col, "label")
         ts = _time_expr(con, view, src, cfg.time_col)
         series = (
             "concat_ws('/', " + ", ".join(f"coalesce(cast({_ident(c)} as varchar), '')" for c in cfg.series_cols) + ")"
             if cfg.series_cols
             else _sql_str(names[src.spec])
         )
-        value = f"try_cast(trim(cast({_ident(cfg.value_col)} as varchar)) as double)"
+        value = _value_expr(cfg.value_col)
         label = _label_expr(cfg.label_col) if cfg.label_col else "null"
         con.execute(
             f"insert into points select {series}, {ts}, case when isfinite({value}) then {value} end, {label} "
