@@ -12,7 +12,8 @@ the very macro the marts use (`detect_anomalies`, macros/anomaly/), compiled by 
 * several rows in one bucket (duplicate timestamps included) are aggregated with --agg (mean by default);
 * an empty value, NaN or +-Infinity is a missing value; any other non-numeric value is an error naming the
   file, the column, the row and the value; so is a missing column, an unreadable file or an unparseable time;
-* numeric times are Unix epochs (seconds, or milliseconds when above 1e11); text times are ISO 8601, and those
+* numeric times are Unix epochs (seconds; milli-, micro- or nanoseconds when the largest is above 1e11, 1e14 or
+  1e17); text times are ISO 8601, and those
   with an offset are converted to UTC (those without one are UTC, whatever the machine's time zone);
 * every other column is ignored; the label column (--label-col: numbers, or booleans as 1/0) is never given to
   the detector: it is carried to the output and used only to print the evaluation (docs/anomaly_detection.md)
@@ -198,6 +199,9 @@ def _check_values(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: 
         raise DetectError(f"{src.spec}: column {col!r} ({what}) has {bad[0][2]} {problem}: {examples}")
 
 
+EPOCH_UNITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))  # (largest value above, units per second): ns, us, ms
+
+
 def _time_expr(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: str) -> str:
     """A UTC timestamp expression for the time column (epoch numbers or ISO 8601 text)."""
     c = _text(col)
@@ -209,7 +213,8 @@ def _time_expr(con: duckdb.DuckDBPyConnection, view: str, src: _Source, col: str
         f"select count(try_cast({c} as double)), count(*), max(try_cast({c} as double)) from {view}"
     ).fetchone()
     if n_all and n_num == n_all:
-        scale = 1000.0 if mx and mx > 1e11 else 1.0
+        # the unit from the magnitude: seconds below 1e11 (the year 5138), else milli-, micro- or nanoseconds
+        scale = next((unit for limit, unit in EPOCH_UNITS if mx and mx > limit), 1.0)
         return f"cast(to_timestamp(cast({c} as double) / {scale}) at time zone 'UTC' as timestamp)"
     parsed = f"cast(try_cast({c} as timestamptz) at time zone 'UTC' as timestamp)"
     bad = con.execute(f"select _row, {c} from {view} where {parsed} is null order by _row limit 3").fetchall()

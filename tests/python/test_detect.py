@@ -137,6 +137,21 @@ def test_duplicates_are_averaged_gaps_are_missing_and_non_finite_is_missing(tmp_
     assert df.loc["2024-01-21T03:00:00Z", "value"] == pytest.approx(np.mean(three))  # inf dropped, not averaged
 
 
+def test_epochs_in_seconds_milli_micro_and_nanoseconds_give_the_same_buckets(tmp_path: Path) -> None:
+    """Exports write Unix times in any of four units; a microsecond epoch was read as milliseconds (the year
+    55970, one bucket a day apart) without a word."""
+    frame = hourly_frame(days=30)
+    seconds = (pd.to_datetime(frame["timestamp"]) - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
+    outs = []
+    for unit, per_second in (("s", 1), ("ms", 10**3), ("us", 10**6), ("ns", 10**9)):
+        f = tmp_path / f"epoch_{unit}.csv"
+        frame.assign(timestamp=seconds * per_second).to_csv(f, index=False)
+        outs.append(run(tmp_path, [f], out=f"out_{unit}.csv").drop(columns="series_id"))
+    assert outs[0]["bucket_ts"].iloc[0] == "2024-01-01T00:00:00Z" and len(outs[0]) == 30 * 24
+    for out in outs[1:]:
+        pd.testing.assert_frame_equal(out, outs[0])
+
+
 @pytest.mark.parametrize(
     ("content", "kw", "message"),
     [
