@@ -136,7 +136,7 @@ def _series_names(sources: list[_Source]) -> dict[str, str]:
 
 
 def _relation(con: duckdb.DuckDBPyConnection, src: _Source, i: int, columns: list[str] | None) -> str:
-    """A view over one input with every column as text, in file order, plus its row number."""
+    """A temporary table of one input (a CSV's columns as text), in file order, plus its row number."""
     view = f"input_{i}"
     try:
         if src.kind == "csv":
@@ -156,8 +156,9 @@ def _relation(con: duckdb.DuckDBPyConnection, src: _Source, i: int, columns: lis
             alias = f"src_{i}"
             con.execute(f"attach {_sql_str(str(src.path))} as {alias} (read_only)")
             rel = f"{alias}.{src.table}"
-        con.execute(f"create temp view {view} as select *, row_number() over () as _row from {rel}")
-        con.execute(f"select count(*) from {view}").fetchone()
+        # read once into a table: the checks and the insert below scan it six times, a CSV view parsed the file
+        # each time (every AIOps file at once, 3.9M rows: 6.0 to 8.2 s instead of 11.8 to 12.4 s)
+        con.execute(f"create temp table {view} as select *, row_number() over () as _row from {rel}")
     except duckdb.Error as exc:
         raise DetectError(f"{src.spec}: cannot read it: {str(exc).splitlines()[0][:300]}") from exc
     return view
@@ -248,6 +249,7 @@ def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
             f"insert into points select {series}, {ts}, case when isfinite({value}) then {value} end, {label} "
             f"from {view}"
         )
+        con.execute(f"drop table {view}")  # one input's text in memory at a time
     (n,) = con.execute("select count(*) from points").fetchone()
     if n == 0:
         raise DetectError("the inputs hold no rows")
