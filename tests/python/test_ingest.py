@@ -142,8 +142,7 @@ def test_ingest_engine_spark_loads_the_spark_warehouse_not_duckdb(tmp_path: Path
 
 def test_benchmark_epochs_are_utc_whatever_the_session_time_zone(tmp_path: Path) -> None:
     """AIOps 2018 times are Unix epochs. They were turned into timestamps in the session's time zone, which DuckDB
-    takes from the machine: on a machine in New York every bucket was five hours early, and the hours around a
-    clock change were merged or lost."""
+    takes from the machine: on a machine in New York every point was five hours early."""
     from ml.anomaly.benchmarks import load_benchmarks
 
     split = tmp_path / "aiops2018-kpi" / "preliminary_train_split"

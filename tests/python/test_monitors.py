@@ -178,7 +178,7 @@ def test_a_late_feed_warns_and_a_stale_feed_fails_the_build(home: Path) -> None:
 
 def test_the_monitors_clock_is_utc_whatever_the_machine_s_time_zone(home: Path) -> None:
     """Loads are stamped in UTC; the monitors' "now" was DuckDB's current_timestamp in the machine's zone, so on a
-    machine in New York every feed looked five hours fresher than it was (in Tokyo nine hours staler)."""
+    machine in New York every feed looked five hours fresher than it was."""
     from ml.settings import PROJECT_DIR
 
     proc = subprocess.run(

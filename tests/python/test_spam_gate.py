@@ -100,3 +100,20 @@ def test_a_scoring_batch_with_a_missing_or_extra_column_is_refused_by_name() -> 
         check_batch(ok.drop(columns="manual_spam_count"), expected)
     with pytest.raises(FeatureSchemaError, match="unexpected column\\(s\\) reports_last_month"):
         check_batch(ok.assign(reports_last_month=1), expected)
+
+
+def test_the_registry_mirror_stamps_an_alias_in_utc_whatever_the_session_time_zone() -> None:
+    """The alias stamp was DuckDB's current_timestamp in the session's zone (the machine's): five hours early on a
+    machine in New York, next to stamps the project writes in UTC."""
+    from datetime import UTC, datetime, timedelta
+
+    import duckdb
+
+    from ml.spam.store import ensure_tables, set_alias
+
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'America/New_York'")
+        ensure_tables(con)
+        set_alias(con, "champion", 2)
+        ((version, set_at),) = con.execute("select model_version, set_at from ml.spam_model_aliases").fetchall()
+    assert version == 2 and abs(set_at - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=10)
