@@ -181,6 +181,7 @@ def test_the_monitors_clock_is_utc_whatever_the_machine_s_time_zone(home: Path) 
     machine in New York every feed looked five hours fresher than it was."""
     from ml.settings import PROJECT_DIR
 
+    # a process of its own: DuckDB reads the machine's zone (TZ) when the process starts using it
     proc = subprocess.run(
         [sys.executable, "-m", "ml", "build", "--select", "fct_freshness_monitor"],
         cwd=PROJECT_DIR,
