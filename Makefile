@@ -76,11 +76,14 @@ bench-api: setup  ## API load test from a second process while the pipeline repu
 RUFF := $(BIN)/ruff check . && $(BIN)/ruff format --check .
 SQLFLUFF := $(BIN)/sqlfluff lint models analyses tests/generic tests/singular
 
+# sqlfluff's findings are on stdout; its stderr (the dbt templater's skipped macro files, and nanobind's report of
+# DuckDB objects still alive at exit, which the Rust parser's import brings out) is shown when it fails
 lint: setup  ## ruff for Python, sqlfluff (dbt templater) for SQL
 	mkdir -p $(SENTINEL_HOME)
 	$(RUFF)
 	$(BIN)/dbt parse --quiet
-	$(SQLFLUFF)
+	@echo '$(SQLFLUFF)'
+	@$(SQLFLUFF) 2> $(SENTINEL_HOME)/sqlfluff.err || { cat $(SENTINEL_HOME)/sqlfluff.err; exit 1; }
 
 # pytest-xdist workers: the tests of one shared state stay on one worker (tests/python/conftest.py); -n 0 is serial
 PYTEST_WORKERS ?= 2
@@ -94,17 +97,20 @@ pytest: setup /usr/bin/chromium  ## the pytest suite; exit code 5 (no tests coll
 # target folder (away from the project's `target/`, which two tests write to) it also gives sqlfluff's dbt templater
 # the partial parse it reuses: parse then sqlfluff took 91 s of CPU, sqlfluff alone 96 s, and the parse no longer
 # holds pytest back (it ran first, about 10 s). A broken project fails pytest's first state build too. The background
-# report (parse, then sqlfluff) is printed after pytest's; either failing fails the target.
+# report (parse, then sqlfluff's findings; its stderr when it fails, as in `make lint`) is printed after pytest's;
+# either failing fails the target.
 test: setup /usr/bin/chromium  ## everything CI runs: ruff, then pytest beside dbt parse and sqlfluff
 	mkdir -p $(SENTINEL_HOME)
 	@echo "dbt parse, then sqlfluff: checking the project and linting the SQL in the background (report after pytest's)"
 	@( export DBT_TARGET_PATH=$(SENTINEL_HOME)/sqlfluff/target DBT_LOG_PATH=$(SENTINEL_HOME)/sqlfluff/logs; \
-		$(BIN)/dbt parse --quiet && exec $(SQLFLUFF) ) > $(SENTINEL_HOME)/sqlfluff.log 2>&1 & lint=$$!; \
+		$(BIN)/dbt parse --quiet 2>&1 && exec $(SQLFLUFF) ) > $(SENTINEL_HOME)/sqlfluff.log 2> $(SENTINEL_HOME)/sqlfluff.err & \
+		lint=$$!; \
 		echo '$(RUFF)'; \
 		$(RUFF) || { kill $$lint; echo "make test failed: ruff"; exit 1; }; \
 		$(PYTEST); tests=$$?; \
 		wait $$lint; sql=$$?; \
 		echo "--- dbt parse and sqlfluff (exit $$sql)"; cat $(SENTINEL_HOME)/sqlfluff.log; \
+		[ $$sql -eq 0 ] || cat $(SENTINEL_HOME)/sqlfluff.err; \
 		[ $$tests -eq 0 ] && [ $$sql -eq 0 ] || { echo "make test failed: pytest exit $$tests, dbt parse or sqlfluff exit $$sql"; exit 1; }
 
 test-fast: setup  ## the edit loop (about a minute): ruff, and the tests that build no state (pytest -m "not slow")
