@@ -134,7 +134,9 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        home = Path(env.get("SENTINEL_HOME") or PROJECT_DIR / ".sentinel").resolve()
+        # absolute and normalised, but a link is kept as given: dbt reuses its saved parse only for the profile it
+        # was made with, which holds this path (a state reached through a stable link keeps its parse valid)
+        home = Path(os.path.abspath(env.get("SENTINEL_HOME") or PROJECT_DIR / ".sentinel"))
         return cls(
             home=home,
             benchmarks=Path(env.get("SENTINEL_BENCHMARKS") or PROJECT_DIR.parent / "shared" / "benchmarks").resolve(),

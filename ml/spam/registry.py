@@ -35,7 +35,10 @@ def pip_requirements() -> list[str]:
 
 
 def tracking_uri(p: Paths) -> str:
-    return f"sqlite:///{p.mlflow / 'mlflow.db'}"
+    """The registry's SQLite file, links resolved: MLflow keeps one SQLAlchemy engine per URI for the life of the
+    process, so a URI through a link kept reading the file the link named when the engine was made (the suite
+    reaches its copied states through one link)."""
+    return f"sqlite:///{(p.mlflow / 'mlflow.db').resolve()}"
 
 
 def code_version() -> str:

@@ -54,10 +54,27 @@ def defs(tmp_path_factory: pytest.TempPathFactory):
     return defs
 
 
+# The small state and every copy of it are reached through one link beside it, `small_state`: dbt reuses a saved
+# parse only for the profile it was made with, and the profile holds the warehouse path, so a copy under a path of
+# its own parsed the whole project again in its first dbt process (about 7 s of CPU in each scenario). Through the
+# link, the small state's build and each copy have the same path, and the copy's saved parse serves. The tests of
+# the small state run one after another on one worker (conftest's scheduler), so the link names one state at a time.
+SMALL_LINK = "small_state"
+
+
+def _through_link(root: Path, state: Path) -> Path:
+    """Point <root>/small_state at <state> (atomically) and return the link."""
+    link, tmp = root / SMALL_LINK, root / f".{SMALL_LINK}.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(state, target_is_directory=True)
+    tmp.replace(link)
+    return link
+
+
 def _build_small(home: Path) -> None:
     """A real extract's shape: files dropped in the landing folders, the API logs under names of their own, no
     ground truth; the reference extract's API logs of March and April (six weeks of history) and a small call
-    feed (20k numbers a week)."""
+    feed (20k numbers a week). Built through the link its copies are reached by (`SMALL_LINK`)."""
     with tempfile.TemporaryDirectory(prefix="sentinel-source-") as source:
         run_ml(Path(source), "generate", "--calls-numbers", SMALL_CALLS)
         landing = Path(source) / "landing"
@@ -66,7 +83,7 @@ def _build_small(home: Path) -> None:
         (home / "landing" / "api_logs").mkdir()
         for f in sorted((landing / "api_logs").glob("api_requests_2024-0[34]-*.csv")):
             shutil.copy(f, home / "landing" / "api_logs" / f.name.replace("api_requests", "export"))
-    proc = run_pipeline(home, *SMALL)
+    proc = run_pipeline(_through_link(home.parent, home), *SMALL)
     (home / "run_stderr.txt").write_text(proc.stderr)
     (home / "run_stdout.txt").write_text(proc.stdout)
 
@@ -79,17 +96,21 @@ def small_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_once(tmp_path_factory, "small_home", _build_small)
 
 
-def _copy(home: Path, tmp_path: Path) -> Path:
+def _copy(small_home: Path, tmp_path: Path) -> Path:
+    """A copy of the small state in the test's own folder, reached through the link (`SMALL_LINK`)."""
     dest = tmp_path / "home"
-    shutil.copytree(home, dest)
-    return dest
+    shutil.copytree(small_home, dest)
+    return _through_link(small_home.parent, dest)
 
 
 def _scenario(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """This process's Dagster steps on <home>, as a scenario state (see conftest.SCENARIO_ENV)."""
+    """This process's Dagster steps on <home>, as a scenario state (see conftest.SCENARIO_ENV), with the state's
+    dbt folders, as the code location has them (`use_state_dbt_dirs`): each dbt step starts from its saved parse."""
     monkeypatch.setenv("SENTINEL_HOME", str(home))
     for name, value in SCENARIO_ENV.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DBT_TARGET_PATH", str(Paths(home).dbt_target))
+    monkeypatch.setenv("DBT_LOG_PATH", str(Paths(home).dbt_logs))
 
 
 def _execute(defs, home: Path, monkeypatch: pytest.MonkeyPatch, job: str = "sentinel_pipeline", **kwargs):
@@ -103,14 +124,20 @@ def _execute(defs, home: Path, monkeypatch: pytest.MonkeyPatch, job: str = "sent
         return defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
 
 
-def _step_parses(run_id: str) -> list[bytes]:
-    """The saved parse each dbt step of a run left in its own target folder (dagster-dbt names the folder after
-    the op and the run)."""
-    from orchestration.project import sentinel_project
+def _step_parses(home: Path, run_id: str) -> list[bytes]:
+    """The saved parse each dbt step of a run on <home> left in its own target folder (dagster-dbt makes it in
+    DBT_TARGET_PATH, the state's target folder: `_scenario`, and names it after the op and the run)."""
     from orchestration.resources import PARTIAL_PARSE
 
-    folders = Path(sentinel_project.target_path).glob(f"sentinel_dbt_models*-{run_id[:7]}-*")
+    folders = Paths(home).dbt_target.glob(f"sentinel_dbt_models*-{run_id[:7]}-*")
     return [(f / PARTIAL_PARSE).read_bytes() for f in sorted(folders)]
+
+
+def _saved_parse(home: Path) -> bytes:
+    """The parse saved in a state's dbt target folder, which its next dbt step starts from."""
+    from orchestration.resources import PARTIAL_PARSE
+
+    return (Paths(home).dbt_target / PARTIAL_PARSE).read_bytes()
 
 
 def _state(home: Path) -> dict:
@@ -435,11 +462,14 @@ def test_a_failing_dbt_test_stops_the_run_before_publishing(defs, small_home, tm
             "and _load_id = (select min(_load_id) from raw.api_requests)"
         )
     _scenario(home, monkeypatch)
+    saved = _saved_parse(home)
     with DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def("sentinel_pipeline").execute_in_process(instance=instance, raise_on_error=False)
         assert not result.success
         failures = _failures(result)
         assert any(k.startswith("sentinel_dbt_models") for k in failures)
+        # the copy, reached at the small state's path, is parsed as the small state was: no step parsed again
+        assert set(_step_parses(home, result.run_id)) == {saved}
         assert any("expect_column_sum_identity_fct_api_request_load_reconciliation" in m for m in failures.values())
         assert _state(home) == before
         evaluations = [e for e in result.get_asset_check_evaluations() if not e.passed]
@@ -615,12 +645,14 @@ def test_a_new_column_is_reported_and_a_challenger_is_requested(defs, small_home
     latest.assign(voicemail_count="0").to_csv(home / "landing" / "calls" / "calls_2024-04-15.csv", index=False)
     (req,) = landing_files_sensor(build_sensor_context(cursor=cursor)).run_requests
     assert req.job_name == "spam_scoring"
+    # a profile the state's saved parse was not made for (another memory limit): the first dbt step parses the
+    # project again and every later step reuses that parse (each full parse writes a parse of its own)
+    saved = _saved_parse(home)
+    monkeypatch.setenv("SENTINEL_DUCKDB_MEMORY", "5GB")
     result = _execute(defs, home, monkeypatch, job=req.job_name, tags=req.tags)
     assert result.success, _failures(result)
-    # the copy's warehouse path is not the one the worker's saved parse was made for: the first dbt step parsed
-    # the project again and every later step reused that parse (each full parse writes a parse of its own)
-    parses = _step_parses(result.run_id)
-    assert len(parses) >= 3 and len(set(parses)) == 1
+    parses = _step_parses(home, result.run_id)
+    assert len(parses) >= 3 and len(set(parses)) == 1 and parses[0] != saved
     (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "latest_loads_schema_unchanged"]
     assert not check.passed and check.severity.value == "WARN"
     assert "column_added voicemail_count (no feature mart uses it yet)" in check.description

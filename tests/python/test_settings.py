@@ -49,6 +49,16 @@ def test_every_variable_is_read_and_a_relative_home_is_made_absolute(tmp_path: P
     assert s.verbose and s.code_version == "abc123"
 
 
+def test_a_home_reached_through_a_link_keeps_the_link_s_path(tmp_path: Path, monkeypatch) -> None:
+    """The path is the profile's warehouse path, and dbt reuses a saved parse only for the profile it was made with:
+    resolving the link made every state reached through it parse the project again (the suite's copied states)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    assert Settings.from_env({"SENTINEL_HOME": str(tmp_path / "link")}).home == tmp_path / "link"
+    monkeypatch.chdir(tmp_path / "real")
+    assert Settings.from_env({"SENTINEL_HOME": "../real/./state"}).home == tmp_path / "real" / "state"  # normalised
+
+
 def test_empty_and_zero_mean_unset() -> None:
     """`SENTINEL_VERBOSE=0` and empty values (as `make` passes an unset variable) fall back to the defaults."""
     s = Settings.from_env({"SENTINEL_HOME": "", "SENTINEL_VERBOSE": "0", "SENTINEL_ALERT_WEBHOOK_URL": ""})

@@ -117,3 +117,21 @@ def test_the_registry_mirror_stamps_an_alias_in_utc_whatever_the_session_time_zo
         set_alias(con, "champion", 2)
         ((version, set_at),) = con.execute("select model_version, set_at from ml.spam_model_aliases").fetchall()
     assert version == 2 and abs(set_at - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=10)
+
+
+def test_a_registry_reached_through_a_link_reads_the_state_the_link_names_now(tmp_path) -> None:
+    """MLflow keeps one database engine per tracking URI for the life of the process: with the URI written through
+    the link, a registry opened after the link moved to another state still read the first state's file."""
+    from ml.settings import Paths
+    from ml.spam.registry import Registry
+
+    link = tmp_path / "state"
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        link.unlink(missing_ok=True)
+        link.symlink_to(tmp_path / name, target_is_directory=True)
+        Registry(Paths(link)).client.create_experiment(f"only-in-{name}", artifact_location=(tmp_path / name).as_uri())
+    assert Registry(Paths(link)).client.get_experiment_by_name("only-in-a") is None  # the link names b now
+    link.unlink()
+    link.symlink_to(tmp_path / "a", target_is_directory=True)
+    assert Registry(Paths(link)).client.get_experiment_by_name("only-in-a") is not None
