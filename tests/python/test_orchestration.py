@@ -114,9 +114,9 @@ def _scenario(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _execute(defs, home: Path, monkeypatch: pytest.MonkeyPatch, job: str = "sentinel_pipeline", **kwargs):
-    """<job> in this process on <home>. The definitions were loaded once per worker (`defs`); the first dbt step
-    of a run on a copied state parses the project for that state's profile, and the later steps reuse that parse
-    (`orchestration.resources.keep_fresh_parse`)."""
+    """<job> in this process on <home>. The definitions were loaded once per worker (`defs`); each dbt step starts
+    from the state's saved parse (a copy reached through `SMALL_LINK` has the small state's), and a step that had to
+    parse again leaves its parse for the later steps (`orchestration.resources.keep_fresh_parse`)."""
     from dagster import DagsterInstance
 
     _scenario(home, monkeypatch)
@@ -469,7 +469,8 @@ def test_a_failing_dbt_test_stops_the_run_before_publishing(defs, small_home, tm
         failures = _failures(result)
         assert any(k.startswith("sentinel_dbt_models") for k in failures)
         # the copy, reached at the small state's path, is parsed as the small state was: no step parsed again
-        assert set(_step_parses(home, result.run_id)) == {saved}
+        parses = _step_parses(home, result.run_id)
+        assert len(parses) >= 2 and set(parses) == {saved}
         assert any("expect_column_sum_identity_fct_api_request_load_reconciliation" in m for m in failures.values())
         assert _state(home) == before
         evaluations = [e for e in result.get_asset_check_evaluations() if not e.passed]
