@@ -76,8 +76,8 @@ bench-api: setup  ## API load test from a second process while the pipeline repu
 RUFF := $(BIN)/ruff check . && $(BIN)/ruff format --check .
 SQLFLUFF := $(BIN)/sqlfluff lint models analyses tests/generic tests/singular
 
-# sqlfluff's findings are on stdout; its stderr (the dbt templater's skipped macro files, and nanobind's report of
-# DuckDB objects still alive at exit, which the Rust parser's import brings out) is shown when it fails
+# sqlfluff's findings are on stdout; its stderr (nanobind's report of DuckDB objects still alive at exit, which
+# installing the Rust parser brings out) is shown when it fails
 lint: setup  ## ruff for Python, sqlfluff (dbt templater) for SQL
 	mkdir -p $(SENTINEL_HOME)
 	$(RUFF)
