@@ -142,6 +142,15 @@ def run_pipeline(
     return proc
 
 
+def point_link(link: Path, state: Path) -> Path:
+    """Point <link> at the folder <state> (atomically: a new link renamed over the old one) and return the link."""
+    tmp = link.with_name(f".{link.name}.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(state, target_is_directory=True)
+    tmp.replace(link)
+    return link
+
+
 # The fixtures that build a state (generate, ingest, dbt, the pipeline): a test that needs one is `slow`, left
 # out of `make test-fast` (the edit loop) and run by `make test`. Tests that build their own state are marked
 # with `@pytest.mark.slow` (or a module's `pytestmark`).

@@ -26,6 +26,7 @@ from tests.python.conftest import (
     CHROMIUM_ARGS,
     SCENARIO_ENV,
     build_once,
+    point_link,
     run_ml,
     run_pipeline,
     screenshot_stats,
@@ -62,15 +63,6 @@ def defs(tmp_path_factory: pytest.TempPathFactory):
 SMALL_LINK = "small_state"
 
 
-def _through_link(root: Path, state: Path) -> Path:
-    """Point <root>/small_state at <state> (atomically) and return the link."""
-    link, tmp = root / SMALL_LINK, root / f".{SMALL_LINK}.{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(state, target_is_directory=True)
-    tmp.replace(link)
-    return link
-
-
 def _build_small(home: Path) -> None:
     """A real extract's shape: files dropped in the landing folders, the API logs under names of their own, no
     ground truth; the reference extract's API logs of March and April (six weeks of history) and a small call
@@ -83,7 +75,7 @@ def _build_small(home: Path) -> None:
         (home / "landing" / "api_logs").mkdir()
         for f in sorted((landing / "api_logs").glob("api_requests_2024-0[34]-*.csv")):
             shutil.copy(f, home / "landing" / "api_logs" / f.name.replace("api_requests", "export"))
-    proc = run_pipeline(_through_link(home.parent, home), *SMALL)
+    proc = run_pipeline(point_link(home.parent / SMALL_LINK, home), *SMALL)
     (home / "run_stderr.txt").write_text(proc.stderr)
     (home / "run_stdout.txt").write_text(proc.stdout)
 
@@ -100,7 +92,7 @@ def _copy(small_home: Path, tmp_path: Path) -> Path:
     """A copy of the small state in the test's own folder, reached through the link (`SMALL_LINK`)."""
     dest = tmp_path / "home"
     shutil.copytree(small_home, dest)
-    return _through_link(small_home.parent, dest)
+    return point_link(small_home.parent / SMALL_LINK, dest)
 
 
 def _scenario(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -124,14 +124,13 @@ def test_a_registry_reached_through_a_link_reads_the_state_the_link_names_now(tm
     the link, a registry opened after the link moved to another state still read the first state's file."""
     from ml.settings import Paths
     from ml.spam.registry import Registry
+    from tests.python.conftest import point_link
 
     link = tmp_path / "state"
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        link.unlink(missing_ok=True)
-        link.symlink_to(tmp_path / name, target_is_directory=True)
+        point_link(link, tmp_path / name)
         Registry(Paths(link)).client.create_experiment(f"only-in-{name}", artifact_location=(tmp_path / name).as_uri())
     assert Registry(Paths(link)).client.get_experiment_by_name("only-in-a") is None  # the link names b now
-    link.unlink()
-    link.symlink_to(tmp_path / "a", target_is_directory=True)
+    point_link(link, tmp_path / "a")
     assert Registry(Paths(link)).client.get_experiment_by_name("only-in-a") is not None
