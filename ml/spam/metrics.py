@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import auc
 
 from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED
 
@@ -56,25 +56,84 @@ def calibration(y: np.ndarray, s: np.ndarray, bins: int = 10) -> dict:
     return {"ece": float(ece), "bins": rows}
 
 
+class Ranked:
+    """One model's scores sorted once (highest first), so that the metrics of every bootstrap resample need no sort
+    and none of scikit-learn's per-call validation: about 10 ms a call with scikit-learn, well under 1 ms here.
+
+    The results are those of `average_precision_score`, `roc_auc_score` (its ROC curve and `auc`) and
+    `recall_at_fpr`, bit for bit, for weights that are whole numbers (none, or a bootstrap's counts): every sum over
+    the sorted rows is then exact whatever the order of tied scores, zero-weight rows are left out as scikit-learn
+    leaves them out, and the curves are built with the same operations (`tests/python/test_spam_gate.py` holds it
+    to scikit-learn)."""
+
+    def __init__(self, y: np.ndarray, s: np.ndarray) -> None:
+        self.y, self.s = np.asarray(y), np.asarray(s, dtype=float)
+        self.order = np.argsort(-self.s, kind="stable")
+        self.s_sorted = self.s[self.order]
+        self.y_sorted = self.y[self.order].astype(float)
+        self.neg_sorted = self.y_sorted == 0
+
+    def _curve(self, w_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """True and false positives (weighted) at each distinct score, highest first, zero-weight rows left out."""
+        keep = w_sorted != 0
+        s, y, w = self.s_sorted[keep], self.y_sorted[keep], w_sorted[keep]
+        at = np.r_[np.nonzero(np.diff(s))[0], s.size - 1]
+        return np.cumsum(y * w)[at], np.cumsum((1 - y) * w)[at]
+
+    def metrics(self, threshold: float, w: np.ndarray | None = None) -> dict[str, float]:
+        y, s = self.y, self.s
+        w = np.ones_like(s, dtype=float) if w is None else w
+        pos_w, neg_w = float((w * (y == 1)).sum()), float((w * (y == 0)).sum())
+        if pos_w == 0 or neg_w == 0:  # one class only among the rows drawn
+            return {}
+        w_sorted = w[self.order]
+        tps, fps = self._curve(w_sorted)
+        flag = s >= threshold
+        tp = float((w * (flag & (y == 1))).sum())
+        fp = float((w * (flag & (y == 0))).sum())
+        out = {
+            "pr_auc": self._average_precision(tps, fps),
+            "roc_auc": self._roc_auc(tps, fps),
+            "precision": tp / (tp + fp) if tp + fp else float("nan"),
+            "recall": tp / pos_w,
+            "fpr": fp / neg_w,
+            "brier": float((w * (s - y) ** 2).sum() / w.sum()),
+        }
+        for f in FPR_POINTS:
+            out[f"recall_at_fpr_{f:g}"] = self._recall_at_fpr(f, w, w_sorted)
+        return out
+
+    @staticmethod
+    def _average_precision(tps: np.ndarray, fps: np.ndarray) -> float:
+        # precision_recall_curve, then average_precision_score's step integral
+        ps = tps + fps
+        precision = np.divide(tps, ps, out=np.zeros_like(tps), where=ps != 0)
+        recall = tps / tps[-1]
+        precision, recall = np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0]
+        return float(max(0.0, -np.sum(np.diff(recall) * precision[:-1])))
+
+    @staticmethod
+    def _roc_auc(tps: np.ndarray, fps: np.ndarray) -> float:
+        # roc_curve (dropping the points on a straight line, as it does by default), then auc
+        if fps.size > 2:
+            keep = np.nonzero(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])[0]
+            fps, tps = fps[keep], tps[keep]
+        tps, fps = np.r_[0.0, tps], np.r_[0.0, fps]
+        return float(auc(fps / fps[-1], tps / tps[-1]))
+
+    def _recall_at_fpr(self, fpr: float, w: np.ndarray, w_sorted: np.ndarray) -> float:
+        # recall_at_fpr on the rows already sorted: the legitimate rows' weights, highest score first
+        wn = w_sorted[self.neg_sorted]
+        cum_fp = np.cumsum(wn) / wn.sum()
+        over = np.nonzero(cum_fp > fpr)[0]
+        thr = self.s_sorted[self.neg_sorted][over[0]] if over.size else -np.inf
+        pos = self.y == 1
+        return float((w[pos] * (self.s[pos] > thr)).sum() / w[pos].sum())
+
+
 def point_metrics(y: np.ndarray, s: np.ndarray, threshold: float, w: np.ndarray | None = None) -> dict[str, float]:
-    w = np.ones_like(s, dtype=float) if w is None else w
-    if len(np.unique(y[w > 0])) < 2:
-        return {}
-    flag = s >= threshold
-    tp = float((w * (flag & (y == 1))).sum())
-    fp = float((w * (flag & (y == 0))).sum())
-    pos, neg = float((w * (y == 1)).sum()), float((w * (y == 0)).sum())
-    out = {
-        "pr_auc": float(average_precision_score(y, s, sample_weight=w)),
-        "roc_auc": float(roc_auc_score(y, s, sample_weight=w)),
-        "precision": tp / (tp + fp) if tp + fp else float("nan"),
-        "recall": tp / pos,
-        "fpr": fp / neg,
-        "brier": float((w * (s - y) ** 2).sum() / w.sum()),
-    }
-    for f in FPR_POINTS:
-        out[f"recall_at_fpr_{f:g}"] = recall_at_fpr(y, s, f, w)
-    return out
+    """The metrics of scores `s` against labels `y` (optionally weighted by whole numbers), {} with one class only."""
+    return Ranked(y, s).metrics(threshold, w)
 
 
 @dataclass
@@ -103,11 +162,12 @@ def paired_bootstrap(
     rng = np.random.default_rng(seed)
     names = list(scores)
     samples: dict[str, dict[str, list[float]]] = {n: {} for n in [*names, "delta"]}
-    base = {n: point_metrics(y, scores[n], thresholds[n]) for n in names}
+    ranked = {n: Ranked(y, scores[n]) for n in names}  # one sort per model for every resample
+    base = {n: ranked[n].metrics(thresholds[n]) for n in names}
     for _ in range(n_boot):
         counts = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups)) if n_groups else np.array([])
         w = counts[inv].astype(float)
-        got = {n: point_metrics(y, scores[n], thresholds[n], w) for n in names}
+        got = {n: ranked[n].metrics(thresholds[n], w) for n in names}
         if any(not g for g in got.values()):
             continue
         for n in names:

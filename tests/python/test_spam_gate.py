@@ -83,6 +83,33 @@ def test_recall_at_fpr_and_threshold_agree() -> None:
     assert recall_at_fpr(y, np.where(y == 1, 1.0, 0.0), 1e-4) == 1.0  # perfect separation
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_the_bootstrap_s_metrics_are_scikit_learn_s_bit_for_bit(seed: int) -> None:
+    """`Ranked` sorts once for every resample; its PR-AUC, ROC-AUC and recall at an FPR must be exactly those of
+    scikit-learn and of `recall_at_fpr`, with tied scores and bootstrap weights (zeros included)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from ml.spam.metrics import Ranked
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 3_000))
+    y = (rng.random(n) < rng.uniform(0.05, 0.5)).astype(int)
+    y[:2] = [0, 1]  # both classes
+    # few distinct values (many ties) in half of the cases, a continuous score in the other half
+    s = rng.random(n) * 0.7 + 0.3 * y
+    s = np.round(s, 1) if seed % 2 else s
+    ranked = Ranked(y, s)
+    for w in (None, rng.multinomial(n, np.full(n, 1 / n)).astype(float)):
+        if w is not None:
+            w[:2] = 1.0  # both classes drawn
+        got = ranked.metrics(0.5, w)
+        assert got["pr_auc"] == average_precision_score(y, s, sample_weight=w)
+        assert got["roc_auc"] == roc_auc_score(y, s, sample_weight=w)
+        for f in (1e-2, 1e-3, 1e-4):
+            assert got[f"recall_at_fpr_{f:g}"] == recall_at_fpr(y, s, f, w)
+    assert ranked.metrics(0.5, np.where(y == 1, 1.0, 0.0)) == {}  # one class among the rows drawn
+
+
 def test_a_scoring_batch_with_a_missing_or_extra_column_is_refused_by_name() -> None:
     expected = ["country_code", "log_call_count", "manual_spam_count"]
     ok = pd.DataFrame(
