@@ -68,6 +68,8 @@ class Ranked:
 
     def __init__(self, y: np.ndarray, s: np.ndarray) -> None:
         self.y, self.s = np.asarray(y), np.asarray(s, dtype=float)
+        if not np.isfinite(self.s).all():  # scikit-learn refuses them too; a sort would hide them
+            raise ValueError(f"scores must be finite: {int((~np.isfinite(self.s)).sum())} of {self.s.size} are not")
         self.order = np.argsort(-self.s, kind="stable")
         self.s_sorted = self.s[self.order]
         self.y_sorted = self.y[self.order].astype(float)

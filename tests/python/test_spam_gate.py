@@ -108,6 +108,8 @@ def test_the_bootstrap_s_metrics_are_scikit_learn_s_bit_for_bit(seed: int) -> No
         for f in (1e-2, 1e-3, 1e-4):
             assert got[f"recall_at_fpr_{f:g}"] == recall_at_fpr(y, s, f, w)
     assert ranked.metrics(0.5, np.where(y == 1, 1.0, 0.0)) == {}  # one class among the rows drawn
+    with pytest.raises(ValueError, match=r"scores must be finite: 1 of \d+ are not"):
+        Ranked(y, np.r_[np.nan, s[1:]])
 
 
 def test_a_scoring_batch_with_a_missing_or_extra_column_is_refused_by_name() -> None:
