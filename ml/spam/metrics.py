@@ -74,6 +74,9 @@ class Ranked:
         self.s_sorted = self.s[self.order]
         self.y_sorted = self.y[self.order].astype(float)
         self.neg_sorted = self.y_sorted == 0
+        self.s_neg_sorted = self.s_sorted[self.neg_sorted]  # the legitimate rows' scores, highest first
+        self.pos = self.y == 1
+        self.s_pos = self.s[self.pos]
 
     def _curve(self, w_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """True and false positives (weighted) at each distinct score, highest first, zero-weight rows left out."""
@@ -128,9 +131,9 @@ class Ranked:
         wn = w_sorted[self.neg_sorted]
         cum_fp = np.cumsum(wn) / wn.sum()
         over = np.nonzero(cum_fp > fpr)[0]
-        thr = self.s_sorted[self.neg_sorted][over[0]] if over.size else -np.inf
-        pos = self.y == 1
-        return float((w[pos] * (self.s[pos] > thr)).sum() / w[pos].sum())
+        thr = self.s_neg_sorted[over[0]] if over.size else -np.inf
+        w_pos = w[self.pos]
+        return float((w_pos * (self.s_pos > thr)).sum() / w_pos.sum())
 
 
 def point_metrics(y: np.ndarray, s: np.ndarray, threshold: float, w: np.ndarray | None = None) -> dict[str, float]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ml.spam.features import FeatureSchemaError, check_batch
-from ml.spam.metrics import GateRules, gate, paired_bootstrap, recall_at_fpr, threshold_for_fpr
+from ml.spam.metrics import GateRules, Ranked, gate, paired_bootstrap, recall_at_fpr, threshold_for_fpr
 
 
 def _scores(n: int = 5_000, seed: int = 0, separation: float = 1.5):
@@ -87,10 +88,6 @@ def test_recall_at_fpr_and_threshold_agree() -> None:
 def test_the_bootstrap_s_metrics_are_scikit_learn_s_bit_for_bit(seed: int) -> None:
     """`Ranked` sorts once for every resample; its PR-AUC, ROC-AUC and recall at an FPR must be exactly those of
     scikit-learn and of `recall_at_fpr`, with tied scores and bootstrap weights (zeros included)."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    from ml.spam.metrics import Ranked
-
     rng = np.random.default_rng(seed)
     n = int(rng.integers(3, 3_000))
     y = (rng.random(n) < rng.uniform(0.05, 0.5)).astype(int)
