@@ -20,18 +20,13 @@ FPR_POINTS = (1e-2, 1e-3, 1e-4)
 
 
 def recall_at_fpr(y: np.ndarray, s: np.ndarray, fpr: float, w: np.ndarray | None = None) -> float:
-    """Recall at the strictest threshold whose false-positive rate on legitimate rows is at most `fpr`."""
-    w = np.ones_like(s, dtype=float) if w is None else w
-    neg, pos = y == 0, y == 1
-    if w[pos].sum() == 0 or w[neg].sum() == 0:
+    """Recall at the strictest threshold whose false-positive rate on legitimate rows is at most `fpr` (NaN unless
+    both classes have weight)."""
+    ranked = Ranked(y, s)
+    w = np.ones_like(ranked.s) if w is None else w
+    if w[ranked.pos].sum() == 0 or w[ranked.y == 0].sum() == 0:
         return float("nan")
-    order = np.argsort(-s[neg], kind="stable")
-    sn, wn = s[neg][order], w[neg][order]
-    cum_fp = np.cumsum(wn) / wn.sum()
-    # the threshold just above the first legit score that would push FPR over the target
-    over = np.nonzero(cum_fp > fpr)[0]
-    thr = sn[over[0]] if over.size else -np.inf
-    return float((w[pos] * (s[pos] > thr)).sum() / w[pos].sum())
+    return ranked.recall_at_fpr(fpr, w, w[ranked.order])
 
 
 def threshold_for_fpr(y: np.ndarray, s: np.ndarray, fpr: float) -> float:
@@ -60,11 +55,11 @@ class Ranked:
     """One model's scores sorted once (highest first), so that the metrics of every bootstrap resample need no sort
     and none of scikit-learn's per-call validation: about 10 ms a call with scikit-learn, well under 1 ms here.
 
-    The results are those of `average_precision_score`, `roc_auc_score` (its ROC curve and `auc`) and
-    `recall_at_fpr`, bit for bit, for weights that are whole numbers (none, or a bootstrap's counts): every sum over
-    the sorted rows is then exact whatever the order of tied scores, zero-weight rows are left out as scikit-learn
-    leaves them out, and the curves are built with the same operations (`tests/python/test_spam_gate.py` holds it
-    to scikit-learn)."""
+    The results are those of `average_precision_score`, `roc_auc_score` (its ROC curve and `auc`) and of a recall
+    at an FPR that sorts the legitimate rows for each call, bit for bit, for weights that are whole numbers (none,
+    or a bootstrap's counts): every sum over the sorted rows is then exact whatever the order of tied scores,
+    zero-weight rows are left out as scikit-learn leaves them out, and the curves are built with the same
+    operations (`tests/python/test_spam_gate.py` holds it to them)."""
 
     def __init__(self, y: np.ndarray, s: np.ndarray) -> None:
         self.y, self.s = np.asarray(y), np.asarray(s, dtype=float)
@@ -105,7 +100,7 @@ class Ranked:
             "brier": float((w * (s - y) ** 2).sum() / w.sum()),
         }
         for f in FPR_POINTS:
-            out[f"recall_at_fpr_{f:g}"] = self._recall_at_fpr(f, w, w_sorted)
+            out[f"recall_at_fpr_{f:g}"] = self.recall_at_fpr(f, w, w_sorted)
         return out
 
     @staticmethod
@@ -126,10 +121,12 @@ class Ranked:
         tps, fps = np.r_[0.0, tps], np.r_[0.0, fps]
         return float(auc(fps / fps[-1], tps / tps[-1]))
 
-    def _recall_at_fpr(self, fpr: float, w: np.ndarray, w_sorted: np.ndarray) -> float:
-        # recall_at_fpr on the rows already sorted: the legitimate rows' weights, highest score first
-        wn = w_sorted[self.neg_sorted]
+    def recall_at_fpr(self, fpr: float, w: np.ndarray, w_sorted: np.ndarray) -> float:
+        """Recall at the strictest threshold whose FPR on the legitimate rows is at most `fpr` (weights `w`, and the
+        same weights in score order, `w_sorted`)."""
+        wn = w_sorted[self.neg_sorted]  # the legitimate rows' weights, highest score first
         cum_fp = np.cumsum(wn) / wn.sum()
+        # the threshold just above the first legitimate score that would push the FPR over the target
         over = np.nonzero(cum_fp > fpr)[0]
         thr = self.s_neg_sorted[over[0]] if over.size else -np.inf
         w_pos = w[self.pos]
