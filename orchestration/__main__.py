@@ -13,7 +13,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,6 +84,7 @@ def dagster_home() -> Path:
 def run(args: argparse.Namespace) -> int:
     from ml.__main__ import EXTRACT_END, EXTRACT_START, generate_extract
     from orchestration.progress import StepProgress, detail_to_file, step, verbose
+    from orchestration.resources import warm_dbt
 
     p = paths().ensure()
     if Settings.from_env().engine == "spark":  # before anything runs: one message naming what to install
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     log = p.home / "logs" / f"run_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
     if not verbose():
         print(f"state: {p.home}\nlog:   {log} (dbt's output, Dagster's debug lines, the JSON events)", flush=True)
-    with detail_to_file(log) as out:
+    with detail_to_file(log) as out, warm_dbt() if Settings.from_env().engine != "spark" else nullcontext():
         if landing_files(p.landing_api_logs) or landing_files(p.landing_calls):
             log_event("run.landing_not_empty", landing=str(p.landing_api_logs.parent))
             out.write(f"  the landing folders hold files: nothing generated ({p.landing_api_logs.parent})\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -40,9 +41,10 @@ SMALL = ("--n-boot", "50")  # `orchestration run`'s options: the landing holds f
 def defs(tmp_path_factory: pytest.TempPathFactory):
     """The Dagster definitions, on one parse of the project for the session (read-only): the first worker that
     asks parses into its own state directory and shares the artifacts, and the other copies them into its own
-    (a parse is about 5 s of CPU; the manifest does not depend on the state directory)."""
+    (a parse is about 5 s of CPU; the manifest does not depend on the state directory). The worker's dbt commands
+    go through one warm dbt server for the session (`warm_dbt`)."""
     from orchestration.project import sentinel_project
-    from orchestration.resources import prepare_manifest
+    from orchestration.resources import prepare_manifest, warm_dbt
 
     target = Path(sentinel_project.target_path)
     parsed = build_once(
@@ -52,7 +54,8 @@ def defs(tmp_path_factory: pytest.TempPathFactory):
         shutil.copytree(parsed, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".built"))
     from orchestration.definitions import defs
 
-    return defs
+    with warm_dbt():  # this worker's dbt steps, and its `orchestration run` processes', start warm (as `make run`'s)
+        yield defs
 
 
 # The small state and every copy of it are reached through one link beside it, `small_state`: dbt reuses a saved
@@ -877,7 +880,7 @@ def test_the_dbt_child_dies_with_the_process_that_started_it(tmp_path: Path) -> 
     parent = subprocess.Popen(
         [sys.executable, "-c", "import subprocess, sys, time; "
          "c = subprocess.Popen([sys.argv[1], '120']); print(c.pid, flush=True); time.sleep(120)", DBT_CHILD],
-        env={**os.environ, "SENTINEL_REAL_DBT": "/bin/sleep"}, stdout=subprocess.PIPE, text=True,
+        env={**_cold(), "SENTINEL_REAL_DBT": "/bin/sleep"}, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     child = int(parent.stdout.readline())
     deadline = time.time() + 10
@@ -894,6 +897,68 @@ def test_the_dbt_child_dies_with_the_process_that_started_it(tmp_path: Path) -> 
         time.sleep(0.1)
     else:
         raise AssertionError("the dbt child outlived its parent")
+
+
+def _cold() -> dict[str, str]:
+    """This environment without a warm dbt server (the worker's, `defs`): the wrapper execs the real dbt."""
+    from orchestration.resources import DBT_SERVER_ENV
+
+    return {k: v for k, v in os.environ.items() if k != DBT_SERVER_ENV}
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is <pid>."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+    return out
+
+
+def test_a_warm_dbt_command_is_dbts_own_and_dies_with_its_wrapper(tmp_path: Path) -> None:
+    """With a warm server (`make run` starts one), the wrapper hands each dbt command to a child forked from a
+    process that has already imported dbt: the command's output and exit status are the real dbt's, the child
+    dies when the wrapper is killed, and a server that is gone means a cold start, not a failure."""
+    from orchestration.resources import DBT_CHILD, DBT_EXECUTABLE, DBT_SERVER_ENV, warm_dbt
+
+    def dbt(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([DBT_CHILD, *args], env={**os.environ, **env}, capture_output=True, text=True)
+
+    saved = os.environ.pop(DBT_SERVER_ENV, None)  # the worker's server (`defs`): this test starts its own
+    try:
+        cold = [dbt(*args, SENTINEL_REAL_DBT=DBT_EXECUTABLE) for args in VERSION_AND_BAD]
+        with warm_dbt() as server:
+            assert server is not None
+            warm = [dbt(*args, SENTINEL_REAL_DBT="/bin/false") for args in VERSION_AND_BAD]  # a cold start fails
+            for c, w in zip(cold, warm, strict=True):
+                assert (w.returncode, w.stdout) == (c.returncode, c.stdout), w.stderr
+            assert warm[1].returncode == 2 and "No such option" in warm[1].stderr
+            # `dbt init` waits at its first prompt: the process running it is the server's child, not the wrapper
+            wrapper = subprocess.Popen(
+                [DBT_CHILD, "init"], cwd=tmp_path, env={**os.environ, "SENTINEL_REAL_DBT": "/bin/false"},
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            deadline = time.time() + 30
+            while not (children := _children(server.pid)):
+                assert time.time() < deadline and wrapper.poll() is None, "the server never forked the command"
+                time.sleep(0.05)
+            (child,) = children
+            wrapper.kill()  # kill -9
+            wrapper.wait()
+            deadline = time.time() + 10
+            while Path(f"/proc/{child}").exists():
+                assert time.time() < deadline, "the warm dbt child outlived its wrapper"
+                time.sleep(0.05)
+        # the server is gone (its socket too): the wrapper starts the real dbt itself
+        gone = dbt("--version", SENTINEL_DBT_SERVER=str(tmp_path / "gone.sock"), SENTINEL_REAL_DBT=DBT_EXECUTABLE)
+        assert (gone.returncode, gone.stdout) == (0, cold[0].stdout)
+    finally:
+        if saved is not None:
+            os.environ[DBT_SERVER_ENV] = saved
+
+
+VERSION_AND_BAD = (("--version",), ("build", "--no-such-flag"))
 
 
 def test_the_dbt_steps_know_dbts_version_without_starting_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
