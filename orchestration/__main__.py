@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from orchestration.resources import warm_dbt
 
     p = paths().ensure()
-    if Settings.from_env().engine == "spark":  # before anything runs: one message naming what to install
+    engine = Settings.from_env().engine
+    if engine == "spark":  # before anything runs: one message naming what to install
         from ml.spark import SparkUnavailable, require_spark
 
         try:
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     log = p.home / "logs" / f"run_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
     if not verbose():
         print(f"state: {p.home}\nlog:   {log} (dbt's output, Dagster's debug lines, the JSON events)", flush=True)
-    with detail_to_file(log) as out, warm_dbt() if Settings.from_env().engine != "spark" else nullcontext():
+    with detail_to_file(log) as out, warm_dbt() if engine != "spark" else nullcontext():
         if landing_files(p.landing_api_logs) or landing_files(p.landing_calls):
             log_event("run.landing_not_empty", landing=str(p.landing_api_logs.parent))
             out.write(f"  the landing folders hold files: nothing generated ({p.landing_api_logs.parent})\n")

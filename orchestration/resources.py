@@ -144,7 +144,6 @@ def warm_dbt() -> Iterator[subprocess.Popen | None]:
     if os.environ.get(DBT_SERVER_ENV) or not sys.platform.startswith("linux"):
         yield None
         return
-    os.environ.setdefault("SENTINEL_REAL_DBT", DBT_EXECUTABLE)
     with tempfile.TemporaryDirectory(prefix="sentinel-dbt-") as folder:
         sock = Path(folder) / "dbt.sock"
         server = subprocess.Popen([sys.executable, DBT_CHILD, "--serve", str(sock)], stdin=subprocess.DEVNULL)

@@ -871,16 +871,17 @@ def test_runs_left_started_by_a_killed_process_are_marked_failed(tmp_path: Path)
         assert fail_stale_runs(instance) == 0
 
 
-def test_the_dbt_child_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+def test_the_dbt_child_dies_with_the_process_that_started_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A killed run's dbt child kept writing to the warehouse for a minute. The assets' dbt is a wrapper that
     arms the kernel's parent-death signal, then execs the real dbt (here `sleep`, to watch it)."""
-    from orchestration.resources import DBT_CHILD, dbt_resource
+    from orchestration.resources import DBT_CHILD, DBT_SERVER_ENV, dbt_resource
 
+    monkeypatch.delenv(DBT_SERVER_ENV, raising=False)  # the worker's warm server (`defs`): the wrapper execs
     assert dbt_resource().dbt_executable == DBT_CHILD
     parent = subprocess.Popen(
         [sys.executable, "-c", "import subprocess, sys, time; "
          "c = subprocess.Popen([sys.argv[1], '120']); print(c.pid, flush=True); time.sleep(120)", DBT_CHILD],
-        env={**_cold(), "SENTINEL_REAL_DBT": "/bin/sleep"}, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "SENTINEL_REAL_DBT": "/bin/sleep"}, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     child = int(parent.stdout.readline())
     deadline = time.time() + 10
@@ -899,13 +900,6 @@ def test_the_dbt_child_dies_with_the_process_that_started_it(tmp_path: Path) -> 
         raise AssertionError("the dbt child outlived its parent")
 
 
-def _cold() -> dict[str, str]:
-    """This environment without a warm dbt server (the worker's, `defs`): the wrapper execs the real dbt."""
-    from orchestration.resources import DBT_SERVER_ENV
-
-    return {k: v for k, v in os.environ.items() if k != DBT_SERVER_ENV}
-
-
 def _children(pid: int) -> list[int]:
     """The processes whose parent is <pid>."""
     out = []
@@ -916,7 +910,12 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def test_a_warm_dbt_command_is_dbts_own_and_dies_with_its_wrapper(tmp_path: Path) -> None:
+VERSION_AND_BAD = (("--version",), ("build", "--no-such-flag"))  # a command that succeeds, a usage error
+
+
+def test_a_warm_dbt_command_is_dbts_own_and_dies_with_its_wrapper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With a warm server (`make run` starts one), the wrapper hands each dbt command to a child forked from a
     process that has already imported dbt: the command's output and exit status are the real dbt's, the child
     dies when the wrapper is killed, and a server that is gone means a cold start, not a failure."""
@@ -925,40 +924,33 @@ def test_a_warm_dbt_command_is_dbts_own_and_dies_with_its_wrapper(tmp_path: Path
     def dbt(*args: str, **env: str) -> subprocess.CompletedProcess:
         return subprocess.run([DBT_CHILD, *args], env={**os.environ, **env}, capture_output=True, text=True)
 
-    saved = os.environ.pop(DBT_SERVER_ENV, None)  # the worker's server (`defs`): this test starts its own
-    try:
-        cold = [dbt(*args, SENTINEL_REAL_DBT=DBT_EXECUTABLE) for args in VERSION_AND_BAD]
-        with warm_dbt() as server:
-            assert server is not None
-            warm = [dbt(*args, SENTINEL_REAL_DBT="/bin/false") for args in VERSION_AND_BAD]  # a cold start fails
-            for c, w in zip(cold, warm, strict=True):
-                assert (w.returncode, w.stdout) == (c.returncode, c.stdout), w.stderr
-            assert warm[1].returncode == 2 and "No such option" in warm[1].stderr
-            # `dbt init` waits at its first prompt: the process running it is the server's child, not the wrapper
-            wrapper = subprocess.Popen(
-                [DBT_CHILD, "init"], cwd=tmp_path, env={**os.environ, "SENTINEL_REAL_DBT": "/bin/false"},
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            deadline = time.time() + 30
-            while not (children := _children(server.pid)):
-                assert time.time() < deadline and wrapper.poll() is None, "the server never forked the command"
-                time.sleep(0.05)
-            (child,) = children
-            wrapper.kill()  # kill -9
-            wrapper.wait()
-            deadline = time.time() + 10
-            while Path(f"/proc/{child}").exists():
-                assert time.time() < deadline, "the warm dbt child outlived its wrapper"
-                time.sleep(0.05)
-        # the server is gone (its socket too): the wrapper starts the real dbt itself
-        gone = dbt("--version", SENTINEL_DBT_SERVER=str(tmp_path / "gone.sock"), SENTINEL_REAL_DBT=DBT_EXECUTABLE)
-        assert (gone.returncode, gone.stdout) == (0, cold[0].stdout)
-    finally:
-        if saved is not None:
-            os.environ[DBT_SERVER_ENV] = saved
-
-
-VERSION_AND_BAD = (("--version",), ("build", "--no-such-flag"))
+    monkeypatch.delenv(DBT_SERVER_ENV, raising=False)  # the worker's server (`defs`): this test starts its own
+    cold = [dbt(*args, SENTINEL_REAL_DBT=DBT_EXECUTABLE) for args in VERSION_AND_BAD]
+    with warm_dbt() as server:
+        assert server is not None
+        warm = [dbt(*args, SENTINEL_REAL_DBT="/bin/false") for args in VERSION_AND_BAD]  # a cold start fails
+        for c, w in zip(cold, warm, strict=True):
+            assert (w.returncode, w.stdout) == (c.returncode, c.stdout), w.stderr
+        assert warm[1].returncode == 2 and "No such option" in warm[1].stderr
+        # `dbt init` waits at its first prompt: the process running it is the server's child, not the wrapper
+        wrapper = subprocess.Popen(
+            [DBT_CHILD, "init"], cwd=tmp_path, env={**os.environ, "SENTINEL_REAL_DBT": "/bin/false"},
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.time() + 30
+        while not (children := _children(server.pid)):
+            assert time.time() < deadline and wrapper.poll() is None, "the server never forked the command"
+            time.sleep(0.05)
+        (child,) = children
+        wrapper.kill()  # kill -9
+        wrapper.wait()
+        deadline = time.time() + 10
+        while Path(f"/proc/{child}").exists():
+            assert time.time() < deadline, "the warm dbt child outlived its wrapper"
+            time.sleep(0.05)
+    # the server is gone (its socket too): the wrapper starts the real dbt itself
+    gone = dbt("--version", **{DBT_SERVER_ENV: str(tmp_path / "gone.sock")}, SENTINEL_REAL_DBT=DBT_EXECUTABLE)
+    assert (gone.returncode, gone.stdout) == (0, cold[0].stdout)
 
 
 def test_the_dbt_steps_know_dbts_version_without_starting_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
