@@ -220,7 +220,11 @@ def cmd_detect(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from ml.anomaly.bench import run_bench
 
-    run_bench(sizes=[int(s) for s in args.sizes.split(",") if s], incremental_histories=[60, 365, 730])
+    run_bench(
+        sizes=[int(s) for s in args.sizes.split(",") if s],
+        incremental_histories=[60, 365, 730],
+        primitive_rows=args.primitives,
+    )
 
 
 def cmd_spark_test(args: argparse.Namespace) -> None:
@@ -341,6 +345,12 @@ def main(argv: list[str] | None = None) -> None:
     sub.choices["spam-bench"].add_argument("--keep", action="store_true", help="keep the scratch state dirs")
     sub.choices["bench"].add_argument(
         "--sizes", default="1000000,10000000,30000000", help="series-days per throughput run ('' to skip)"
+    )
+    sub.choices["bench"].add_argument(
+        "--primitives",
+        type=int,
+        default=1_000_000,
+        help="series-days for the building blocks' table, DuckDB against pandas (0 to skip)",
     )
     sub.choices["bench-scale"].add_argument(
         "--sizes", default="1000000,10000000,30000000", help="series-days per run (365 days per series)"

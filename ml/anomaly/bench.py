@@ -6,6 +6,8 @@ of `fct_api_request_anomalies` (the production model and macros) over a syntheti
 the fastest pandas forms of the same algorithms (one wide frame, column-wise rolling statistics): the plain
 rolling IQR, and the default detector's twin (`ml/anomaly/twin.py`, held to the mart's numbers by a test).
 Both time the computation only, after the table is in memory; the dbt figures include reading and writing it.
+First, `run_primitives` times the detectors' building blocks (a sort, lags, medians, quantiles, means, counts)
+one by one in both forms, after checking that they give the same numbers: the whole detector is a sum of them.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from ml.anomaly.twin import _lag_median
 from ml.dbt import DbtError, dbt_args, run_dbt
 from ml.logs import log_event
 from ml.settings import PROJECT_DIR, paths
@@ -29,13 +34,9 @@ from ml.settings import PROJECT_DIR, paths
 DAYS = 365
 
 
-def _make_series(db: Path, n_series: int, days: int) -> int:
-    """Synthetic series table with the production schema: lognormal volumes, weekly pattern, noise."""
-    con = duckdb.connect(str(db))
-    con.execute("create schema if not exists intermediate")
-    con.execute(
-        f"""
-        create or replace table intermediate.int_api_request_series_daily as
+def _series_sql(n_series: int, days: int) -> str:
+    """Synthetic series with the production schema: lognormal volumes, weekly pattern, noise."""
+    return f"""
         with s as (select range as sid, exp(3 + 9 * random()) as base from range({n_series})),
              d as (select range as di, date '2023-01-01' + cast(range as integer) as series_date from range({days}))
         select d.series_date, 'country_os' as level, 'C' || cast(s.sid % 1000 as varchar) as country,
@@ -50,7 +51,12 @@ def _make_series(db: Path, n_series: int, days: int) -> int:
         from s cross join d
         order by d.series_date, s.sid
         """
-    )
+
+
+def _make_series(db: Path, n_series: int, days: int) -> int:
+    con = duckdb.connect(str(db))
+    con.execute("create schema if not exists intermediate")
+    con.execute(f"create or replace table intermediate.int_api_request_series_daily as {_series_sql(n_series, days)}")
     n = con.execute("select count(*) from intermediate.int_api_request_series_daily").fetchone()[0]
     con.close()
     return n
@@ -221,6 +227,130 @@ def format_speedups(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _frame(n: int) -> str:
+    return f"over (partition by series_key order by period_ts rows between {n} preceding and 1 preceding)"
+
+
+# The building blocks of the detectors, each in the SQL form the macros use and the pandas form the twin uses
+# (`ml/anomaly/twin.py`): name, SQL expression (its value `r`), SQL reads of `r` to check, pandas wide frames.
+# The detector is made of these, so their ratios bound what any arrangement of them can reach.
+PRIMITIVES: list[tuple[str, str, list[str], Callable[[pd.DataFrame], list[pd.DataFrame]] | None]] = [
+    (
+        "sort by series and day (DuckDB: each window step) / pivot to wide (pandas: once)",
+        "row_number() over (partition by series_key order by period_ts)",
+        ["r"],
+        None,  # pandas' side is the pivot itself, checked as each row's position in its series
+    ),
+    ("lag 7", "lag(v, 7) over (partition by series_key order by period_ts)", ["r"], lambda w: [w.shift(7)]),
+    (
+        "median of the last 7 (level)",
+        f"list_median(list(v) {_frame(7)})",
+        ["r"],
+        lambda w: [w.shift(1).rolling(7, min_periods=1).median()],
+    ),
+    (
+        "median of 6 seasonal lags (factor)",
+        "list_median(["
+        + ", ".join(f"lag(v, {7 * i}) over (partition by series_key order by period_ts)" for i in range(1, 7))
+        + "])",
+        ["r"],
+        lambda w: [pd.DataFrame(_lag_median(w, 7, 6)[0], index=w.index, columns=w.columns)],
+    ),
+    (
+        "quartiles of the last 28",
+        f"quantile_cont(v, [0.25, 0.75]) {_frame(28)}",
+        ["r[1]", "r[2]"],
+        lambda w: [w.shift(1).rolling(28, min_periods=1).quantile(q) for q in (0.25, 0.75)],
+    ),
+    (
+        "quartiles and median of the last 14 (the plain IQR)",
+        f"quantile_cont(v, [0.25, 0.5, 0.75]) {_frame(14)}",
+        ["r[1]", "r[3]"],  # pandas' rolling IQR (the bench's) computes the two quartiles only
+        lambda w: [w.shift(1).rolling(14, min_periods=1).quantile(q) for q in (0.25, 0.75)],
+    ),
+    (
+        "99th percentile of the last 28",
+        f"quantile_cont(v, 0.99) {_frame(28)}",
+        ["r"],
+        lambda w: [w.shift(1).rolling(28, min_periods=1).quantile(0.99)],
+    ),
+    (
+        "mean and sd of the last 14",
+        f"[avg(v) {_frame(14)}, stddev_samp(v) {_frame(14)}]",
+        ["r[1]", "r[2]"],
+        lambda w: [w.shift(1).rolling(14, min_periods=1).mean(), w.shift(1).rolling(14, min_periods=1).std()],
+    ),
+    (
+        "count of the last 28",
+        f"count(v) {_frame(28)}",
+        ["r"],
+        lambda w: [w.shift(1).rolling(28, min_periods=1).count()],
+    ),
+]
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run_primitives(n_series: int, days: int, repeats: int = 3) -> pd.DataFrame:
+    """Each building block of the detectors timed in DuckDB (a window over the long table, into a table in memory,
+    2 threads) and in pandas (rolling over the wide frame, 1 thread), after checking that both give the same
+    numbers (1e-9). Why the whole detector is as fast as it is against its twin: it is a sum of these."""
+    con = duckdb.connect()
+    con.execute("set preserve_insertion_order = false")
+    con.execute("set enable_progress_bar = false")  # its bar goes to stdout, into the printed table
+    con.execute(
+        f"create table t as select series_key, series_date as period_ts, ln(request_count + 1) as v "
+        f"from ({_series_sql(n_series, days)})"
+    )
+    long = con.execute("select * from t").df()
+    n = len(long)
+    wide = long.pivot(index="period_ts", columns="series_key", values="v")
+    rows = []
+    for name, expr, reads, pandas_fn in PRIMITIVES:
+        con.execute(f"create or replace table x as select series_key, period_ts, {expr} as r from t")
+        got = con.execute(f"select {', '.join(reads)} from x order by series_key, period_ts").fetchnumpy()
+        want = [wide.notna().cumsum()] if pandas_fn is None else pandas_fn(wide)
+        for read, frame in zip(reads, want, strict=True):
+            expected = frame.T.stack(future_stack=True).to_numpy(dtype="float64")  # series-major, like the SQL
+            actual = np.ma.filled(np.ma.asarray(got[read]).astype("float64"), np.nan)  # NULL: NaN
+            if not np.allclose(actual, expected, rtol=1e-9, atol=1e-12, equal_nan=True):
+                raise AssertionError(f"primitive {name!r}: DuckDB and pandas disagree on {read}")
+        sql_s = _median_seconds(
+            lambda expr=expr: con.execute(
+                f"create or replace table x as select series_key, period_ts, {expr} as r from t"
+            ),
+            repeats,
+        )
+        if pandas_fn is None:
+            pandas_s = _median_seconds(lambda: long.pivot(index="period_ts", columns="series_key", values="v"), repeats)
+        else:
+            pandas_s = _median_seconds(lambda fn=pandas_fn: [f.to_numpy() for f in fn(wide)], repeats)
+        rows.append(
+            {
+                "primitive": name,
+                "duckdb_s": sql_s,
+                "pandas_s": pandas_s,
+                "pandas_over_duckdb": pandas_s / sql_s,
+            }
+        )
+        log_event(
+            "bench.primitive", rows=n, **{k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()}
+        )
+    con.close()
+    table = pd.DataFrame(rows)
+    # several statistics of one window step share its sort: what each costs beyond it
+    table.insert(2, "duckdb_beyond_sort_s", table["duckdb_s"] - table["duckdb_s"].iloc[0])
+    table.loc[0, "duckdb_beyond_sort_s"] = None
+    return table
+
+
 def _prepared(root: Path, target: int, bench: str) -> tuple[Path, int, int]:
     """A scratch state with about `target` series-days (DAYS per series): its home, series and rows."""
     n_series = max(target // DAYS, 1)
@@ -230,8 +360,12 @@ def _prepared(root: Path, target: int, bench: str) -> tuple[Path, int, int]:
     return home, n_series, n
 
 
-def run_bench(sizes: list[int], incremental_histories: list[int]) -> pd.DataFrame:
+def run_bench(sizes: list[int], incremental_histories: list[int], primitive_rows: int = 0) -> pd.DataFrame:
     root = paths().ensure().home / "bench"
+    if primitive_rows:
+        prim = run_primitives(max(primitive_rows // DAYS, 1), DAYS)
+        print(f"\n=== The detectors' building blocks, {primitive_rows:,} series-days (same numbers checked first) ===")
+        print(prim.to_string(index=False, float_format="{:.3f}".format))
     rows = []
     for target in sizes:
         home, n_series, n = _prepared(root, target, "bench")

@@ -117,3 +117,19 @@ def test_every_spam_bench_stage_is_a_valid_program(monkeypatch: pytest.MonkeyPat
     assert [name for name, _ in stages][-2:] == ["spark-feat", "spark-score"]
     for name, code in stages:
         compile(bench._PRELUDE + code.format(n=1000, weeks=bench.WEEKS) + bench._EPILOGUE, name, "exec")
+
+
+def test_the_building_blocks_table_checks_duckdb_against_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make bench` times each building block of the detectors in DuckDB and in pandas, after checking that the two
+    forms give the same numbers: a frame one row off must stop it, or the table would compare unlike things."""
+    from ml.anomaly import bench
+
+    table = bench.run_primitives(n_series=12, days=70, repeats=1)
+    assert list(table["primitive"]) == [p[0] for p in bench.PRIMITIVES]
+    assert (table["duckdb_s"] > 0).all() and (table["pandas_s"] > 0).all()
+    assert table["duckdb_beyond_sort_s"].iloc[1:].notna().all()
+
+    name, _, reads, pandas_fn = bench.PRIMITIVES[2]  # the median of the last 7, with the SQL's frame one row longer
+    monkeypatch.setattr(bench, "PRIMITIVES", [(name, f"list_median(list(v) {bench._frame(8)})", reads, pandas_fn)])
+    with pytest.raises(AssertionError, match="disagree"):
+        bench.run_primitives(n_series=12, days=70, repeats=1)
