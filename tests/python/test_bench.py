@@ -105,6 +105,25 @@ def test_speedups_compare_each_detector_with_its_own_pandas_form() -> None:
     assert "iqr              2.00x" in text
     assert "robust_seasonal  0.50x" in text
 
+    table["end_to_end_seconds"] = table["seconds"] + [0.0, 1.0, 0.0, 6.0]  # pandas' reading and writing on top
+    text = format_speedups(table)
+    assert "iqr              2.00x   (pandas read, computed and written: 3.00x)" in text
+    assert "robust_seasonal  0.50x   (pandas read, computed and written: 2.00x)" in text
+
+
+@pytest.mark.parametrize("method", ["iqr", "robust_seasonal"])
+def test_the_pandas_figures_time_the_computation_and_the_whole_job(tmp_path: Path, method: str) -> None:
+    """The pandas side's computation alone (the targets' yardstick), and its whole job like the model's figure:
+    the input read from the warehouse file and every row of its result written back there."""
+    worker("prepare", tmp_path, 12, 60, method)
+    r = worker("pandas", tmp_path, 12, 60, method)
+    assert 0 < r["seconds"] < r["end_to_end_seconds"]
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        rows, flagged = con.execute(
+            "select count(*), count(*) filter (where is_anomaly) from bench_pandas_output"
+        ).fetchone()
+    assert rows == 12 * 60 and flagged < rows
+
 
 def test_every_spam_bench_stage_is_a_valid_program(monkeypatch: pytest.MonkeyPatch) -> None:
     """`make bench-spam` runs each stage as `python -c` of a formatted template: a stray brace or a syntax error
