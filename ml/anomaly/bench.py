@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ml.anomaly.twin import _lag_median
+from ml.anomaly.twin import lag_median, robust_seasonal
 from ml.dbt import DbtError, dbt_args, run_dbt
 from ml.logs import log_event
 from ml.settings import PROJECT_DIR, paths
@@ -128,8 +128,6 @@ def _pandas_run(db: Path, method: str) -> dict:
     t_start = time.perf_counter()
     con = duckdb.connect(str(db))
     if method == "robust_seasonal":
-        from ml.anomaly.twin import robust_seasonal
-
         df = con.execute(
             "select series_key, series_date as period_ts, cast(request_count as double) as value, is_holiday "
             "from intermediate.int_api_request_series_daily"
@@ -276,7 +274,7 @@ PRIMITIVES: list[tuple[str, str, list[str], Callable[[pd.DataFrame], list[pd.Dat
         + ", ".join(f"lag(v, {7 * i}) over (partition by series_key order by period_ts)" for i in range(1, 7))
         + "])",
         ["r"],
-        lambda w: [pd.DataFrame(_lag_median(w, 7, 6)[0], index=w.index, columns=w.columns)],
+        lambda w: [pd.DataFrame(lag_median(w, 7, 6)[0], index=w.index, columns=w.columns)],
     ),
     (
         "quartiles of the last 28",

@@ -28,7 +28,9 @@ def _past(frame: pd.DataFrame, n: int) -> pd.core.window.Rolling:
     return frame.shift(1).rolling(n, min_periods=1)
 
 
-def _lag_median(frame: pd.DataFrame, season: int, seasons: int) -> tuple[np.ndarray, np.ndarray]:
+def lag_median(frame: pd.DataFrame, season: int, seasons: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median and count of the values `season`, 2 x `season`, ... `seasons` x `season` rows back (missing values
+    skipped), like the macros' median of seasonal lags."""
     lags = np.stack([frame.shift(i * season).to_numpy() for i in range(1, seasons + 1)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices are NULL medians
@@ -54,7 +56,7 @@ def robust_seasonal(
     period_index = present.cumsum().where(present)
 
     level0 = _past(y_base, L).median()
-    f1, _ = _lag_median(y_base - level0, S, W)
+    f1, _ = lag_median(y_base - level0, S, W)
     factor1 = pd.DataFrame(f1, index=v.index, columns=v.columns)
     level1 = _past(y_base - factor1, L).median()
     fit1 = level1 + factor1
@@ -67,7 +69,7 @@ def robust_seasonal(
     out1 = (e1 < q1_1 - o["clean_k"] * width1) | (e1 > q3_1 + o["clean_k"] * width1)
     y_clean = y_base.where(~out1)
 
-    f2, n_factor = _lag_median(y_clean - level0, S, W)
+    f2, n_factor = lag_median(y_clean - level0, S, W)
     factor = pd.DataFrame(f2, index=v.index, columns=v.columns)
     deseason = y_clean - factor
     short = _past(deseason, L)
