@@ -309,7 +309,7 @@ PRIMITIVES: list[tuple[str, str, list[str], Callable[[pd.DataFrame], list[pd.Dat
 ]
 
 
-def _median_seconds(fn, repeats: int) -> float:
+def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
