@@ -105,6 +105,7 @@ PARITY: dict[str, tuple[tuple[str, ...], str | None]] = {
     "evaluation.fct_eval_series": (("dataset", "series_key"), "is_scored"),
     "evaluation.fct_eval_truth_events": (("event_id",), None),
     "evaluation.fct_detector_evaluation": (("dataset", "detector", "event_type"), "fc_rank"),
+    "evaluation.fct_eval_series_scores": (("dataset", "detector", "series_key"), None),
 }
 # What a verdict column's rows are counted by on each side (default: is_anomaly)
 PARITY_FLAG = {

@@ -24,6 +24,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 
+from ml.anomaly.uncertainty import series_margins
 from ml.logs import timed
 from ml.observability.health import plot_quarantine
 from ml.observability.queries import quarantine_by_reason
@@ -295,6 +296,7 @@ def build_report(
             ev = _df(
                 con, "select * from evaluation.fct_detector_evaluation order by dataset, event_type, fc_rank, detector"
             )
+            margins = series_margins(con)
             quarantine = quarantine_by_reason(con, relations(con))
             recon = _df(
                 con,
@@ -342,6 +344,7 @@ def build_report(
             incidents=incidents.to_dict("records"),
             levels=["total", "os", "country", "country_os"],
             evaluation=ev.to_dict("records"),
+            margins=margins.to_dict("records"),
             versions=versions.to_dict("records"),
             comparison=comparison,
             decision=decision.to_dict("records"),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from ml.anomaly.uncertainty import series_margins
 from ml.publish import current
 from ml.settings import PROJECT_DIR, Paths
 from tests.python.conftest import chromium_page, screenshot_stats
@@ -109,6 +110,7 @@ def test_findings_match_a_fresh_run(built_home: Path) -> None:
         models = q("select test_pr_auc, test_recall from ml.spam_model_versions order by feature_version")
         (reason,) = q("select reason from ml.spam_gate_decisions where challenger_version = 2")[0]
         (scored,) = q("select count(*), sum(case when is_flagged then 1 else 0 end) from marts.fct_spam_scores_latest")
+        margins = series_margins(con).set_index(["dataset", "score"])
     found = sum(any(k == s and a <= e2 and s2 <= b for s, a, b in incidents) for k, s2, e2 in truth)
     uplift = re.search(r"PR-AUC uplift (\S+) \[95% CI (\S+), (\S+)\]", reason).groups()
     computed = {
@@ -122,6 +124,12 @@ def test_findings_match_a_fresh_run(built_home: Path) -> None:
         **{
             f"event_f1_{d}": " / ".join(f"{ev[d, det][0]:.3f}" for det in DETECTORS)
             for d in ("synthetic", "nab", "aiops")
+        },
+        **{
+            f"margin_over_best_peer_{d}": " / ".join(
+                "{margin:+.3f} [{ci_low:+.3f}, {ci_high:+.3f}]".format(**margins.loc[d, s]) for s in ("fc", "event_f1")
+            )
+            for d in ("nab", "aiops")
         },
         "false_alarms_synthetic": " / ".join(str(ev["synthetic", det][1]) for det in DETECTORS),
         "api_rows": " / ".join(f"{int(v):,}" for v in api),
