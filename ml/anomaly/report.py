@@ -55,6 +55,8 @@ MARGINS_LEGEND = (
 
 
 def format_margins(margins: pd.DataFrame) -> str:
+    if margins.empty:
+        return "\n=== Margin over the best peer, by series resampling ===\n(no scored series)"
     table = margins.assign(
         interval=[f"[{lo:+.3f}, {hi:+.3f}]" for lo, hi in zip(margins["ci_low"], margins["ci_high"], strict=True)],
         margin=[f"{m:+.3f}" for m in margins["margin"]],

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 COUNTS = ["n_events", "events_detected", "false_alarms", "n_flagged", "n_labelled_flagged"]
+INTERVAL = ["best_peer", "peer_score", "margin", "ci_low", "ci_high", "p_above_0", "p_at_least_0_10"]
 
 
 def scores(counts: np.ndarray) -> dict[str, np.ndarray]:
@@ -71,7 +72,8 @@ def bootstrap_margins(
                     "p_at_least_0_10": float(np.mean(margins >= 0.10)),
                 }
             )
-    return pd.DataFrame(rows)
+    # no scored series (an extract without ground truth, run without the benchmarks): no rows, same columns
+    return pd.DataFrame(rows, columns=["dataset", "score", "series", reference, *INTERVAL])
 
 
 def series_margins(con: duckdb.DuckDBPyConnection, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:

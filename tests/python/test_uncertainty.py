@@ -52,6 +52,16 @@ def test_a_margin_made_by_one_series_is_not_sure() -> None:
     assert (m["ci_low"] == 0).all() and (m["p_above_0"] < 0.9).all()
 
 
+def test_no_scored_series_gives_an_empty_table_that_still_prints() -> None:
+    """An extract without ground truth, run without the benchmarks, has no scored series: the answer still
+    prints (the step that writes it failed on the empty table)."""
+    from ml.anomaly.report import format_margins
+
+    m = bootstrap_margins(_per_series({}).reindex(columns=["dataset", "detector", "series_key", *COUNTS]))
+    assert m.empty and {"margin", "ci_low", "ci_high"} <= set(m.columns)
+    assert "(no scored series)" in format_margins(m)
+
+
 def test_the_series_counts_add_up_to_the_evaluation_table(warehouse) -> None:
     """fct_eval_series_scores splits fct_detector_evaluation by series: its sums give the same Fc and event F1,
     and the bootstrap's full-set scores are the table's."""
