@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ml.anomaly.uncertainty import series_margins
+from ml.anomaly.uncertainty import RESAMPLES, series_margins
 from ml.text import fit
 
 
@@ -47,23 +47,24 @@ def format_evaluation(con: duckdb.DuckDBPyConnection) -> str:
     return "\n".join(out) + "\n"
 
 
+MARGINS_TITLE = "\n=== Margin over the best peer, by series resampling ==="
 MARGINS_LEGEND = (
     "How much the ranking depends on which series are in a set: the default's margin over the best peer, with a\n"
-    "  95 % interval from 2,000 paired resamples of the scored series (evaluation.fct_eval_series_scores);\n"
+    f"  95 % interval from {RESAMPLES:,} paired resamples of the scored series (evaluation.fct_eval_series_scores);\n"
     "  p>0 / p>=0.10: share of resamples where the margin is above 0 / at least 0.10 (issue 13's target)."
 )
 
 
 def format_margins(margins: pd.DataFrame) -> str:
     if margins.empty:
-        return "\n=== Margin over the best peer, by series resampling ===\n(no scored series)"
+        return f"{MARGINS_TITLE}\n(no scored series)"
     table = margins.assign(
         interval=[f"[{lo:+.3f}, {hi:+.3f}]" for lo, hi in zip(margins["ci_low"], margins["ci_high"], strict=True)],
         margin=[f"{m:+.3f}" for m in margins["margin"]],
     )[["dataset", "score", "series", "robust_seasonal", "best_peer", "peer_score", "margin", "interval"]]
     table["p>0"] = margins["p_above_0"]
     table["p>=0.10"] = margins["p_at_least_0_10"]
-    return "\n".join(["\n=== Margin over the best peer, by series resampling ===", MARGINS_LEGEND, _table(table)])
+    return "\n".join([MARGINS_TITLE, MARGINS_LEGEND, _table(table)])
 
 
 def answer(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

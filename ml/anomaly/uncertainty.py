@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 COUNTS = ["n_events", "events_detected", "false_alarms", "n_flagged", "n_labelled_flagged"]
+RESAMPLES = 2000
 INTERVAL = ["best_peer", "peer_score", "margin", "ci_low", "ci_high", "p_above_0", "p_at_least_0_10"]
 
 
@@ -35,7 +36,7 @@ def bootstrap_margins(
     per_series: pd.DataFrame,
     reference: str = "robust_seasonal",
     peers: tuple[str, ...] = ("iqr", "zscore"),
-    resamples: int = 2000,
+    resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Per data set and score (Fc, event F1): the reference's margin over the best of `peers` on all series, its
@@ -76,7 +77,7 @@ def bootstrap_margins(
     return pd.DataFrame(rows, columns=["dataset", "score", "series", reference, *INTERVAL])
 
 
-def series_margins(con: duckdb.DuckDBPyConnection, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+def series_margins(con: duckdb.DuckDBPyConnection, resamples: int = RESAMPLES, seed: int = 0) -> pd.DataFrame:
     """`bootstrap_margins` of the warehouse's evaluation (evaluation.fct_eval_series_scores)."""
     per_series = con.execute(
         f"select dataset, detector, series_key, {', '.join(COUNTS)} from evaluation.fct_eval_series_scores"

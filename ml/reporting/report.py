@@ -24,7 +24,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 
-from ml.anomaly.uncertainty import series_margins
+from ml.anomaly.uncertainty import RESAMPLES, series_margins
 from ml.logs import timed
 from ml.observability.health import plot_quarantine
 from ml.observability.queries import quarantine_by_reason
@@ -345,6 +345,7 @@ def build_report(
             levels=["total", "os", "country", "country_os"],
             evaluation=ev.to_dict("records"),
             margins=margins.to_dict("records"),
+            resamples=RESAMPLES,
             versions=versions.to_dict("records"),
             comparison=comparison,
             decision=decision.to_dict("records"),
