@@ -27,7 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ml.anomaly.twin import lag_median, robust_seasonal
+from ml.anomaly.twin import lag_median, past, robust_seasonal
 from ml.dbt import DbtError, dbt_args, run_dbt
 from ml.logs import log_event
 from ml.settings import PROJECT_DIR, paths
@@ -126,6 +126,7 @@ def _pandas_run(db: Path, method: str) -> dict:
     """The pandas form of `method` on the bench table. `seconds` times the computation alone, on the frame in
     memory (the issue's yardstick). `end_to_end_seconds` also counts what the dbt model's figure counts: reading
     the input from the warehouse file and writing the result there (its own columns: fewer than the mart's)."""
+    o = detector_options()  # the mart's settings (not timed)
     t_start = time.perf_counter()
     con = duckdb.connect(str(db))
     if method == "robust_seasonal":
@@ -134,19 +135,20 @@ def _pandas_run(db: Path, method: str) -> dict:
             "from intermediate.int_api_request_series_daily"
         ).df()
         t0 = time.perf_counter()
-        out = robust_seasonal(df, detector_options())
+        out = robust_seasonal(df, o)
         _ = int(out["is_anomaly"].sum())
         seconds = time.perf_counter() - t0
     else:
         df = con.execute(
             "select series_date, series_key, request_count from intermediate.int_api_request_series_daily"
         ).df()
+        n, k = int(o["iqr_window"]), float(o["iqr_k"])
         t0 = time.perf_counter()
         wide = df.pivot(index="series_date", columns="series_key", values="request_count").astype("float64")
-        past = wide.shift(1).rolling(14, min_periods=7)
-        q1, q3 = past.quantile(0.25), past.quantile(0.75)
+        window = wide.shift(1).rolling(n, min_periods=max(n // 2, 2))  # judged from half a window, as the mart
+        q1, q3 = window.quantile(0.25), window.quantile(0.75)
         iqr = q3 - q1
-        flags = (wide < q1 - 1.5 * iqr) | (wide > q3 + 1.5 * iqr)
+        flags = (wide < q1 - k * iqr) | (wide > q3 + k * iqr)
         _ = int(flags.to_numpy().sum())
         seconds = time.perf_counter() - t0
         present = wide.notna().stack(future_stack=True)
@@ -267,7 +269,7 @@ PRIMITIVES: list[tuple[str, str, list[str], Callable[[pd.DataFrame], list[pd.Dat
         "median of the last 7 (level)",
         f"list_median(list(v) {_frame(7)})",
         ["r"],
-        lambda w: [w.shift(1).rolling(7, min_periods=1).median()],
+        lambda w: [past(w, 7).median()],
     ),
     (
         "median of 6 seasonal lags (factor)",
@@ -281,31 +283,31 @@ PRIMITIVES: list[tuple[str, str, list[str], Callable[[pd.DataFrame], list[pd.Dat
         "quartiles of the last 28",
         f"quantile_cont(v, [0.25, 0.75]) {_frame(28)}",
         ["r[1]", "r[2]"],
-        lambda w: [w.shift(1).rolling(28, min_periods=1).quantile(q) for q in (0.25, 0.75)],
+        lambda w: [past(w, 28).quantile(q) for q in (0.25, 0.75)],
     ),
     (
         "quartiles and median of the last 14 (the plain IQR)",
         f"quantile_cont(v, [0.25, 0.5, 0.75]) {_frame(14)}",
         ["r[1]", "r[3]"],  # pandas' rolling IQR (the bench's) computes the two quartiles only
-        lambda w: [w.shift(1).rolling(14, min_periods=1).quantile(q) for q in (0.25, 0.75)],
+        lambda w: [past(w, 14).quantile(q) for q in (0.25, 0.75)],
     ),
     (
         "99th percentile of the last 28",
         f"quantile_cont(v, 0.99) {_frame(28)}",
         ["r"],
-        lambda w: [w.shift(1).rolling(28, min_periods=1).quantile(0.99)],
+        lambda w: [past(w, 28).quantile(0.99)],
     ),
     (
         "mean and sd of the last 14",
         f"[avg(v) {_frame(14)}, stddev_samp(v) {_frame(14)}]",
         ["r[1]", "r[2]"],
-        lambda w: [w.shift(1).rolling(14, min_periods=1).mean(), w.shift(1).rolling(14, min_periods=1).std()],
+        lambda w: [past(w, 14).mean(), past(w, 14).std()],
     ),
     (
         "count of the last 28",
         f"count(v) {_frame(28)}",
         ["r"],
-        lambda w: [w.shift(1).rolling(28, min_periods=1).count()],
+        lambda w: [past(w, 28).count()],
     ),
 ]
 

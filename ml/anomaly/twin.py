@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 
-def _past(frame: pd.DataFrame, n: int) -> pd.core.window.Rolling:
+def past(frame: pd.DataFrame, n: int) -> pd.core.window.Rolling:
     """The `n` rows before each row (the row itself excluded), like `rows between n preceding and 1 preceding`."""
     return frame.shift(1).rolling(n, min_periods=1)
 
@@ -55,13 +55,13 @@ def robust_seasonal(
     y_base = y.where(~holiday)
     period_index = present.cumsum().where(present)
 
-    level0 = _past(y_base, L).median()
+    level0 = past(y_base, L).median()
     f1, _ = lag_median(y_base - level0, S, W)
     factor1 = pd.DataFrame(f1, index=v.index, columns=v.columns)
-    level1 = _past(y_base - factor1, L).median()
+    level1 = past(y_base - factor1, L).median()
     fit1 = level1 + factor1
     r1 = y_base - fit1
-    past_r1 = _past(r1, N)
+    past_r1 = past(r1, N)
     q1_1, q3_1 = past_r1.quantile(0.25), past_r1.quantile(0.75)
     floor1 = o["min_iqr_log"] if log else o["min_iqr_log"] * fit1.abs()
     width1 = np.fmax(q3_1 - q1_1, floor1)
@@ -72,14 +72,14 @@ def robust_seasonal(
     f2, n_factor = lag_median(y_clean - level0, S, W)
     factor = pd.DataFrame(f2, index=v.index, columns=v.columns)
     deseason = y_clean - factor
-    short = _past(deseason, L)
+    short = past(deseason, L)
     level = short.median().where(short.count() >= (L + 1) // 2)
-    long_frame = _past(deseason, 2 * L)
+    long_frame = past(deseason, 2 * L)
     level = level.fillna(long_frame.median())
     n_level = long_frame.count()
     center = level + factor
     e_clean = y_clean - center
-    past_e = _past(e_clean, N)
+    past_e = past(e_clean, N)
     q1_e, q3_e, n_window = past_e.quantile(0.25), past_e.quantile(0.75), past_e.count()
 
     q1_s, q3_s = center + q1_e, center + q3_e
@@ -99,9 +99,9 @@ def robust_seasonal(
     jz = float(o.get("jump_z") or 0)
     if jz > 0:  # a sudden jump: above jz robust sd of the window's changes and above 99 % of them
         jump = y.diff()
-        past_j = _past(jump, N)
+        past_j = past(jump, N)
         scale = np.fmax((past_j.quantile(0.75) - past_j.quantile(0.25)) / 1.349, floor_e)
-        big_jump = (jump.abs() > jz * scale) & (jump.abs() > _past(jump.abs(), N).quantile(0.99))
+        big_jump = (jump.abs() > jz * scale) & (jump.abs() > past(jump.abs(), N).quantile(0.99))
         jump_up, jump_down = big_jump & (jump > 0), big_jump & (jump < 0)
     k_ratio = o["clean_k"] / o["k"]  # a jump needs only pass one's band
     lower_s = q1_s - k_eff.where(~jump_down, k_eff * k_ratio) * spread
@@ -111,7 +111,7 @@ def robust_seasonal(
     lower_value, upper_bound = inv(lower_s), inv(upper_s)
     zc = float(o.get("corroboration_z") or 0)
     if zc > 0:  # the union of the seasonal band and the plain z band; the flag must leave both
-        past_v = _past(v, o["zscore_window"])
+        past_v = past(v, o["zscore_window"])
         z_mean, z_sd, n_z = past_v.mean(), past_v.std(), past_v.count()
         judged &= n_z >= max(o["zscore_window"] // 2, 2)
         lower_value = np.fmin(lower_value, z_mean - zc * z_sd).where(~jump_down, lower_value)
