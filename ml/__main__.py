@@ -210,6 +210,7 @@ def cmd_detect(args: argparse.Namespace) -> None:
         columns=args.columns.split(",") if args.columns else None,
         flag_missing=args.flag_missing,
         counts=args.counts,
+        time_unit=args.time_unit,
     )
     try:
         run_detect(cfg)
@@ -273,7 +274,14 @@ def _detect_arguments(p: argparse.ArgumentParser) -> None:
         metavar="INPUT",
         help="CSV (.csv, .tsv, .txt; .gz or .zst too) or Parquet files, or duckdb:PATH::schema.table",
     )
-    p.add_argument("--time-col", required=True, help="time column (ISO 8601 text, or Unix epoch s/ms)")
+    p.add_argument("--time-col", required=True, help="time column (ISO 8601 text, Unix epochs, or period numbers)")
+    p.add_argument(
+        "--time-unit",
+        choices=["auto", "s", "ms", "us", "ns", "index"],
+        default="auto",
+        help="numeric times: Unix epochs in s/ms/us/ns, or index (period numbers at --grain); "
+        "default auto: the epoch unit from the magnitude, whole numbers that would fall in 1970 as period numbers",
+    )
     p.add_argument("--value-col", required=True, help="numeric value column")
     p.add_argument("--series-col", action="append", help="column(s) naming the series (default: one per file)")
     p.add_argument("--grain", choices=["hour", "day"], help="bucket size (default: chosen from the data)")

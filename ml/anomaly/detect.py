@@ -13,8 +13,11 @@ the very macro the marts use (`detect_anomalies`, macros/anomaly/), compiled by 
 * an empty value, NaN or +-Infinity is a missing value; any other non-numeric value is an error naming the
   file, the column, the row and the value; so is a missing column, an unreadable file or an unparseable time;
 * numeric times are Unix epochs (seconds; milli-, micro- or nanoseconds when the largest is above 1e11, 1e14 or
-  1e17); text times are ISO 8601, converted to UTC when they carry an offset and taken as UTC when they do not,
-  whatever the machine's time zone;
+  1e17, or as --time-unit says); text times are ISO 8601, converted to UTC when they carry an offset and taken
+  as UTC when they do not, whatever the machine's time zone;
+* numeric times that would all fall in 1970 as Unix seconds are not taken as epochs: whole numbers from 0 up are
+  period numbers (a row index, as in Yahoo's S5 files), read at --grain from 1970-01-01T00:00Z, and without
+  --grain they are an error, as are fractions (--time-unit says how to read them instead);
 * every other column is ignored; the label column (--label-col: numbers, or booleans as 1/0) is never given to
   the detector: it is carried to the output and used only to print the evaluation (docs/anomaly_detection.md)
   after the run.
@@ -64,6 +67,7 @@ class DetectConfig:
     columns: list[str] | None = None  # names for the columns of header-less CSV files
     flag_missing: bool = False
     counts: bool = False  # day grain: keep the API-count floors (Poisson noise, minimum absolute change)
+    time_unit: str = "auto"  # numeric times: auto, s, ms, us, ns, or index (period numbers at --grain)
 
 
 @dataclass
@@ -202,35 +206,73 @@ def _check_values(con: duckdb.DuckDBPyConnection, table: str, src: _Source, col:
 
 
 EPOCH_UNITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))  # (largest value above, units per second): ns, us, ms
+TIME_UNITS = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}  # --time-unit: units per second
+GRAIN_SECONDS = {"hour": 3600, "day": 86400}
+FIRST_YEAR = 365 * 86400  # 1971-01-01 as Unix seconds: real times below it are taken for something else
 
 
-def _time_expr(con: duckdb.DuckDBPyConnection, table: str, src: _Source, col: str) -> str:
-    """A UTC timestamp expression for the time column (epoch numbers or ISO 8601 text)."""
+def _epoch(c: str, per_second: float) -> str:
+    """`c` as a count of 1 / per_second seconds since 1970-01-01T00:00Z (per_second < 1: periods longer)."""
+    return f"cast(to_timestamp(cast({c} as double) / {per_second!r}) at time zone 'UTC' as timestamp)"
+
+
+def _time_expr(
+    con: duckdb.DuckDBPyConnection, table: str, src: _Source, col: str, unit: str, grain: str | None
+) -> tuple[str, bool]:
+    """A UTC timestamp expression for the time column (epoch numbers, period numbers or ISO 8601 text), and
+    whether the column was read as period numbers."""
     c = _text(col)
     (n_missing,) = con.execute(f"select count(*) from {table} where nullif({c}, '') is null").fetchone()
     if n_missing:
         (row,) = con.execute(f"select min(_row) from {table} where nullif({c}, '') is null").fetchone()
         raise DetectError(f"{src.spec}: column {col!r} (time) is empty in {n_missing} row(s), first at row {row}")
-    (n_num, n_all, mx) = con.execute(
-        f"select count(try_cast({c} as double)), count(*), max(try_cast({c} as double)) from {table}"
+    num = f"try_cast({c} as double)"
+    (n_num, n_all, mn, mx, n_whole) = con.execute(
+        f"select count({num}), count(*), min({num}), max({num}), count(*) filter ({num} = floor({num})) from {table}"
     ).fetchone()
-    if n_all and n_num == n_all:
+    numeric = bool(n_all) and n_num == n_all
+    if unit != "auto" and not numeric:
+        bad = con.execute(f"select _row, {c} from {table} where {num} is null order by _row limit 3").fetchall()
+        examples = ", ".join(f"row {r} {v[:40]!r}" for r, v in bad)
+        raise DetectError(f"{src.spec}: column {col!r} (time) has values that are not numbers: {examples}")
+    if unit in TIME_UNITS:
+        return _epoch(c, TIME_UNITS[unit]), False
+    shown = f"numbers from {mn:g} to {mx:g}" if numeric else ""
+    if unit == "index" or (numeric and mx < FIRST_YEAR and n_whole == n_all and mn >= 0):
+        # a row index, not a time: the periods carry no unit, so the grain must be given
+        if grain is None:
+            raise DetectError(
+                f"{src.spec}: column {col!r} (time) holds {shown}, which look like period numbers, not Unix times "
+                "(as seconds they would all fall in 1970): say what they count with --grain hour or --grain day, "
+                "or read them as Unix times with --time-unit s (or ms, us, ns)"
+            )
+        if n_whole != n_all:
+            raise DetectError(f"{src.spec}: column {col!r} (time): --time-unit index needs whole numbers, not {shown}")
+        return _epoch(c, 1 / GRAIN_SECONDS[grain]), True
+    if numeric:
+        if mx < FIRST_YEAR:
+            raise DetectError(
+                f"{src.spec}: column {col!r} (time) holds {shown}: as Unix seconds they would all fall in 1970; "
+                "say how to read them with --time-unit (s, ms, us, ns, or index for period numbers)"
+            )
         # the unit from the magnitude: seconds below 1e11 (the year 5138), else milli-, micro- or nanoseconds
-        scale = next((unit for limit, unit in EPOCH_UNITS if mx and mx > limit), 1.0)
-        return f"cast(to_timestamp(cast({c} as double) / {scale}) at time zone 'UTC' as timestamp)"
+        return _epoch(c, next((per for limit, per in EPOCH_UNITS if mx > limit), 1.0)), False
     parsed = f"cast(try_cast({c} as timestamptz) at time zone 'UTC' as timestamp)"
     bad = con.execute(f"select _row, {c} from {table} where {parsed} is null order by _row limit 3").fetchall()
     if bad:
         examples = ", ".join(f"row {r} {v[:40]!r}" for r, v in bad)
         raise DetectError(f"{src.spec}: column {col!r} (time) has values that are not times: {examples}")
-    return parsed
+    return parsed, False
 
 
 def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
     """Every input into one table `points(series_id, ts, value, label)`; returns the rows read."""
     sources = _sources(cfg.inputs)
     names = _series_names(sources)
+    if cfg.time_unit not in ("auto", "index", *TIME_UNITS):
+        raise DetectError(f"--time-unit must be one of auto, {', '.join(TIME_UNITS)}, index")
     con.execute("create or replace table points (series_id varchar, ts timestamp, value double, label double)")
+    as_periods = 0
     for i, src in enumerate(sources):
         table = _relation(con, src, i, cfg.columns)
         needed = [cfg.time_col, cfg.value_col, *cfg.series_cols, *([cfg.label_col] if cfg.label_col else [])]
@@ -238,7 +280,8 @@ def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
         _check_values(con, table, src, cfg.value_col, "value")
         if cfg.label_col:
             _check_values(con, table, src, cfg.label_col, "label")
-        ts = _time_expr(con, table, src, cfg.time_col)
+        ts, periods = _time_expr(con, table, src, cfg.time_col, cfg.time_unit, cfg.grain)
+        as_periods += periods
         series = (
             "concat_ws('/', " + ", ".join(f"coalesce(cast({_ident(c)} as varchar), '')" for c in cfg.series_cols) + ")"
             if cfg.series_cols
@@ -254,6 +297,11 @@ def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
     (n,) = con.execute("select count(*) from points").fetchone()
     if n == 0:
         raise DetectError("the inputs hold no rows")
+    if as_periods:
+        _say(
+            f"      {cfg.time_col!r} of {as_periods} input(s) read as {cfg.grain} numbers from 1970-01-01T00:00Z "
+            "(period numbers, not Unix times; --time-unit s reads them as seconds)"
+        )
     return n
 
 

@@ -153,6 +153,27 @@ def test_epochs_in_seconds_milli_micro_and_nanoseconds_give_the_same_buckets(tmp
         pd.testing.assert_frame_equal(out, outs[0])
 
 
+@pytest.mark.parametrize("grain", ["hour", "day"])
+def test_period_numbers_are_read_at_the_grain_given(tmp_path: Path, grain: str) -> None:
+    """Some exports number the periods instead of timing them (Yahoo's S5: 1, 2, ..., 1420). Read as Unix seconds,
+    1,420 hours fell into one bucket of 1970-01-01 and nothing was judged, without a word."""
+    hourly = hourly_frame(days=60 if grain == "hour" else 300).iloc[::12]  # one point an hour
+    frame = (hourly if grain == "hour" else hourly.iloc[::24]).reset_index(drop=True)  # or one a day
+    spike = 24 * 30 + 5 if grain == "hour" else 250
+    frame.loc[spike, "value"] *= 1 if grain == "hour" else 6  # hourly_frame's own spike is at hour 24 * 30 + 5
+    f = tmp_path / "numbered.csv"
+    frame.assign(timestamp=np.arange(1, len(frame) + 1)).to_csv(f, index=False)
+    df = run(tmp_path, [f], grain=grain)
+    assert len(df) == len(frame)  # one bucket per period
+    step = pd.Timedelta(1, unit="h" if grain == "hour" else "D")
+    assert pd.to_datetime(df["bucket_ts"]).iloc[0] == pd.Timestamp("1970-01-01", tz="UTC") + step
+    assert df["is_anomaly"].iloc[spike] == 1 and df["direction"].iloc[spike] == "up"
+    assert df["is_anomaly"].mean() < 0.03
+    # the same said explicitly; and read as seconds when asked, all in one bucket
+    pd.testing.assert_frame_equal(run(tmp_path, [f], grain=grain, time_unit="index", out="index.csv"), df)
+    assert len(run(tmp_path, [f], grain=grain, time_unit="s", out="seconds.csv")) == 1
+
+
 @pytest.mark.parametrize(
     ("content", "kw", "message"),
     [
@@ -161,6 +182,10 @@ def test_epochs_in_seconds_milli_micro_and_nanoseconds_give_the_same_buckets(tmp
         (b"timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 01:00:00,abc\n", {}, "'value' (value) has 1 non-numeric"),
         (b"timestamp,value\n2024-01-01 00:00:00,1\nnot a time,2\n", {}, "not times: row 2 'not a time'"),
         (b"timestamp,value\n2024-01-01 00:00:00,1\n,2\n", {}, "(time) is empty in 1 row"),
+        (b"timestamp,value\n1,1\n2,2\n", {}, "holds numbers from 1 to 2, which look like period numbers"),
+        (b"timestamp,value\n0.5,1\n1.5,2\n", {"grain": "hour"}, "as Unix seconds they would all fall in 1970"),
+        (b"timestamp,value\n0.5,1\n1.5,2\n", {"grain": "hour", "time_unit": "index"}, "needs whole numbers"),
+        (b"timestamp,value\n2024-01-01 00:00:00,1\n", {"time_unit": "s"}, "not numbers: row 1 '2024-01-01"),
     ],
 )
 def test_bad_input_names_the_file_and_column(tmp_path: Path, content: bytes, kw: dict, message: str) -> None:
