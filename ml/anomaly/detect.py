@@ -10,8 +10,9 @@ the very macro the marts use (`detect_anomalies`, macros/anomaly/), compiled by 
 (an in-memory DuckDB: the warehouse is never opened) and run in the scratch file. Rules for messy input:
 
 * several rows in one bucket (duplicate timestamps included) are aggregated with --agg (mean by default);
-* an empty value, NaN or +-Infinity is a missing value; any other non-numeric value is an error naming the
-  file, the column, the row and the value; so is a missing column, an unreadable file or an unparseable time;
+* an empty value, NaN, +-Infinity or a missing-value word (NA, N/A, #N/A, NULL, None, <NA>, in any case) is a
+  missing value; any other non-numeric value is an error naming the file, the column, the row and the value;
+  so is a missing column, an unreadable file or an unparseable time;
 * numeric times are Unix epochs (seconds; milli-, micro- or nanoseconds when the largest is above 1e11, 1e14 or
   1e17, or as --time-unit says); text times are ISO 8601, converted to UTC when they carry an offset and taken
   as UTC when they do not, whatever the machine's time zone;
@@ -181,6 +182,17 @@ def _text(col: str) -> str:
     return f"trim(cast({_ident(col)} as varchar))"
 
 
+# the words exports write for a missing value (R, SQL clients, pandas), matched regardless of case; NaN and
+# Infinity are numbers to DuckDB and become missing where they are used
+MISSING_WORDS = ("na", "n/a", "#n/a", "null", "none", "<na>")
+
+
+def _missing(col: str) -> str:
+    """The value of `col` is empty or a missing-value word."""
+    words = ", ".join(_sql_str(w) for w in MISSING_WORDS)
+    return f"(nullif({_text(col)}, '') is null or lower({_text(col)}) in ({words}))"
+
+
 def _value_expr(col: str) -> str:
     return f"try_cast({_text(col)} as double)"
 
@@ -198,7 +210,7 @@ def _check_values(con: duckdb.DuckDBPyConnection, table: str, src: _Source, col:
         parsed, problem = _value_expr(col), "non-numeric value(s)"
     bad = con.execute(
         f"select _row, {_text(col)}, count(*) over () from {table} "
-        f"where nullif({_text(col)}, '') is not null and {parsed} is null order by _row limit 3"
+        f"where not {_missing(col)} and {parsed} is null order by _row limit 3"
     ).fetchall()
     if bad:
         examples = ", ".join(f"row {r} {v[:40]!r}" for r, v, _ in bad)

@@ -153,6 +153,21 @@ def test_epochs_in_seconds_milli_micro_and_nanoseconds_give_the_same_buckets(tmp
         pd.testing.assert_frame_equal(out, outs[0])
 
 
+def test_missing_value_words_are_missing_values(tmp_path: Path) -> None:
+    """R writes NA, SQL clients NULL, pandas <NA>: missing values, not an error. A word that is no number and no
+    missing-value word still is one."""
+    f = tmp_path / "words.csv"
+    words = ["NA", "null", "None", "#N/A", "n/a", "<NA>", "NaN", "-Infinity"]
+    rows = [f"2024-01-01 {h:02d}:00:00,{w}" for h, w in enumerate(["1", *words, " 3 ", "1e3"])]
+    f.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    df = run(tmp_path, [f], grain="hour")
+    assert df["value"].isna().tolist() == [False] + [True] * len(words) + [False, False]
+    assert df["value"].dropna().tolist() == [1.0, 3.0, 1000.0]
+    f.write_text("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 01:00:00,n.a.\n")
+    with pytest.raises(DetectError, match="1 non-numeric value\\(s\\): row 2 'n.a.'"):
+        run(tmp_path, [f], grain="hour")
+
+
 @pytest.mark.parametrize("grain", ["hour", "day"])
 def test_period_numbers_are_read_at_the_grain_given(tmp_path: Path, grain: str) -> None:
     """Some exports number the periods instead of timing them (Yahoo's S5: 1, 2, ..., 1420). Read as Unix seconds,
