@@ -211,6 +211,7 @@ def cmd_detect(args: argparse.Namespace) -> None:
         flag_missing=args.flag_missing,
         counts=args.counts,
         time_unit=args.time_unit,
+        time_format=args.time_format,
     )
     try:
         run_detect(cfg)
@@ -281,6 +282,10 @@ def _detect_arguments(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="numeric times: Unix epochs in s/ms/us/ns, or index (period numbers at --grain); "
         "default auto: the epoch unit from the magnitude, whole numbers that would fall in 1970 as period numbers",
+    )
+    p.add_argument(
+        "--time-format",
+        help="text times that are not ISO 8601, as a strptime format (e.g. '%%d/%%m/%%Y %%H:%%M'; %%z for an offset)",
     )
     p.add_argument("--value-col", required=True, help="numeric value column")
     p.add_argument("--series-col", action="append", help="column(s) naming the series (default: one per file)")

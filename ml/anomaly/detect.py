@@ -16,6 +16,8 @@ the very macro the marts use (`detect_anomalies`, macros/anomaly/), compiled by 
 * numeric times are Unix epochs (seconds; milli-, micro- or nanoseconds when the largest is above 1e11, 1e14 or
   1e17, or as --time-unit says); text times are ISO 8601, converted to UTC when they carry an offset and taken
   as UTC when they do not, whatever the machine's time zone;
+* text times in another form are read with --time-format (a strptime format such as %d/%m/%Y %H:%M; %z for an
+  offset);
 * numeric times that would all fall in 1970 as Unix seconds are not taken as epochs: whole numbers from 0 up are
   period numbers (a row index, as in Yahoo's S5 files), read at --grain from 1970-01-01T00:00Z, and without
   --grain they are an error, as are fractions (--time-unit says how to read them instead);
@@ -69,6 +71,7 @@ class DetectConfig:
     flag_missing: bool = False
     counts: bool = False  # day grain: keep the API-count floors (Poisson noise, minimum absolute change)
     time_unit: str = "auto"  # numeric times: auto, s, ms, us, ns, or index (period numbers at --grain)
+    time_format: str | None = None  # text times in a strptime format (e.g. %d/%m/%Y %H:%M) instead of ISO 8601
 
 
 @dataclass
@@ -229,15 +232,17 @@ def _epoch(c: str, per_second: float) -> str:
 
 
 def _time_expr(
-    con: duckdb.DuckDBPyConnection, table: str, src: _Source, col: str, unit: str, grain: str | None
+    con: duckdb.DuckDBPyConnection, table: str, src: _Source, col: str, cfg: DetectConfig
 ) -> tuple[str, bool]:
-    """A UTC timestamp expression for the time column (epoch numbers, period numbers or ISO 8601 text), and
-    whether the column was read as period numbers."""
-    c = _text(col)
+    """A UTC timestamp expression for the time column (epoch numbers, period numbers, ISO 8601 text or text in
+    cfg.time_format), and whether the column was read as period numbers."""
+    c, unit, grain = _text(col), cfg.time_unit, cfg.grain
     (n_missing,) = con.execute(f"select count(*) from {table} where nullif({c}, '') is null").fetchone()
     if n_missing:
         (row,) = con.execute(f"select min(_row) from {table} where nullif({c}, '') is null").fetchone()
         raise DetectError(f"{src.spec}: column {col!r} (time) is empty in {n_missing} row(s), first at row {row}")
+    if cfg.time_format:
+        return _parsed_times(con, table, src, col, f"try_strptime({c}, {_sql_str(cfg.time_format)})"), False
     num = f"try_cast({c} as double)"
     (n_num, n_all, mn, mx, n_whole) = con.execute(
         f"select count({num}), count(*), min({num}), max({num}), count(*) filter ({num} = floor({num})) from {table}"
@@ -269,12 +274,21 @@ def _time_expr(
             )
         # the unit from the magnitude: seconds below 1e11 (the year 5138), else milli-, micro- or nanoseconds
         return _epoch(c, next((per for limit, per in EPOCH_UNITS if mx > limit), 1.0)), False
-    parsed = f"cast(try_cast({c} as timestamptz) at time zone 'UTC' as timestamp)"
-    bad = con.execute(f"select _row, {c} from {table} where {parsed} is null order by _row limit 3").fetchall()
-    if bad:
-        examples = ", ".join(f"row {r} {v[:40]!r}" for r, v in bad)
+    return _parsed_times(con, table, src, col, f"try_cast({c} as timestamptz)"), False
+
+
+def _parsed_times(con: duckdb.DuckDBPyConnection, table: str, src: _Source, col: str, parse: str) -> str:
+    """`parse` (text to a timestamp, null where it fails) in UTC; an error naming the first rows it fails on.
+    A time without an offset is UTC: the connection's TimeZone is."""
+    parsed = f"cast(cast({parse} as timestamptz) at time zone 'UTC' as timestamp)"
+    try:
+        bad = con.execute(f"select _row, {_text(col)} from {table} where {parsed} is null order by _row limit 3")
+    except duckdb.Error as exc:  # a format DuckDB cannot read
+        raise DetectError(f"--time-format: {str(exc).splitlines()[0][:200]}") from exc
+    if rows := bad.fetchall():
+        examples = ", ".join(f"row {r} {v[:40]!r}" for r, v in rows)
         raise DetectError(f"{src.spec}: column {col!r} (time) has values that are not times: {examples}")
-    return parsed, False
+    return parsed
 
 
 def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
@@ -283,6 +297,8 @@ def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
     names = _series_names(sources)
     if cfg.time_unit not in ("auto", "index", *TIME_UNITS):
         raise DetectError(f"--time-unit must be one of auto, {', '.join(TIME_UNITS)}, index")
+    if cfg.time_format and cfg.time_unit != "auto":
+        raise DetectError("--time-format reads text times and --time-unit numbers: give one of them")
     con.execute("create or replace table points (series_id varchar, ts timestamp, value double, label double)")
     as_periods = 0
     for i, src in enumerate(sources):
@@ -292,7 +308,7 @@ def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
         _check_values(con, table, src, cfg.value_col, "value")
         if cfg.label_col:
             _check_values(con, table, src, cfg.label_col, "label")
-        ts, periods = _time_expr(con, table, src, cfg.time_col, cfg.time_unit, cfg.grain)
+        ts, periods = _time_expr(con, table, src, cfg.time_col, cfg)
         as_periods += periods
         series = (
             "concat_ws('/', " + ", ".join(f"coalesce(cast({_ident(c)} as varchar), '')" for c in cfg.series_cols) + ")"

@@ -153,6 +153,34 @@ def test_epochs_in_seconds_milli_micro_and_nanoseconds_give_the_same_buckets(tmp
         pd.testing.assert_frame_equal(out, outs[0])
 
 
+def test_times_in_another_format_with_time_format(tmp_path: Path) -> None:
+    """Day-first text times, or with an offset, or yyyymmdd numbers, read with a strptime format give the buckets
+    their ISO 8601 form gives; a format DuckDB cannot use, or values it does not match, are errors."""
+    frame = hourly_frame(days=30)
+    iso = tmp_path / "iso.csv"
+    frame.to_csv(iso, index=False)
+    expected = run(tmp_path, [iso], out="iso_out.csv").drop(columns="series_id")
+    ts = pd.to_datetime(frame["timestamp"])
+    for name, text, fmt in [
+        ("day_first", ts.dt.strftime("%d/%m/%Y %H:%M"), "%d/%m/%Y %H:%M"),
+        ("offset", (ts + pd.Timedelta(hours=2)).dt.strftime("%Y%m%d %H%M%S +0200"), "%Y%m%d %H%M%S %z"),
+    ]:
+        f = tmp_path / f"{name}.csv"
+        frame.assign(timestamp=text).to_csv(f, index=False)
+        got = run(tmp_path, [f], time_format=fmt, out=f"{name}_out.csv").drop(columns="series_id")
+        pd.testing.assert_frame_equal(got, expected)
+    days = tmp_path / "yyyymmdd.csv"
+    pd.DataFrame({"timestamp": [20240131, 20240201, 20240202], "value": [1, 2, 3]}).to_csv(days, index=False)
+    got = run(tmp_path, [days], time_format="%Y%m%d", grain="day", out="days_out.csv")
+    assert got["bucket_ts"].tolist() == ["2024-01-31T00:00:00Z", "2024-02-01T00:00:00Z", "2024-02-02T00:00:00Z"]
+    with pytest.raises(DetectError, match="--time-format: .*%Q"):
+        run(tmp_path, [days], time_format="%Q")
+    with pytest.raises(DetectError, match="not times: row 1 '20240131'"):
+        run(tmp_path, [days], time_format="%d/%m/%Y")
+    with pytest.raises(DetectError, match="give one of them"):
+        run(tmp_path, [days], time_format="%Y%m%d", time_unit="s")
+
+
 def test_missing_value_words_are_missing_values(tmp_path: Path) -> None:
     """R writes NA, SQL clients NULL, pandas <NA>: missing values, not an error. A word that is no number and no
     missing-value word still is one."""
