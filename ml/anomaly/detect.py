@@ -3,7 +3,8 @@
     python -m ml detect INPUT... --time-col TS --value-col V [--series-col C ...] [--grain hour|day]
                         [--agg mean|sum] [--method robust_seasonal|iqr|zscore] [--label-col L] --out OUT.csv
 
-The inputs (CSV files, also tab-separated or gzip/zstd compressed, Parquet files, or `duckdb:PATH::schema.table`;
+The inputs (CSV files, also tab-separated or gzip/zstd compressed, Parquet files, folders of them (every such file
+below, other files left out with a word), or `duckdb:PATH::schema.table`;
 column names match regardless of case) are read into a scratch DuckDB file, bucketed to the grain (UTC) and put
 on a spine per series (a gap is a bucket with no value, not a zero). The detector is
 the very macro the marts use (`detect_anomalies`, macros/anomaly/), compiled by dbt against the `detect` target
@@ -105,8 +106,18 @@ class _Source:
     table: str | None = None
 
 
-def _sources(inputs: list[str]) -> list[_Source]:
+def _kind(p: Path) -> str | None:
+    name = p.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.removesuffix(".gz").removesuffix(".zst").endswith((".csv", ".tsv", ".txt")):  # DuckDB unpacks them
+        return "csv"
+    return None
+
+
+def _sources(inputs: list[str], output: Path) -> list[_Source]:
     out = []
+    output = output.resolve()
     for spec in inputs:
         if spec.startswith("duckdb:"):
             path, sep, table = spec[len("duckdb:") :].partition("::")
@@ -115,18 +126,29 @@ def _sources(inputs: list[str]) -> list[_Source]:
             out.append(_Source(spec, "duckdb", Path(path), table))
             continue
         p = Path(spec)
+        if p.is_dir():  # a folder: every CSV and Parquet file below it, in name order
+            # (the output of an earlier run written into the folder is not an input)
+            files = sorted(
+                f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".") and f.resolve() != output
+            )
+            found = [_Source(str(f), kind, f) for f in files if (kind := _kind(f))]
+            if not found:
+                raise DetectError(f"{spec}: a folder with no .csv, .tsv, .txt or .parquet file below it")
+            if len(found) < len(files):
+                _say(f"      {spec}: {len(files) - len(found)} file(s) below it are not CSV or Parquet, left out")
+            out.extend(found)
+            continue
         if not p.is_file():
             raise DetectError(f"{spec}: no such file")
-        name = p.name.lower()
-        if name.endswith((".parquet", ".pq")):
-            out.append(_Source(spec, "parquet", p))
-        elif name.removesuffix(".gz").removesuffix(".zst").endswith((".csv", ".tsv", ".txt")):  # DuckDB unpacks them
-            out.append(_Source(spec, "csv", p))
-        else:
+        if p.resolve() == output:
+            raise DetectError(f"{spec}: this is also the output (--out)")
+        kind = _kind(p)
+        if kind is None:
             raise DetectError(
                 f"{spec}: expected a .csv, .tsv or .txt file (gzip or zstd compressed too), a .parquet file, "
-                "or duckdb:PATH::schema.table"
+                "a folder of them, or duckdb:PATH::schema.table"
             )
+        out.append(_Source(spec, kind, p))
     if not out:
         raise DetectError("no input given")
     return out
@@ -291,9 +313,10 @@ def _parsed_times(con: duckdb.DuckDBPyConnection, table: str, src: _Source, col:
     return parsed
 
 
-def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
-    """Every input into one table `points(series_id, ts, value, label)`; returns the rows read."""
-    sources = _sources(cfg.inputs)
+def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> tuple[int, int]:
+    """Every input into one table `points(series_id, ts, value, label)`; returns the rows and the inputs read (a
+    folder counts its files)."""
+    sources = _sources(cfg.inputs, cfg.out)
     names = _series_names(sources)
     if cfg.time_unit not in ("auto", "index", *TIME_UNITS):
         raise DetectError(f"--time-unit must be one of auto, {', '.join(TIME_UNITS)}, index")
@@ -330,7 +353,7 @@ def load_points(con: duckdb.DuckDBPyConnection, cfg: DetectConfig) -> int:
             f"      {cfg.time_col!r} of {as_periods} input(s) read as {cfg.grain} numbers from 1970-01-01T00:00Z "
             "(period numbers, not Unix times; --time-unit s reads them as seconds)"
         )
-    return n
+    return n, len(sources)
 
 
 def choose_grain(con: duckdb.DuckDBPyConnection) -> str:
@@ -444,9 +467,9 @@ def run_detect(cfg: DetectConfig, scratch: Path | None = None) -> DetectSummary:
 
 
 def _run(con: duckdb.DuckDBPyConnection, cfg: DetectConfig, t0: float) -> DetectSummary:
-    n_rows = load_points(con, cfg)
+    n_rows, n_inputs = load_points(con, cfg)
     grain = cfg.grain or choose_grain(con)
-    _say(f"[1/4] read {n_rows:,} rows from {len(cfg.inputs)} input(s) ({time.perf_counter() - t0:.1f} s)")
+    _say(f"[1/4] read {n_rows:,} rows from {n_inputs:,} input(s) ({time.perf_counter() - t0:.1f} s)")
     n_buckets = bucket(con, grain, cfg.agg)
     (n_series,) = con.execute("select count(distinct series_id) from detect_input").fetchone()
     _say(f"[2/4] {n_series:,} series on {n_buckets:,} {grain} buckets ({cfg.agg} per bucket)")

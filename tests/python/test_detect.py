@@ -79,6 +79,25 @@ def test_one_row_per_series_and_bucket_named_by_relative_path(tmp_path: Path, tw
     assert len(flagged) / len(df) < 0.03  # a clean daily cycle is not flagged
 
 
+def test_a_folder_is_its_csv_and_parquet_files(tmp_path: Path, two_series, capsys) -> None:
+    """A folder stands for the data files below it, named as when they are listed one by one; other files are
+    left out with a word, and the output of an earlier run written into the folder is not read again."""
+    listed = run(tmp_path, list(two_series), out="listed.csv")
+    folder = tmp_path / "in"
+    for f in two_series:
+        (folder / f.parent.name).mkdir(parents=True)
+        (folder / f.parent.name / f.name).write_bytes(f.read_bytes())
+    (folder / "README.md").write_text("not data")
+    for _ in range(2):  # the second run finds the first one's output in the folder
+        pd.testing.assert_frame_equal(run(folder, [folder], out="group-a/detected.csv"), listed)
+    assert "1 file(s) below it are not CSV or Parquet, left out" in capsys.readouterr().out
+    with pytest.raises(DetectError, match="also the output"):
+        run(folder, [folder / "group-a" / "detected.csv"], out="group-a/detected.csv")
+    (folder / "empty").mkdir()
+    with pytest.raises(DetectError, match="a folder with no .csv"):
+        run(tmp_path, [folder / "empty"])
+
+
 def test_label_column_is_carried_but_never_read_by_the_detector(tmp_path: Path, two_series) -> None:
     plain = run(tmp_path, list(two_series), out="plain.csv")
     # the same files with scrambled labels, under the same relative names: the detection must not move
