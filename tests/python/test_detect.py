@@ -347,6 +347,19 @@ def test_the_cli_on_the_real_benchmarks(tmp_path: Path) -> None:
     assert "Fc" in out.stdout and "(always)" in out.stdout
     bad = cli(nab, "--time-col", "timestamp", "--value-col", "nope", "--out", tmp_path / "x.csv")
     assert bad.returncode != 0 and "no column 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+    # the time options reach the reader: NAB's times in another format, and numbered hours
+    frame = pd.read_csv(nab)
+    day_first = tmp_path / "day_first.csv"
+    frame.assign(timestamp=pd.to_datetime(frame["timestamp"]).dt.strftime("%d/%m/%Y %H:%M")).to_csv(day_first)
+    out = cli(day_first, "--time-col", "timestamp", "--value-col", "value", "--time-format", "%d/%m/%Y %H:%M",
+              "--out", tmp_path / "day_first_out.csv")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert pd.read_csv(tmp_path / "day_first_out.csv")["bucket_ts"].tolist() == nab_out["bucket_ts"].tolist()
+    numbered = tmp_path / "numbered.csv"
+    pd.DataFrame({"t": range(100), "v": 1.0}).to_csv(numbered, index=False)
+    out = cli(numbered, "--time-col", "t", "--value-col", "v", "--time-unit", "index", "--grain", "day",
+              "--out", tmp_path / "numbered_out.csv")  # fmt: skip
+    assert out.returncode == 0 and len(pd.read_csv(tmp_path / "numbered_out.csv")) == 100, out.stderr[-2000:]
 
 
 # One NAB file (header, text times, 5-minute points) and one AIOps KPI (no header, epoch seconds, minute points),
