@@ -36,6 +36,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -239,7 +240,10 @@ def _check_values(con: duckdb.DuckDBPyConnection, table: str, src: _Source, col:
     ).fetchall()
     if bad:
         examples = ", ".join(f"row {r} {v[:40]!r}" for r, v, _ in bad)
-        raise DetectError(f"{src.spec}: column {col!r} ({what}) has {bad[0][2]} {problem}: {examples}")
+        hint = ""
+        if all(re.fullmatch(r"[+-]?\d+,\d+", v) for _, v, _ in bad):
+            hint = " (decimal commas? the reader takes a point: 1.5, not 1,5)"
+        raise DetectError(f"{src.spec}: column {col!r} ({what}) has {bad[0][2]} {problem}: {examples}{hint}")
 
 
 EPOCH_UNITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))  # (largest value above, units per second): ns, us, ms
