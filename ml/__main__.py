@@ -295,7 +295,12 @@ def _detect_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-col", help="0/1 label column: carried to the output and scored, never read by the detector")
     p.add_argument("--columns", help="comma-separated names for the columns of CSV files without a header")
     p.add_argument("--flag-missing", action="store_true", help="count buckets without data as anomalies")
-    p.add_argument("--counts", action="store_true", help="day grain: keep the API-count floors of the marts")
+    p.add_argument(
+        "--counts",
+        action="store_true",
+        help="day grain, counts only: the marts' settings for API requests (log space, bounds floored at zero, "
+        "Poisson and absolute floors); default: raw values, which may be negative",
+    )
     p.add_argument("--out", required=True, help="output file, .csv or .parquet")
 
 

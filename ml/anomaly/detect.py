@@ -50,8 +50,10 @@ from ml.settings import PROJECT_DIR
 
 METHODS = ("robust_seasonal", "iqr", "zscore")
 SPLIT = "-- @@ sentinel detect split @@"
-# the daily defaults (dbt vars) carry count-specific floors for API requests; off for arbitrary tables
-DAY_OPTIONS_FOR_ANY_TABLE = "{'poisson_floor': false, 'min_abs_change': 0}"
+# the daily defaults (dbt vars) are made for API request counts: log space (ln(1 + value), which a negative value
+# leaves undefined and so never judged), bounds floored at zero, the Poisson noise and a minimum absolute change.
+# An arbitrary table gets raw values and none of the floors, as hourly data do (anomaly_grain_options)
+DAY_OPTIONS_FOR_ANY_TABLE = "{'poisson_floor': false, 'min_abs_change': 0, 'log_transform': false}"
 
 
 class DetectError(Exception):
@@ -71,7 +73,7 @@ class DetectConfig:
     label_col: str | None = None
     columns: list[str] | None = None  # names for the columns of header-less CSV files
     flag_missing: bool = False
-    counts: bool = False  # day grain: keep the API-count floors (Poisson noise, minimum absolute change)
+    counts: bool = False  # day grain: the marts' count settings (log space, zero, Poisson and absolute floors)
     time_unit: str = "auto"  # numeric times: auto, s, ms, us, ns, or index (period numbers at --grain)
     time_format: str | None = None  # text times in a strptime format (e.g. %d/%m/%Y %H:%M) instead of ISO 8601
 

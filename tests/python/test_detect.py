@@ -138,6 +138,24 @@ def test_series_columns_day_grain_sum_and_duckdb_input(tmp_path: Path) -> None:
     assert hit["is_anomaly"].item() == 1
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_negative_daily_values_are_judged_in_raw_values(tmp_path: Path, method: str) -> None:
+    """A daily measure can be negative (a balance, a temperature, a net change). The day grain ran the marts'
+    count settings on every table: robust_seasonal took ln(1 + value), so no negative day was ever judged and a
+    spike went unseen, and every method floored its lower bound at zero, above the upper one."""
+    rng = np.random.default_rng(1)
+    days = pd.date_range("2023-01-01", periods=200, freq="D")
+    value = -50 + 5 * (days.day_of_week < 5) + rng.normal(0, 1, len(days))
+    value[150] += 25
+    f = tmp_path / "balance.csv"
+    pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "v": value}).to_csv(f, index=False)
+    df = run(tmp_path, [f], time_col="day", value_col="v")
+    judged = df.dropna(subset=["lower_bound", "upper_bound"])
+    assert len(judged) > 150 and (judged["lower_bound"] <= judged["upper_bound"]).all()
+    assert df["is_anomaly"].iloc[150] == 1 and df["direction"].iloc[150] == "up"
+    assert df["is_anomaly"].mean() < 0.05
+
+
 def test_duplicates_are_averaged_gaps_are_missing_and_non_finite_is_missing(tmp_path: Path) -> None:
     f = tmp_path / "messy.csv"
     frame = hourly_frame(days=30)
