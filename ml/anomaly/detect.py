@@ -477,8 +477,16 @@ def _run(con: duckdb.DuckDBPyConnection, cfg: DetectConfig, t0: float) -> Detect
     grain = cfg.grain or choose_grain(con)
     _say(f"[1/4] read {n_rows:,} rows from {n_inputs:,} input(s) ({time.perf_counter() - t0:.1f} s)")
     n_buckets = bucket(con, grain, cfg.agg)
-    (n_series,) = con.execute("select count(distinct series_id) from detect_input").fetchone()
-    _say(f"[2/4] {n_series:,} series on {n_buckets:,} {grain} buckets ({cfg.agg} per bucket)")
+    (n_series, n_empty) = con.execute(
+        "select count(distinct series_id), count(*) filter (where value is null) from detect_input"
+    ).fetchone()
+    empty = n_empty / max(n_buckets, 1)
+    _say(
+        f"[2/4] {n_series:,} series on {n_buckets:,} {grain} buckets ({cfg.agg} per bucket; "
+        f"{100 * empty:.1f} % without a value)"
+    )
+    if empty > 0.5:  # weekly data at day grain, or a few points an hour apart: the windows see mostly gaps
+        _say(f"      more than half the buckets are empty: is the data coarser than the {grain} grain (--grain)?")
     detect_sql, score_sql, warmup, min_len = compile_sql(cfg.method, grain, cfg.counts, evaluate=bool(cfg.label_col))
     t1 = time.perf_counter()
     flagged_dirs = "('up', 'down', 'missing')" if cfg.flag_missing else "('up', 'down')"

@@ -138,6 +138,23 @@ def test_series_columns_day_grain_sum_and_duckdb_input(tmp_path: Path) -> None:
     assert hit["is_anomaly"].item() == 1
 
 
+def test_data_coarser_than_the_grain_is_pointed_out(tmp_path: Path, capsys) -> None:
+    """Weekly points on a daily spine leave six buckets in seven empty, and the windows see mostly gaps: the run
+    says how many buckets are empty and asks about the grain, where before it said nothing."""
+    f = tmp_path / "weekly.csv"
+    weeks = pd.date_range("2022-01-03", periods=100, freq="7D")
+    pd.DataFrame({"t": weeks.strftime("%Y-%m-%d"), "v": np.arange(100.0)}).to_csv(f, index=False)
+    run(tmp_path, [f], time_col="t", value_col="v")
+    said = capsys.readouterr().out
+    assert "694 day buckets (mean per bucket; 85.6 % without a value)" in said
+    assert "more than half the buckets are empty" in said
+    daily = tmp_path / "daily.csv"
+    pd.DataFrame({"t": pd.date_range("2022-01-03", periods=100).strftime("%Y-%m-%d"), "v": 1.0}).to_csv(daily)
+    run(tmp_path, [daily], time_col="t", value_col="v", out="daily_out.csv")
+    said = capsys.readouterr().out
+    assert "0.0 % without a value" in said and "more than half" not in said
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_negative_daily_values_are_judged_in_raw_values(tmp_path: Path, method: str) -> None:
     """A daily measure can be negative (a balance, a temperature, a net change). The day grain ran the marts'
