@@ -19,7 +19,7 @@ the very macro the marts use (`detect_anomalies`, macros/anomaly/), compiled by 
   as UTC when they do not, whatever the machine's time zone;
 * text times in another form are read with --time-format (a strptime format such as %d/%m/%Y %H:%M; %z for an
   offset);
-* numeric times that would all fall in 1970 as Unix seconds are not taken as epochs: whole numbers from 0 up are
+* numeric times that would all fall before 1971 as Unix seconds are not taken as epochs: whole numbers from 0 up are
   period numbers (a row index, as in Yahoo's S5 files), read at --grain from 1970-01-01T00:00Z, and without
   --grain they are an error, as are fractions (--time-unit says how to read them instead);
 * every other column is ignored; the label column (--label-col: numbers, or booleans as 1/0) is never given to
@@ -297,7 +297,7 @@ def _time_expr(
     if numeric:
         if mx < FIRST_YEAR:
             raise DetectError(
-                f"{src.spec}: column {col!r} (time) holds {shown}: as Unix seconds they would all fall in 1970; "
+                f"{src.spec}: column {col!r} (time) holds {shown}: as Unix seconds they would all fall before 1971; "
                 "say how to read them with --time-unit (s, ms, us, ns, or index for period numbers)"
             )
         # the unit from the magnitude: seconds below 1e11 (the year 5138), else milli-, micro- or nanoseconds
