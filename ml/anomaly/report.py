@@ -102,6 +102,40 @@ def format_incidents(df: pd.DataFrame) -> str:
     return "\n".join(blocks)
 
 
+def coverage(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    """What the answer rests on: the detection period's series-days (every level) and how many the detector
+    judged, and the raw rows of the extract and how many were rejected at load, by reason."""
+    days, judged = con.execute(
+        """
+        select count(*), count(*) filter (where a.is_judged)
+        from marts.fct_api_request_anomalies as a
+        inner join intermediate.int_api_detection_period as p
+            on a.series_date between p.detection_start and p.detection_end
+        """
+    ).fetchone()
+    (raw,) = con.execute("select coalesce(sum(raw_rows), 0) from marts.fct_api_request_load_reconciliation").fetchone()
+    reasons = con.execute(
+        "select rejection_reason, count(*) from marts.fct_api_requests_quarantined group by 1 order by 2 desc, 1"
+    ).fetchall()
+    return {"series_days": days, "judged": judged, "raw_rows": int(raw), "rejected": dict(reasons)}
+
+
+def format_coverage(c: dict) -> str:
+    """Two lines: how much of the period was judged, and how much of the extract was rejected (with why)."""
+    days, judged = c["series_days"], c["judged"]
+    lines = [
+        f"judged: {judged:,} of {days:,} series-days of the period (every level)"
+        + (f"; {days - judged:,} not judged: cold start, too little history yet" if judged < days else "")
+    ]
+    rejected = sum(c["rejected"].values())
+    if rejected:
+        why = ", ".join(f"{reason} {n:,}" for reason, n in c["rejected"].items())
+        lines.append(
+            f"rejected at load: {rejected:,} of {c['raw_rows']:,} raw rows ({why}): marts.fct_api_requests_quarantined"
+        )
+    return "\n".join(fit(line) for line in lines)
+
+
 def format_answer(con: duckdb.DuckDBPyConnection, source: Path) -> str:
     """The detection-period answer; `source` is the DuckDB file `con` reads (the published snapshot, or the
     warehouse for `python -m ml answer`), named where the answer says where the full tables are."""
@@ -111,7 +145,14 @@ def format_answer(con: duckdb.DuckDBPyConnection, source: Path) -> str:
     out.append(
         f"\n=== Anomalies in the detection period {period[0]} .. {period[1]} (highest level explaining each move) ==="
     )
-    out.append(format_incidents(df) if len(df) else "no anomalies")
+    c = coverage(con)
+    out.append(format_coverage(c))
+    if len(df):
+        out.append(format_incidents(df))
+    elif c["judged"] == 0:  # "no anomalies" would claim what nobody looked at
+        out.append("nothing could be judged in this period, so no anomaly can be reported (see the lines above)")
+    else:
+        out.append("no anomalies in the judged series-days")
     out.append(
         f"\nFull tables in {source}:\n"
         "  marts.fct_api_request_anomalies            every day x level x series: value, expected, Q1, Q3, IQR, k,\n"

@@ -24,6 +24,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 
+from ml.anomaly.report import coverage
 from ml.anomaly.uncertainty import RESAMPLES, series_margins
 from ml.logs import timed
 from ml.observability.health import plot_quarantine
@@ -97,7 +98,10 @@ def plot_heatmap(anoms: pd.DataFrame, start, end) -> str | None:
     if d.empty:
         return None
     dev = d.assign(dev=(d["value"] / d["expected_value"] - 1) * 100)
-    grid = dev.pivot_table(index="country", columns="series_date", values="dev", aggfunc="first")
+    if dev["dev"].isna().all():  # nothing judged yet (a short extract: the cold start): no deviation to draw
+        return None
+    # every country and day of the period, judged or not (pivot_table drops all-empty rows by default)
+    grid = dev.pivot_table(index="country", columns="series_date", values="dev", aggfunc="first", dropna=False)
     flags = d.pivot_table(index="country", columns="series_date", values="is_anomaly", aggfunc="max")
     order = flags.fillna(False).sum(axis=1).sort_values(ascending=False).index
     grid, flags = grid.loc[order], flags.reindex(index=order, columns=grid.columns)
@@ -297,6 +301,7 @@ def build_report(
                 con, "select * from evaluation.fct_detector_evaluation order by dataset, event_type, fc_rank, detector"
             )
             margins = series_margins(con)
+            judged = coverage(con)
             quarantine = quarantine_by_reason(con, relations(con))
             recon = _df(
                 con,
@@ -342,6 +347,7 @@ def build_report(
             recon=recon.to_dict("records"),
             quarantine=quarantine,
             incidents=incidents.to_dict("records"),
+            coverage=judged,
             levels=["total", "os", "country", "country_os"],
             evaluation=ev.to_dict("records"),
             margins=margins.to_dict("records"),

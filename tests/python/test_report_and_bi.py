@@ -66,6 +66,7 @@ def test_the_report_renders_with_every_section_in_headless_chromium(built_home: 
     assert not re.search(r"\bnan\b", text) and "00:00:00" not in text
     assert "http://127.0.0.1:3000/asset-groups" in lineage and "make docs" in lineage
     assert f"{n_incidents} incidents between 2024-04-01 and 2024-04-14" in text
+    assert re.search(r"The detector judged [\d,]+ of the period's [\d,]+ series-days \(every level\)", text)
     assert hierarchy == n_incidents + 1  # one row per incident under its header
     # the report recomputes v1 and v2 on the same test rows: the PR-AUCs the registry recorded
     for fv, auc in pr_auc.items():
@@ -206,3 +207,71 @@ def test_a_long_path_in_the_answer_stays_whole() -> None:
     assert len(path) > 120
     lines = fit(f"Full tables in {path}:\n  marts.fct_api_request_anomalies  every day").splitlines()
     assert lines == ["Full tables in", f"    {path}:", "  marts.fct_api_request_anomalies  every day"]
+
+
+def _answer_state(judged: list[bool], rejected: dict[str, int]) -> duckdb.DuckDBPyConnection:
+    """The relations the answer reads, as a short extract leaves them: the period's series-days (judged or
+    not), no incident, and the rows rejected at load."""
+    con = duckdb.connect()
+    con.execute("create schema intermediate; create schema marts")
+    con.execute(
+        "create table intermediate.int_api_detection_period as "
+        "select date '2024-05-07' as detection_start, date '2024-05-20' as detection_end"
+    )
+    con.execute("create table marts.fct_api_request_anomalies (series_date date, is_judged boolean)")
+    con.executemany(
+        "insert into marts.fct_api_request_anomalies values (date '2024-05-20' - ?::int % 14, ?)",
+        list(enumerate(judged)),
+    )
+    con.execute(
+        "create table marts.fct_api_anomaly_detection_summary (start_date date, end_date date, level varchar, "
+        "country varchar, os varchar, series_key varchar, direction varchar, peak_deviation_pct double, "
+        "peak_value double, peak_expected_value double, on_holiday boolean, calendar_label varchar, "
+        "contributors varchar, peak_explanation varchar)"
+    )
+    con.execute("create table marts.fct_api_request_load_reconciliation as select 120 as raw_rows")
+    con.execute("create table marts.fct_api_requests_quarantined (rejection_reason varchar)")
+    for reason, n in rejected.items():
+        con.executemany("insert into marts.fct_api_requests_quarantined values (?)", [[reason]] * n)
+    return con
+
+
+def test_the_answer_says_what_it_judged_and_what_was_rejected() -> None:
+    """A user's 20-day extract named after its last day: 96 of its 120 rows were out of the file's date window, the
+    rest too short a history to judge, and the answer said "no anomalies", as if it had looked."""
+    from ml.anomaly.report import format_answer
+
+    text = format_answer(_answer_state([False] * 48, {"date_out_of_range": 96}), Path("snapshot.duckdb"))
+    assert "judged: 0 of 48 series-days of the period (every level); 48 not judged: cold start" in text
+    assert "rejected at load: 96 of 120 raw rows (date_out_of_range 96): marts.fct_api_requests_quarantined" in text
+    assert "nothing could be judged in this period, so no anomaly can be reported" in text
+    assert "no anomalies" not in text
+    text = format_answer(_answer_state([True] * 10 + [False] * 2, {}), Path("snapshot.duckdb"))
+    assert "judged: 10 of 12 series-days of the period (every level); 2 not judged" in text
+    assert "no anomalies in the judged series-days" in text and "rejected at load" not in text
+
+
+def test_the_heatmap_draws_a_country_not_judged_yet() -> None:
+    """A country launched in the detection period has no expected value yet: the report's heat map failed with a
+    KeyError on it (and on a short extract, where no country has one), which failed the whole run."""
+    import pandas as pd
+
+    from ml.reporting.report import plot_heatmap
+
+    days = pd.date_range("2024-04-01", periods=14)
+    anoms = pd.DataFrame(
+        [
+            {
+                "level": "country",
+                "country": c,
+                "series_date": d,
+                "value": 100.0,
+                "is_anomaly": False,
+                "expected_value": None if c == "NEW" else 95.0,
+            }
+            for c in ("DE", "NEW")
+            for d in days
+        ]
+    )
+    assert plot_heatmap(anoms, days[0], days[-1]).startswith("data:image/png;base64,")
+    assert plot_heatmap(anoms[anoms["country"] == "NEW"], days[0], days[-1]) is None  # nothing judged: no plot
