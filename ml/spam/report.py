@@ -146,3 +146,14 @@ def format_spam_answer(con: duckdb.DuckDBPyConnection, top: int = 10) -> str:
     for f, c, t in changes:
         out.append(f"Schema change in the weekly call feed: {t} {c} in {f}")
     return "\n".join(out) + "\n"
+
+
+def spam_section(con: duckdb.DuckDBPyConnection) -> str:
+    """The answer's spam summary, or why there is none: an extract without call files left the section out
+    without a word."""
+    if con.execute("select count(*) from marts.fct_spam_scores_latest").fetchall()[0][0]:
+        return format_spam_answer(con)
+    return (
+        "\n=== Spam classifier ===\nno number scored: no weekly call file was loaded. Put "
+        "calls_<monday>.csv files into $SENTINEL_HOME/landing/calls/ (labels: landing/call_labels/) and run again\n"
+    )

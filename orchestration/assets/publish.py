@@ -16,7 +16,7 @@ from ml.anomaly.report import format_answer, format_evaluation
 from ml.dashboard.build import build_dashboard
 from ml.publish import current, publish
 from ml.reporting.report import build_report
-from ml.spam.report import format_spam_answer
+from ml.spam.report import spam_section
 from ml.text import fit
 from orchestration.assets.dbt import published_relations
 from orchestration.resources import Warehouse, dagster_url
@@ -54,10 +54,7 @@ def published_snapshot(context: AssetExecutionContext, warehouse: Warehouse):
 
 def render_answer(con: duckdb.DuckDBPyConnection, source: Path) -> str:
     """The text `make run` prints: the detection-period answer, the detector comparison, the spam summary."""
-    text = format_answer(con, source) + format_evaluation(con)
-    if con.execute("select count(*) from marts.fct_spam_scores_latest").fetchall()[0][0]:
-        text += format_spam_answer(con)
-    return fit(text)  # within 120 columns
+    return fit(format_answer(con, source) + format_evaluation(con) + spam_section(con))  # within 120 columns
 
 
 @asset(key="answer_report", deps=["published_snapshot"], group_name="published", kinds={"python"})

@@ -275,3 +275,13 @@ def test_the_heatmap_draws_a_country_not_judged_yet() -> None:
     )
     assert plot_heatmap(anoms, days[0], days[-1]).startswith("data:image/png;base64,")
     assert plot_heatmap(anoms[anoms["country"] == "NEW"], days[0], days[-1]) is None  # nothing judged: no plot
+
+
+def test_the_answer_says_why_it_has_no_spam_section() -> None:
+    """An extract of API logs alone scores no number: the spam section was left out without a word."""
+    from ml.spam.report import spam_section
+
+    con = duckdb.connect()
+    con.execute("create schema marts; create table marts.fct_spam_scores_latest (number_id varchar)")
+    text = spam_section(con)
+    assert "no number scored: no weekly call file was loaded" in text and "landing/calls/" in text
