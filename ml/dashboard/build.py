@@ -129,6 +129,12 @@ def _kpi_page(f: dict[str, pd.DataFrame], start: date, end: date) -> tuple[dict[
     else:
         top, top_note = "none", "no incident in the detection period"
     flags = {d: metric("api_anomalies", breakdown=d) for d in ("up", "down", "missing")}
+    judged, days = metric("api_series_days", breakdown="judged"), metric("api_series_days")
+    judged_note = (
+        "every level; every series-day judged"
+        if judged == days
+        else f"every level; {days - judged:,.0f} not judged yet: cold start, too little history"
+    )
     by_level = inc.groupby("level").size().to_dict()
     table = _table(
         inc,
@@ -158,6 +164,7 @@ def _kpi_page(f: dict[str, pd.DataFrame], start: date, end: date) -> tuple[dict[
                     ", ".join(f"{k} {v:,.0f}" for k, v in flags.items()),
                 ),
                 ("By level", ", ".join(f"{k} {v}" for k, v in sorted(by_level.items())) or "none", "incidents"),
+                ("Judged series-days", f"{judged:,.0f} of {days:,.0f}", judged_note),
             ]
         ),
         "sections": [

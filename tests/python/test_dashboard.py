@@ -54,8 +54,9 @@ def _ready(page) -> None:
 
 @pytest.mark.slow
 def test_two_metrics_recomputed_from_the_base_marts_equal_the_metric_marts(snapshot) -> None:
-    """Flagged series-days per day, level and direction, and flagged numbers per country: once from the base
-    marts here, once in the metric marts; EXCEPT both ways is empty, and neither side is empty."""
+    """Flagged series-days per day, level and direction, series-days judged or not, and flagged numbers per
+    country: once from the base marts here, once in the metric marts; EXCEPT both ways is empty, and neither side
+    is empty."""
     anomalies = """
         select series_date, level, country, os, direction, count(*) as n
         from marts.fct_api_request_anomalies where is_anomaly group by all"""
@@ -68,7 +69,13 @@ def test_two_metrics_recomputed_from_the_base_marts_equal_the_metric_marts(snaps
     flagged_metric = """
         select week_start, country_code, cast(value as bigint), denominator
         from marts.fct_spam_metrics_weekly where metric_name = 'spam_flagged'"""
-    for base, mart in ((anomalies, metric), (flagged, flagged_metric)):
+    judged = """
+        select series_date, level, country, os, case when is_judged then 'judged' else 'not_judged' end, count(*)
+        from marts.fct_api_request_anomalies group by all"""
+    judged_metric = """
+        select metric_date, level, country, os, breakdown, cast(value as bigint)
+        from marts.fct_kpi_metrics_daily where metric_name = 'api_series_days'"""
+    for base, mart in ((anomalies, metric), (flagged, flagged_metric), (judged, judged_metric)):
         assert snapshot.execute(f"select count(*) from ({base})").fetchone()[0] > 0
         for a, b in ((base, mart), (mart, base)):
             assert snapshot.execute(f"select * from ({a}) except all select * from ({b})").fetchall() == []
@@ -171,11 +178,16 @@ def test_every_page_renders_offline_in_headless_chromium(served: str, tmp_path: 
 
 
 @pytest.mark.slow
-def test_the_kpi_page_shows_the_summary_marts_incident_count_and_top_incident(served: str, snapshot) -> None:
+def test_the_kpi_page_shows_the_incident_count_top_incident_and_judged_series_days(served: str, snapshot) -> None:
     n, top = snapshot.execute(
         """select count(*) over (), series_key || ' ' || direction || ' ' || strftime(start_date, '%Y-%m-%d')
            from marts.fct_api_anomaly_detection_summary
            order by abs(total_deviation_value) desc, incident_key limit 1"""
+    ).fetchone()
+    judged, days = snapshot.execute(
+        """select count(*) filter (where is_judged), count(*) from marts.fct_api_request_anomalies as a
+           inner join intermediate.int_api_detection_period as p
+               on a.series_date between p.detection_start and p.detection_end"""
     ).fetchone()
     with chromium_page(served + "index.html") as (page, errors, _):
         _ready(page)
@@ -186,6 +198,7 @@ def test_the_kpi_page_shows_the_summary_marts_incident_count_and_top_incident(se
         rows = page.locator("#incidents tbody tr").count()
     assert cards["incidents"] == str(n) and rows == n
     assert cards["top incident"] == top
+    assert cards["judged series-days"] == f"{judged:,} of {days:,}" and 0 < judged < days  # two new series
     assert errors == []
 
 

@@ -1,5 +1,6 @@
--- KPI health, the cards: the detection period's requests (the total series) and flagged series-days by direction
--- (every level), read from the metric mart (defined once there). The incident cards read the summary mart.
+-- KPI health, the cards: the detection period's requests (the total series), flagged series-days by direction
+-- and series-days judged or not (every level), read from the metric mart (defined once there). The incident cards
+-- read the summary mart.
 select
     metric_name,
     breakdown,
@@ -9,7 +10,7 @@ where
     metric_date between $detection_start and $detection_end
     and (
         (metric_name = 'api_requests' and level = 'total')
-        or metric_name = 'api_anomalies'
+        or metric_name in ('api_anomalies', 'api_series_days')
     )
 group by metric_name, breakdown
 order by metric_name, breakdown

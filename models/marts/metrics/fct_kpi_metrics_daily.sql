@@ -43,6 +43,21 @@ flagged as (
     group by series_date, level, country, os, direction
 ),
 
+judged as (
+    -- series-days the detector judged, and those it could not yet (the cold start of a series' first weeks):
+    -- the share of a period an answer rests on
+    select
+        'api_series_days' as metric_name,
+        series_date as metric_date,
+        level,
+        country,
+        os,
+        case when is_judged then 'judged' else 'not_judged' end as breakdown,
+        count(*) as value
+    from anomalies
+    group by series_date, level, country, os, case when is_judged then 'judged' else 'not_judged' end
+),
+
 incident_starts as (
     -- incidents, each at the highest level that explains it, on their first day
     select
@@ -75,6 +90,8 @@ unioned as (
     select * from requests
     union all
     select * from flagged
+    union all
+    select * from judged
     union all
     select * from incident_starts
     union all
