@@ -103,21 +103,29 @@ def format_incidents(df: pd.DataFrame) -> str:
 
 
 def coverage(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
-    """What the answer rests on: the detection period's series-days (every level) and how many the detector
-    judged, and the raw rows of the extract and how many were rejected at load, by reason."""
+    """What the answer rests on, from the metric mart (the dashboard's definitions): the detection period's
+    series-days (every level) and how many the detector judged, and the raw rows of the extract and how many
+    were rejected at load, by reason."""
     days, judged = con.execute(
         """
-        select count(*), count(*) filter (where a.is_judged)
-        from marts.fct_api_request_anomalies as a
+        select coalesce(sum(m.value), 0), coalesce(sum(m.value) filter (where m.breakdown = 'judged'), 0)
+        from marts.fct_kpi_metrics_daily as m
         inner join intermediate.int_api_detection_period as p
-            on a.series_date between p.detection_start and p.detection_end
+            on m.metric_date between p.detection_start and p.detection_end
+        where m.metric_name = 'api_series_days'
         """
     ).fetchone()
     (raw,) = con.execute("select coalesce(sum(raw_rows), 0) from marts.fct_api_request_load_reconciliation").fetchone()
     reasons = con.execute(
-        "select rejection_reason, count(*) from marts.fct_api_requests_quarantined group by 1 order by 2 desc, 1"
+        "select breakdown, sum(value) from marts.fct_kpi_metrics_daily where metric_name = 'api_quarantined_rows' "
+        "group by 1 order by 2 desc, 1"
     ).fetchall()
-    return {"series_days": days, "judged": judged, "raw_rows": int(raw), "rejected": dict(reasons)}
+    return {
+        "series_days": int(days),
+        "judged": int(judged),
+        "raw_rows": int(raw),
+        "rejected": {reason: int(n) for reason, n in reasons},
+    }
 
 
 def format_coverage(c: dict) -> str:

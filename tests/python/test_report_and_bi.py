@@ -211,18 +211,26 @@ def test_a_long_path_in_the_answer_stays_whole() -> None:
 
 def _answer_state(judged: list[bool], rejected: dict[str, int]) -> duckdb.DuckDBPyConnection:
     """The relations the answer reads, as a short extract leaves them: the period's series-days (judged or
-    not), no incident, and the rows rejected at load."""
+    not) and the rows rejected at load in the metric mart, and no incident."""
     con = duckdb.connect()
     con.execute("create schema intermediate; create schema marts")
     con.execute(
         "create table intermediate.int_api_detection_period as "
         "select date '2024-05-07' as detection_start, date '2024-05-20' as detection_end"
     )
-    con.execute("create table marts.fct_api_request_anomalies (series_date date, is_judged boolean)")
+    con.execute(
+        "create table marts.fct_kpi_metrics_daily (metric_name varchar, metric_date date, breakdown varchar, "
+        "value double)"
+    )
     con.executemany(
-        "insert into marts.fct_api_request_anomalies values (date '2024-05-20' - ?::int % 14, ?)",
+        "insert into marts.fct_kpi_metrics_daily values "
+        "('api_series_days', date '2024-05-20' - ?::int % 14, case when ? then 'judged' else 'not_judged' end, 1)",
         list(enumerate(judged)),
     )
+    for reason, n in rejected.items():
+        con.execute(
+            "insert into marts.fct_kpi_metrics_daily values ('api_quarantined_rows', '2024-05-20', ?, ?)", [reason, n]
+        )
     con.execute(
         "create table marts.fct_api_anomaly_detection_summary (start_date date, end_date date, level varchar, "
         "country varchar, os varchar, series_key varchar, direction varchar, peak_deviation_pct double, "
@@ -230,9 +238,6 @@ def _answer_state(judged: list[bool], rejected: dict[str, int]) -> duckdb.DuckDB
         "contributors varchar, peak_explanation varchar)"
     )
     con.execute("create table marts.fct_api_request_load_reconciliation as select 120 as raw_rows")
-    con.execute("create table marts.fct_api_requests_quarantined (rejection_reason varchar)")
-    for reason, n in rejected.items():
-        con.executemany("insert into marts.fct_api_requests_quarantined values (?)", [[reason]] * n)
     return con
 
 
