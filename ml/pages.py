@@ -13,6 +13,8 @@ from typing import Any
 
 import jinja2
 import matplotlib
+import numpy as np
+import pandas as pd
 
 matplotlib.use("Agg")
 
@@ -39,8 +41,11 @@ def num(v: Any, digits: int = 0) -> str:
 
 
 def present(v: Any) -> bool:
-    """Neither None nor NaN (pandas gives NaN for a missing value, and NaN is truthy in a template)."""
-    return v is not None and not (isinstance(v, numbers.Real) and math.isnan(v))
+    """Neither None, NaN nor NaT (pandas gives NaN for a missing number and NaT for a missing time; NaN is truthy
+    in a template, and NaT fails on strftime)."""
+    if v is None or v is pd.NaT or (isinstance(v, np.datetime64) and np.isnat(v)):
+        return False
+    return not (isinstance(v, numbers.Real) and math.isnan(v))
 
 
 def text(v: Any) -> str:

@@ -336,3 +336,23 @@ def test_the_vega_script_is_built_once_and_then_copied_from_the_cache(tmp_path: 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "readonly"))
     build._vega_bundle(tmp_path / "third")
     assert (tmp_path / "third" / "vega.js").read_text() == first
+
+
+def test_a_missing_time_is_an_empty_cell(tmp_path: Path) -> None:
+    """A file named without a date has no latest period, so the freshness table held NaT: the dashboard step
+    failed on it ("NaTType does not support strftime") and with it `make run` on a user's own extract; the
+    pages' `day` filter printed "NaT"."""
+    import numpy as np
+
+    from ml.pages import present, write_page
+
+    (tmp_path / "t.j2").write_text("[{{ v | day }}][{{ w | day }}][{{ x | day }}]")
+    write_page(tmp_path, "t.j2", tmp_path / "t.html", v=pd.NaT, w=None, x=pd.Timestamp("2024-05-20"))
+    assert (tmp_path / "t.html").read_text() == "[][][2024-05-20]"
+
+    fresh = pd.DataFrame(
+        {"feed": ["api_logs"], "latest_period": [pd.NaT], "last_loaded_at": [pd.Timestamp("2024-05-20 08:30")]}
+    )
+    table = build._table(fresh, {"feed": "feed", "latest_period": "latest period", "last_loaded_at": "last load"})
+    assert table["rows"] == [["api_logs", "", "2024-05-20 08:30"]]
+    assert not present(pd.NaT) and not present(np.datetime64("NaT")) and present(pd.Timestamp("2024-05-20"))
