@@ -2,6 +2,8 @@
 
     python -m ml detect INPUT... --time-col TS --value-col V [--series-col C ...] [--grain hour|day]
                         [--agg mean|sum] [--method robust_seasonal|iqr|zscore] [--label-col L] --out OUT.csv
+                        [--time-unit auto|s|ms|us|ns|index] [--time-format FMT] [--columns C,...]
+                        [--flag-missing] [--counts]
 
 The inputs (CSV files, also tab-separated or gzip/zstd compressed, Parquet files, folders of them (every such file
 below, other files left out with a word), or `duckdb:PATH::schema.table`;
@@ -230,22 +232,30 @@ def _label_expr(col: str) -> str:
     return f"coalesce(try_cast({_text(col)} as double), cast(try_cast({_text(col)} as boolean) as double))"
 
 
+def _bad_rows(con: duckdb.DuckDBPyConnection, table: str, col: str, condition: str) -> tuple[int, list]:
+    """How many rows of an input meet `condition` (a defect), and the first three: (row number, text of col)."""
+    rows = con.execute(
+        f"select _row, {_text(col)}, count(*) over () from {table} where {condition} order by _row limit 3"
+    ).fetchall()
+    return (rows[0][2] if rows else 0), [(r, v) for r, v, _ in rows]
+
+
+def _examples(rows: list) -> str:
+    return ", ".join(f"row {r} {v[:40]!r}" for r, v in rows)
+
+
 def _check_values(con: duckdb.DuckDBPyConnection, table: str, src: _Source, col: str, what: str) -> None:
     """Every non-empty value of the value column (`what` = "value") or the label column ("label") is readable."""
     if what == "label":
         parsed, problem = _label_expr(col), "value(s) that are neither numbers nor true/false"
     else:
         parsed, problem = _value_expr(col), "non-numeric value(s)"
-    bad = con.execute(
-        f"select _row, {_text(col)}, count(*) over () from {table} "
-        f"where not {_missing(col)} and {parsed} is null order by _row limit 3"
-    ).fetchall()
-    if bad:
-        examples = ", ".join(f"row {r} {v[:40]!r}" for r, v, _ in bad)
+    n, rows = _bad_rows(con, table, col, f"not {_missing(col)} and {parsed} is null")
+    if n:
         hint = ""
-        if all(re.fullmatch(r"[+-]?\d+,\d+", v) for _, v, _ in bad):
+        if all(re.fullmatch(r"[+-]?\d+,\d+", v) for _, v in rows):
             hint = " (decimal commas? the reader takes a point: 1.5, not 1,5)"
-        raise DetectError(f"{src.spec}: column {col!r} ({what}) has {bad[0][2]} {problem}: {examples}{hint}")
+        raise DetectError(f"{src.spec}: column {col!r} ({what}) has {n} {problem}: {_examples(rows)}{hint}")
 
 
 EPOCH_UNITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))  # (largest value above, units per second): ns, us, ms
@@ -265,10 +275,9 @@ def _time_expr(
     """A UTC timestamp expression for the time column (epoch numbers, period numbers, ISO 8601 text or text in
     cfg.time_format), and whether the column was read as period numbers."""
     c, unit, grain = _text(col), cfg.time_unit, cfg.grain
-    (n_missing,) = con.execute(f"select count(*) from {table} where nullif({c}, '') is null").fetchone()
-    if n_missing:
-        (row,) = con.execute(f"select min(_row) from {table} where nullif({c}, '') is null").fetchone()
-        raise DetectError(f"{src.spec}: column {col!r} (time) is empty in {n_missing} row(s), first at row {row}")
+    n_empty, rows = _bad_rows(con, table, col, f"nullif({c}, '') is null")
+    if n_empty:
+        raise DetectError(f"{src.spec}: column {col!r} (time) is empty in {n_empty} row(s), first at row {rows[0][0]}")
     if cfg.time_format:
         return _parsed_times(con, table, src, col, f"try_strptime({c}, {_sql_str(cfg.time_format)})"), False
     num = f"try_cast({c} as double)"
@@ -277,9 +286,8 @@ def _time_expr(
     ).fetchone()
     numeric = bool(n_all) and n_num == n_all
     if unit != "auto" and not numeric:
-        bad = con.execute(f"select _row, {c} from {table} where {num} is null order by _row limit 3").fetchall()
-        examples = ", ".join(f"row {r} {v[:40]!r}" for r, v in bad)
-        raise DetectError(f"{src.spec}: column {col!r} (time) has values that are not numbers: {examples}")
+        _, rows = _bad_rows(con, table, col, f"{num} is null")
+        raise DetectError(f"{src.spec}: column {col!r} (time) has values that are not numbers: {_examples(rows)}")
     if unit in TIME_UNITS:
         return _epoch(c, TIME_UNITS[unit]), False
     shown = f"numbers from {mn:g} to {mx:g}" if numeric else ""
@@ -310,12 +318,11 @@ def _parsed_times(con: duckdb.DuckDBPyConnection, table: str, src: _Source, col:
     A time without an offset is UTC: the connection's TimeZone is."""
     parsed = f"cast(cast({parse} as timestamptz) at time zone 'UTC' as timestamp)"
     try:
-        bad = con.execute(f"select _row, {_text(col)} from {table} where {parsed} is null order by _row limit 3")
+        n, rows = _bad_rows(con, table, col, f"{parsed} is null")
     except duckdb.Error as exc:  # a format DuckDB cannot read
         raise DetectError(f"--time-format: {str(exc).splitlines()[0][:200]}") from exc
-    if rows := bad.fetchall():
-        examples = ", ".join(f"row {r} {v[:40]!r}" for r, v in rows)
-        raise DetectError(f"{src.spec}: column {col!r} (time) has values that are not times: {examples}")
+    if n:
+        raise DetectError(f"{src.spec}: column {col!r} (time) has values that are not times: {_examples(rows)}")
     return parsed
 
 

@@ -257,7 +257,8 @@ def test_period_numbers_are_read_at_the_grain_given(tmp_path: Path, grain: str) 
     hourly = hourly_frame(days=60 if grain == "hour" else 300).iloc[::12]  # one point an hour
     frame = (hourly if grain == "hour" else hourly.iloc[::24]).reset_index(drop=True)  # or one a day
     spike = 24 * 30 + 5 if grain == "hour" else 250
-    frame.loc[spike, "value"] *= 1 if grain == "hour" else 6  # hourly_frame's own spike is at hour 24 * 30 + 5
+    if grain == "day":  # hourly_frame's own spike is at hour 24 * 30 + 5
+        frame.loc[spike, "value"] *= 6
     f = tmp_path / "numbered.csv"
     frame.assign(timestamp=np.arange(1, len(frame) + 1)).to_csv(f, index=False)
     df = run(tmp_path, [f], grain=grain)
