@@ -3,8 +3,17 @@
 
     Input: the output of detect_anomalies over all four levels (columns detector, level, country, os,
     series_key, period_ts, value, expected_value, deviation_value, deviation_pct, direction,
-    is_anomaly, explanation, calendar_label).
-    Output: one row per period and *incident node*: the highest flagged node that explains the move.
+    is_anomaly, is_judged, explanation, calendar_label, is_holiday, series_start_date).
+    Output: one row per period and *incident node*: the highest flagged node that explains the move (the columns
+    above, is_new_series, n_contributors and contributors).
+
+    0. A new series (one that started after the first series of the input, and is in its cold start: a value,
+       not judged yet) is read as a move up by its whole value under an ancestor flagged up that period: its
+       parents' expected values were learned without it. It can explain that move and be named as a contributor
+       ('BR/* (new)'); a new node is not explained down by its own new children (the whole country is new), and
+       it is an incident only where it carries the share of a flagged ancestor's move (a small new country is
+       not an incident because the total moved for another reason). Its own row in the detector's output stays
+       not judged.
 
     1. A flagged node is explained by a flagged child (same period, same direction) that carries at least
        `anomaly_explain_share` of the node's deviation while the rest of the node moved (relatively) less than
@@ -32,18 +41,82 @@
     {%- endset -%}
     {%- set pcols = partition_cols | join(', ') -%}
 
-    with flagged as (
-        select * from {{ relation }}
+    with extract_start as (
+        select min(series_start_date) as first_start from {{ relation }}
+    ),
+
+    marked as (
+        select
+            r.*,
+            coalesce(
+                not r.is_judged and r.value is not null and r.series_start_date > e.first_start, false
+            ) as is_new_series
+        from {{ relation }} as r
+        cross join extract_start as e
+    ),
+
+    nodes as (
+        -- the input's columns, a new series read as a move up by its whole value (rule 0)
+        select
+            {% for c in partition_cols %}{{ c }}, {% endfor %}
+            level,
+            country,
+            os,
+            series_key,
+            period_ts,
+            value,
+            case when is_new_series then 0 else expected_value end as expected_value,
+            case when is_new_series then value else deviation_value end as deviation_value,
+            case when is_new_series then null else deviation_pct end as deviation_pct,
+            case when is_new_series then 'up' else direction end as direction,
+            is_anomaly,
+            is_judged,
+            case
+                when is_new_series
+                    then 'new series since ' || cast(series_start_date as {{ dbt.type_string() }})
+                    || ': not judged yet (cold start), and its whole value is new to its parents'
+                else explanation
+            end as explanation,
+            calendar_label,
+            is_holiday,
+            series_start_date,
+            is_new_series
+        from marked
+    ),
+
+    new_under_flagged as (
+        -- the new series under an ancestor flagged up that period; `leads`: carrying the share of its move
+        select
+            {% for c in partition_cols %}child.{{ c }}, {% endfor %}
+            child.series_key,
+            child.period_ts,
+            max(case when child.deviation_value >= {{ share }} * parent.deviation_value then 1 else 0 end) as leads
+        from nodes as child
+        inner join nodes as parent
+            on {{ same }} and {{ descendant_of }}
+        where child.is_new_series and parent.is_anomaly
+        group by {% for c in partition_cols %}child.{{ c }}, {% endfor %}child.series_key, child.period_ts
+    ),
+
+    flagged as (
+        select * from nodes
         where is_anomaly
+        union all
+        select nodes.*
+        from nodes
+        inner join new_under_flagged as n
+            on {% for c in partition_cols %}nodes.{{ c }} = n.{{ c }} and {% endfor -%}
+            nodes.series_key = n.series_key
+            and nodes.period_ts = n.period_ts
     ),
 
     edges as (
         -- every node with its parent(s) in the lattice
-        select *, country || '/*' as parent_key from {{ relation }} where level = 'country_os'
+        select *, country || '/*' as parent_key from nodes where level = 'country_os'
         union all
-        select *, '*/' || os as parent_key from {{ relation }} where level = 'country_os'
+        select *, '*/' || os as parent_key from nodes where level = 'country_os'
         union all
-        select *, '*/*' as parent_key from {{ relation }} where level in ('country', 'os')
+        select *, '*/*' as parent_key from nodes where level in ('country', 'os')
     ),
 
     sibling_sums as (
@@ -78,12 +151,14 @@
             and sib.level = child.level
             and sib.period_ts = parent.period_ts
         where parent.direction != 'missing'
-            and child.is_anomaly
+            and not parent.is_new_series
+            and (child.is_anomaly or child.is_new_series)
             -- the child carries most of its parent's move ...
             and child.deviation_value / nullif(parent.deviation_value, 0) >= {{ share }}
             -- ... and its siblings together moved (relatively) much less than the child did
             and (
-                sib.sum_expected - child.expected_value <= 0
+                child.is_new_series
+                or sib.sum_expected - child.expected_value <= 0
                 or abs((sib.sum_deviation - child.deviation_value)
                        / nullif(sib.sum_expected - child.expected_value, 0))
                 < {{ breadth }} * abs(child.deviation_value / nullif(child.expected_value, 0))
@@ -117,7 +192,12 @@
             on {% for c in partition_cols %}explaining.{{ c }} = covered.{{ c }} and {% endfor -%}
             explaining.series_key = covered.series_key
             and explaining.period_ts = covered.period_ts
+        left join new_under_flagged as new_series
+            on {% for c in partition_cols %}explaining.{{ c }} = new_series.{{ c }} and {% endfor -%}
+            explaining.series_key = new_series.series_key
+            and explaining.period_ts = new_series.period_ts
         where covered.series_key is null
+            and (not explaining.is_new_series or new_series.leads = 1)
     ),
 
     contributors_ranked as (
@@ -128,6 +208,7 @@
             child.series_key as contributor_key,
             child.deviation_value as contributor_deviation,
             child.deviation_pct as contributor_pct,
+            child.is_new_series as contributor_is_new,
             row_number() over (
                 partition by {% for c in partition_cols %}parent.{{ c }}, {% endfor %}parent.series_key,
                 parent.period_ts
@@ -145,8 +226,9 @@
             period_ts,
             count(*) as n_contributors,
             {{ dbt.listagg(
-                "contributor_key || ' (' || coalesce(cast(round(100 * contributor_pct, 0) as " ~ dbt.type_string()
-                ~ "), 'n/a') || ' %)'",
+                "case when contributor_is_new then contributor_key || ' (new)' else contributor_key || ' ('"
+                ~ " || coalesce(cast(round(100 * contributor_pct, 0) as " ~ dbt.type_string() ~ "), 'n/a') || ' %)'"
+                ~ " end",
                 "', '", "order by contributor_rank") }} as contributors
         from contributors_ranked
         where contributor_rank <= 5

@@ -112,6 +112,24 @@ def _table(df: pd.DataFrame, columns: dict[str, str], formats: dict[str, str] | 
     }
 
 
+def top_incident(inc: pd.DataFrame) -> tuple[str, str]:
+    """The 'Top incident' card (the incidents come largest first): its series, direction and day, and its size.
+    A missing day and a new series have no relative deviation (nothing was there, or nothing was expected)."""
+    if not len(inc):
+        return "none", "no incident in the detection period"
+    t = inc.iloc[0]
+    if t.direction == "missing":
+        peak = "no data"
+    elif pd.isna(t.peak_deviation_pct):
+        peak = "a new series"
+    else:
+        peak = f"{t.peak_deviation_pct:+.0%} at its peak"
+    return (
+        f"{t.series_key} {t.direction} {t.start_date:%Y-%m-%d}",
+        f"{peak}, {t.total_deviation_value:+,.0f} requests in all",
+    )
+
+
 def _kpi_page(f: dict[str, pd.DataFrame], start: date, end: date) -> tuple[dict[str, Any], str]:
     inc = f["kpi_incidents"]
     cards = f["kpi_cards"]
@@ -122,12 +140,7 @@ def _kpi_page(f: dict[str, pd.DataFrame], start: date, end: date) -> tuple[dict[
             sel = sel[sel[col] == val]
         return float(sel["value"].sum())
 
-    if len(inc):
-        t = inc.iloc[0]
-        top = f"{t.series_key} {t.direction} {t.start_date:%Y-%m-%d}"
-        top_note = f"{t.peak_deviation_pct:+.0%} at its peak, {t.total_deviation_value:+,.0f} requests in all"
-    else:
-        top, top_note = "none", "no incident in the detection period"
+    top, top_note = top_incident(inc)
     flags = {d: metric("api_anomalies", breakdown=d) for d in ("up", "down", "missing")}
     judged, days = metric("api_series_days", breakdown="judged"), metric("api_series_days")
     judged_note = (

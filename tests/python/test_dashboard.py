@@ -202,6 +202,22 @@ def test_the_kpi_page_shows_the_incident_count_top_incident_and_judged_series_da
     assert errors == []
 
 
+def test_the_top_incident_card_says_what_a_missing_day_and_a_new_series_are() -> None:
+    """Neither has a relative deviation: the card printed `+nan%` for them."""
+    import pandas as pd
+
+    from ml.dashboard.build import top_incident
+
+    def card(direction: str, pct: float | None, total: float) -> tuple[str, str]:
+        row = {"series_key": "BR/*", "direction": direction, "start_date": pd.Timestamp("2024-04-25")}
+        return top_incident(pd.DataFrame([{**row, "peak_deviation_pct": pct, "total_deviation_value": total}]))
+
+    assert card("up", 0.333, 2400) == ("BR/* up 2024-04-25", "+33% at its peak, +2,400 requests in all")
+    assert card("up", None, 2400) == ("BR/* up 2024-04-25", "a new series, +2,400 requests in all")
+    assert card("missing", None, -397) == ("BR/* missing 2024-04-25", "no data, -397 requests in all")
+    assert top_incident(pd.DataFrame()) == ("none", "no incident in the detection period")
+
+
 @pytest.mark.slow
 def test_the_controls_filter_what_is_shown(served: str) -> None:
     """Country and OS on the KPI page: the drill-down draws another series and the incidents table keeps those

@@ -175,7 +175,8 @@ def test_make_docs_builds_the_docs_site_with_exposures_and_contracts(built_home:
 
 
 def test_the_answer_fits_a_terminal_with_whole_counts_and_no_nan() -> None:
-    """The answer's incident table was 287 columns wide, with counts as `807.000` and `NaN` for a missing day."""
+    """The answer's incident table was 287 columns wide, with counts as `807.000` and `NaN` for a missing day (and
+    for a new series, whose deviation has no expected value to be relative to)."""
     import pandas as pd
 
     from ml.anomaly.report import format_incidents
@@ -186,6 +187,7 @@ def test_the_answer_fits_a_terminal_with_whole_counts_and_no_nan() -> None:
         [
             ("country", "IQ", "*", "down", -85.7, 807.0, 5646.0, "", "IQ/Android (-85.0 %), " * 12, "value 807.0 ..."),
             ("country_os", "PK", "KaiOS", "missing", None, None, 397.0, "", "", "no data for this period"),
+            ("country", "BR", "*", "up", None, 2400.0, 0.0, "", "BR/Android (new)", "new series since 2024-04-05"),
         ],
         columns=["level", "country", "os", "direction", "deviation_pct", "value", "expected", "holiday"]
         + ["contributors", "why"],
@@ -193,6 +195,7 @@ def test_the_answer_fits_a_terminal_with_whole_counts_and_no_nan() -> None:
     text = format_incidents(rows)
     assert "IQ, all OS" in text and "down -85.7 %: 807 requests, expected 5,646" in text
     assert "PK KaiOS" in text and "missing (no row; expected 397)" in text
+    assert "BR, all OS" in text and "up: 2,400 requests, a new series" in text  # no relative deviation to show
     assert "nan" not in text.lower() and ".000" not in text
     assert max(len(line) for line in text.splitlines()) <= 120
     assert fit("  " + "word " * 60).splitlines()[1].startswith("      word")  # continuation indented by 4 more
