@@ -151,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"the challenger was refused at the gate: {refusal}", file=sys.stderr)
     if not result.success:
         print_failures(result)
+        note = rejected_feed_note(p.warehouse) if engine != "spark" else None
+        if note:
+            print(note, file=sys.stderr)
         print(f"run {result.run_id} failed; `make ui` shows it with its logs; the full log is {log}", file=sys.stderr)
         print(f"data health: {p.reports / 'data_health.html'} (alerts: {p.home / 'alerts'} or the webhook)")
         return 1
@@ -185,6 +188,19 @@ def print_failures(result) -> None:
     for event in result.all_events:
         if event.is_step_failure:
             print(f"step {event.step_key} failed: {error_text(event.step_failure_data.error)}", file=sys.stderr)
+
+
+def rejected_feed_note(warehouse: Path) -> str | None:
+    """After a failed run: that every API-log row was rejected at load, and why, when that is the case."""
+    import duckdb
+
+    from ml.anomaly.report import rejected_feed
+
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return rejected_feed(con)
+    except duckdb.Error:  # no warehouse, or the run stopped before validating the feed
+        return None
 
 
 def gate_refusal(result) -> str | None:

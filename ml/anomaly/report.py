@@ -143,6 +143,37 @@ def format_coverage(c: dict) -> str:
         lines.append(
             f"rejected at load: {rejected:,} of {c['raw_rows']:,} raw rows ({why}): marts.fct_api_requests_quarantined"
         )
+    lines += [f"{reason}: {REASON_HINTS[reason]}" for reason in c["rejected"] if reason in REASON_HINTS]
+    return "\n".join(fit(line) for line in lines)
+
+
+# What to do about a rejection reason whose fix is not plain from its name (docs/anomaly_detection.md has them all)
+REASON_HINTS = {
+    "date_with_time": "the API-log feed takes one count per day and country x OS, and these rows carry a time of "
+    "day (hourly or partial-day counts); sum them per day first, or judge the file as it is with `python -m ml "
+    "detect FILE --time-col date --value-col count --series-col country --series-col os --agg sum --out OUT.csv`",
+}
+
+
+def rejected_feed(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Why a run had nothing to detect on, when no API-log row passed validation: the rows rejected, by reason.
+    The dbt tests that fail then (an empty detection period) do not say it."""
+    counts = con.execute(
+        "select rejection_reason, count(*) filter (where row_status = 'quarantined'), "
+        "count(*) filter (where row_status = 'staged'), count(*) from intermediate.int_api_requests_validated "
+        "group by 1 order by 2 desc, 1"
+    ).fetchall()
+    raw, staged = sum(n for *_, n in counts), sum(s for _, _, s, _ in counts)
+    if not raw or staged:
+        return None
+    rejected = {reason: q for reason, q, _, _ in counts if reason}
+    why = ", ".join(f"{reason} {n:,}" for reason, n in rejected.items())
+    lines = [
+        f"no API-log row passed validation: {sum(rejected.values()):,} of {raw:,} raw rows were rejected at load "
+        f"({why}), so there was nothing to detect on; each row and its reason is in "
+        "intermediate.int_api_requests_validated"
+    ]
+    lines += [f"{reason}: {REASON_HINTS[reason]}" for reason in rejected if reason in REASON_HINTS]
     return "\n".join(fit(line) for line in lines)
 
 

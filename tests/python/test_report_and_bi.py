@@ -257,6 +257,8 @@ def test_the_answer_says_what_it_judged_and_what_was_rejected() -> None:
     text = format_answer(_answer_state([True] * 10 + [False] * 2, {}), Path("snapshot.duckdb"))
     assert "judged: 10 of 12 series-days of the period (every level); 2 not judged" in text
     assert "no anomalies in the judged series-days" in text and "rejected at load" not in text
+    text = format_answer(_answer_state([False] * 12, {"date_with_time": 5520}), Path("snapshot.duckdb"))
+    assert "(date_with_time 5,520)" in text and "sum them per day first" in text and "python -m ml detect" in text
 
 
 def test_the_heatmap_draws_a_country_not_judged_yet() -> None:
@@ -293,3 +295,26 @@ def test_the_answer_says_why_it_has_no_spam_section() -> None:
     con.execute("create schema marts; create table marts.fct_spam_scores_latest (number_id varchar)")
     text = spam_section(con)
     assert "no number scored: no weekly call file was loaded" in text and "landing/calls/" in text
+
+
+def test_a_run_with_every_api_row_rejected_says_so_and_why() -> None:
+    """An hourly extract in the daily feed: every row is quarantined `date_with_time`, and the run failed on an
+    empty detection period's tests without a word on why."""
+    from ml.anomaly.report import rejected_feed
+
+    con = duckdb.connect()
+    con.execute("create schema intermediate")
+    con.execute(
+        "create table intermediate.int_api_requests_validated as select * from (values "
+        "('quarantined', 'date_with_time'), ('quarantined', 'date_with_time'), ('quarantined', 'unknown_os'), "
+        "('duplicate', null)) as t(row_status, rejection_reason)"
+    )
+    note = rejected_feed(con)
+    assert note is not None
+    assert (
+        "no API-log row passed validation: 3 of 4 raw rows were rejected at load (date_with_time 2, unknown_os 1)"
+        in (" ".join(note.split()))
+    )
+    assert "sum them per day first" in note and "unknown_os:" not in note  # a hint only where the name is not enough
+    con.execute("insert into intermediate.int_api_requests_validated values ('staged', null)")
+    assert rejected_feed(con) is None  # a row staged: the run has data, its failure is another one

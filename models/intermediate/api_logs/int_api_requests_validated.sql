@@ -1,6 +1,12 @@
 -- Every raw row with a verdict: staged, quarantined (with the first failing rule) or duplicate.
 -- Repairs are documented rules: country upper-cased and stripped of spaces, aliases (UK -> GB) mapped,
 -- OS spellings mapped through the os_aliases seed. Nothing is dropped here.
+-- The feed holds one count per day: a date with a time of day (2024-04-01 13:00) is an hourly or partial-day
+-- row, and the file it came in holds no day totals, so every timed row of that file is quarantined, its
+-- midnight rows too (staged, the 00:00 hour would have stood for the day). A timestamp at midnight in a file
+-- without other times (a BI export's 2024-04-01T00:00:00Z) is that day.
+{%- set has_time = regexp_like("raw_date", "[T ][0-9]{1,2}:[0-9]{2}") %}
+{%- set at_midnight = regexp_like("raw_date", "[T ]0?0:00(:00([.]0+)?)?([^0-9.:]|$)") %}
 with
 
 requests as (
@@ -33,12 +39,37 @@ mapped as (
         on requests.os_input = os_aliases.alias
 ),
 
+timed as (
+    select
+        *,
+        coalesce({{ has_time }}, false) as has_time_of_day,
+        coalesce({{ has_time }} and not {{ at_midnight }}, false) as has_time_after_midnight
+    from mapped
+),
+
+loads_with_times as (
+    -- the loads that hold a row with a time of day other than midnight
+    select distinct load_id
+    from timed
+    where has_time_after_midnight
+),
+
+timed_loads as (
+    select
+        timed.*,
+        loads_with_times.load_id is not null as is_in_timed_load
+    from timed
+    left join loads_with_times
+        on timed.load_id = loads_with_times.load_id
+),
+
 judged as (
     select
         *,
         case
             when coalesce(trim(raw_date), '') = '' then 'missing_date'
             when request_date is null then 'invalid_date'
+            when has_time_of_day and is_in_timed_load then 'date_with_time'
             when file_date is not null
                 and (
                     request_date > file_date
@@ -57,7 +88,7 @@ judged as (
             when os is null then 'unknown_os'
             else {{ count_problem('raw_count', var('api_logs_max_count'), 'request_count') }}
         end as rejection_reason
-    from mapped
+    from timed_loads
 ),
 
 verdicts as (
