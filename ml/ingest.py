@@ -190,7 +190,10 @@ def check_header(source: Source, path: Path, header: list[str], raw_columns: lis
         raise IngestError(f"{path.name}: line 1: duplicated column(s) {_names(dupes)}")
     missing = [c for c in source.required if c not in header]
     if missing:
-        raise IngestError(f"{path.name}: line 1: missing required column(s) {_names(missing)}")
+        # a spreadsheet's export in a locale with a decimal comma separates fields by ';': one column, all names
+        other = [d for d in (";", "\t", "|") if len(header) == 1 and header[0].count(d) >= len(source.required) - 1]
+        hint = f" (the header is one field holding {other[0]!r}: the files must be comma-separated)" if other else ""
+        raise IngestError(f"{path.name}: line 1: missing required column(s) {_names(missing)}{hint}")
     bad = [h for h in header if not _IDENT.match(h)]
     if bad:
         raise IngestError(f"{path.name}: line 1: column name(s) {_names(bad)} are not plain identifiers")

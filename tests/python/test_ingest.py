@@ -56,6 +56,17 @@ def test_wrong_header_names_file_and_line_and_loads_nothing(tmp_path: Path) -> N
     assert con.execute("select count(*) from raw.loads").fetchone()[0] == 0
 
 
+def test_a_file_separated_by_semicolons_is_named_as_such(tmp_path: Path) -> None:
+    """A spreadsheet's export with a decimal comma separates by ';': the error listed every column as missing."""
+    landing = tmp_path / "landing"
+    _write(landing, "c_semicolons.csv", "date;country;os;count\n2024-04-01;IN;Android;100\n")
+    with pytest.raises(IngestError, match=r"c_semicolons\.csv: line 1: .*holding ';': the files must be comma-sep"):
+        ingest_api_logs(duckdb.connect(), landing)
+    _write(landing, "c_semicolons.csv", "day,country,os,requests\n")  # a plain wrong header gets no such hint
+    with pytest.raises(IngestError, match=r"missing required column\(s\) date, count$"):
+        ingest_api_logs(duckdb.connect(), landing)
+
+
 def test_unreadable_line_names_file_and_line_and_loads_nothing(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     _write(landing, "a_good.csv", HEADER + "2024-04-01,IN,Android,100\n")
