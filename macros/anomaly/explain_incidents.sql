@@ -3,17 +3,17 @@
 
     Input: the output of detect_anomalies over all four levels (columns detector, level, country, os,
     series_key, period_ts, value, expected_value, deviation_value, deviation_pct, direction,
-    is_anomaly, is_judged, explanation, calendar_label, is_holiday, series_start_date).
+    is_anomaly, is_judged, explanation, calendar_label, is_holiday).
     Output: one row per period and *incident node*: the highest flagged node that explains the move (the columns
-    above, is_new_series, n_contributors and contributors).
+    above, is_new_series, leads, n_contributors and contributors).
 
-    0. A new series (one that started after the first series of the input, and is in its cold start: a value,
-       not judged yet) is read as a move up by its whole value under an ancestor flagged up that period: its
-       parents' expected values were learned without it. It can explain that move and be named as a contributor
-       ('BR/* (new)'); a new node is not explained down by its own new children (the whole country is new), and
-       it is an incident only where it carries the share of a flagged ancestor's move (a small new country is
-       not an incident because the total moved for another reason). Its own row in the detector's output stays
-       not judged.
+    0. A new series (not judged yet, yet with a value: a country or OS that started after its parents, or one
+       back after a long gap) is read as a move up by its whole value under an ancestor flagged up that period:
+       its parents' expected values were learnt without it. It can explain that move and be named as a
+       contributor ('BR/Android (new)'); a new node is not explained down by its own new children (the whole
+       country is new); and it is an incident only where it carries the share of a flagged ancestor's move
+       (`leads`: a small new country is no incident because the total moved for another reason). Its own row
+       in the detector's output stays not judged.
 
     1. A flagged node is explained by a flagged child (same period, same direction) that carries at least
        `anomaly_explain_share` of the node's deviation while the rest of the node moved (relatively) less than
@@ -41,22 +41,32 @@
     {%- endset -%}
     {%- set pcols = partition_cols | join(', ') -%}
 
-    with extract_start as (
-        select min(series_start_date) as first_start from {{ relation }}
+    with flagged_up as (
+        -- the nodes flagged up: the ancestors a new series can explain (rule 0)
+        select {{ pcols }}, period_ts, series_key, deviation_value
+        from {{ relation }}
+        where is_anomaly and direction = 'up'
     ),
 
-    marked as (
+    new_series as (
+        -- the new series under an ancestor flagged up that period; leads: carrying the share of its move
         select
-            r.*,
-            coalesce(
-                not r.is_judged and r.value is not null and r.series_start_date > e.first_start, false
-            ) as is_new_series
-        from {{ relation }} as r
-        cross join extract_start as e
+            {% for c in partition_cols %}child.{{ c }}, {% endfor %}
+            child.series_key,
+            child.period_ts,
+            max(case when child.value >= {{ share }} * parent.deviation_value then 1 else 0 end) as leads
+        from {{ relation }} as child
+        inner join flagged_up as parent
+            on {% for c in partition_cols %}child.{{ c }} = parent.{{ c }} and {% endfor -%}
+            child.period_ts = parent.period_ts
+            and parent.series_key in ('*/*', child.country || '/*', '*/' || child.os)
+            and parent.series_key != child.series_key
+        where not child.is_judged and child.value is not null
+        group by {% for c in partition_cols %}child.{{ c }}, {% endfor %}child.series_key, child.period_ts
     ),
 
     nodes as (
-        -- the input's columns, a new series read as a move up by its whole value (rule 0)
+        -- the input's columns; a series not judged yet that has a value read as a move up by its whole value
         select
             {% for c in partition_cols %}{{ c }}, {% endfor %}
             level,
@@ -73,50 +83,46 @@
             is_judged,
             case
                 when is_new_series
-                    then 'new series since ' || cast(series_start_date as {{ dbt.type_string() }})
-                    || ': not judged yet (cold start), and its whole value is new to its parents'
+                    then 'not judged yet (a new series, or one back after a gap: too little recent history), '
+                    || 'and its whole value is new to its parents'
                 else explanation
             end as explanation,
             calendar_label,
             is_holiday,
-            series_start_date,
             is_new_series
-        from marked
-    ),
-
-    new_under_flagged as (
-        -- the new series under an ancestor flagged up that period; `leads`: carrying the share of its move
-        select
-            {% for c in partition_cols %}child.{{ c }}, {% endfor %}
-            child.series_key,
-            child.period_ts,
-            max(case when child.deviation_value >= {{ share }} * parent.deviation_value then 1 else 0 end) as leads
-        from nodes as child
-        inner join nodes as parent
-            on {{ same }} and {{ descendant_of }}
-        where child.is_new_series and parent.is_anomaly
-        group by {% for c in partition_cols %}child.{{ c }}, {% endfor %}child.series_key, child.period_ts
+        from (
+            select
+                *,
+                coalesce(not is_judged and value is not null, false) as is_new_series
+            from {{ relation }}
+        ) as marked
     ),
 
     flagged as (
-        select * from nodes
-        where is_anomaly
-        union all
-        select nodes.*
+        select
+            nodes.*,
+            coalesce(new_series.leads, 0) as leads
         from nodes
-        inner join new_under_flagged as n
-            on {% for c in partition_cols %}nodes.{{ c }} = n.{{ c }} and {% endfor -%}
-            nodes.series_key = n.series_key
-            and nodes.period_ts = n.period_ts
+        left join new_series
+            on {% for c in partition_cols %}nodes.{{ c }} = new_series.{{ c }} and {% endfor -%}
+            nodes.series_key = new_series.series_key
+            and nodes.period_ts = new_series.period_ts
+        where nodes.is_anomaly or new_series.series_key is not null
     ),
 
     edges as (
-        -- every node with its parent(s) in the lattice
-        select *, country || '/*' as parent_key from nodes where level = 'country_os'
-        union all
-        select *, '*/' || os as parent_key from nodes where level = 'country_os'
-        union all
-        select *, '*/*' as parent_key from nodes where level in ('country', 'os')
+        -- every node with its parent(s) in the lattice: a country x OS node has two, a country or an OS one
+        select
+            nodes.*,
+            case
+                when parent_kind.n = 1 then nodes.country || '/*'
+                when parent_kind.n = 2 then '*/' || nodes.os
+                else '*/*'
+            end as parent_key
+        from nodes
+        inner join (select 1 as n union all select 2 union all select 3) as parent_kind
+            on (nodes.level = 'country_os' and parent_kind.n in (1, 2))
+            or (nodes.level in ('country', 'os') and parent_kind.n = 3)
     ),
 
     sibling_sums as (
@@ -192,12 +198,8 @@
             on {% for c in partition_cols %}explaining.{{ c }} = covered.{{ c }} and {% endfor -%}
             explaining.series_key = covered.series_key
             and explaining.period_ts = covered.period_ts
-        left join new_under_flagged as new_series
-            on {% for c in partition_cols %}explaining.{{ c }} = new_series.{{ c }} and {% endfor -%}
-            explaining.series_key = new_series.series_key
-            and explaining.period_ts = new_series.period_ts
         where covered.series_key is null
-            and (not explaining.is_new_series or new_series.leads = 1)
+            and (not explaining.is_new_series or explaining.leads = 1)
     ),
 
     contributors_ranked as (
@@ -209,6 +211,7 @@
             child.deviation_value as contributor_deviation,
             child.deviation_pct as contributor_pct,
             child.is_new_series as contributor_is_new,
+            child.direction as contributor_direction,
             row_number() over (
                 partition by {% for c in partition_cols %}parent.{{ c }}, {% endfor %}parent.series_key,
                 parent.period_ts
@@ -226,9 +229,10 @@
             period_ts,
             count(*) as n_contributors,
             {{ dbt.listagg(
-                "case when contributor_is_new then contributor_key || ' (new)' else contributor_key || ' ('"
-                ~ " || coalesce(cast(round(100 * contributor_pct, 0) as " ~ dbt.type_string() ~ "), 'n/a') || ' %)'"
-                ~ " end",
+                "case when contributor_is_new then contributor_key || ' (new)'"
+                ~ " when contributor_direction = 'missing' then contributor_key || ' (missing)'"
+                ~ " else contributor_key || ' (' || coalesce(cast(round(100 * contributor_pct, 0) as "
+                ~ dbt.type_string() ~ "), 'n/a') || ' %)' end",
                 "', '", "order by contributor_rank") }} as contributors
         from contributors_ranked
         where contributor_rank <= 5

@@ -13,7 +13,7 @@ with
             value_col='request_count',
             method=m,
             holiday_col='is_holiday',
-            passthrough_cols=['level', 'country', 'os', 'calendar_label', 'series_start_date'],
+            passthrough_cols=['level', 'country', 'os', 'calendar_label'],
         ) }}
     ),
 
