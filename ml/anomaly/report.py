@@ -94,8 +94,8 @@ def format_incidents(df: pd.DataFrame) -> str:
         expected = "unknown" if pd.isna(r.expected) else f"{int(r.expected):,}"
         if r.direction == "missing" or pd.isna(r.value):
             size = f"missing (no row; expected {expected})"
-        elif pd.isna(r.deviation_pct):  # a new series (or one back after a gap): none of its volume was expected
-            size = f"{r.direction}: {int(r.value):,} requests, new or back after a gap"
+        elif pd.isna(r.deviation_pct):  # nothing expected: a new series (or one back after a gap), or a 0 level
+            size = f"{r.direction}: {int(r.value):,} requests, none expected"
         else:
             size = f"{r.direction} {r.deviation_pct:+.1f} %: {int(r.value):,} requests, expected {expected}"
         head = f"{days:<24} {r.level:<10} {series:<22} {size}" + (f" [{r.holiday}]" if r.holiday else "")

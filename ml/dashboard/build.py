@@ -114,15 +114,15 @@ def _table(df: pd.DataFrame, columns: dict[str, str], formats: dict[str, str] | 
 
 def top_incident(inc: pd.DataFrame) -> tuple[str, str]:
     """The 'Top incident' card (the incidents come largest first): its series, direction and day, and its size.
-    A missing day and a new series (or one back after a gap) have no relative deviation: nothing was there, or
-    nothing was expected."""
+    A missing day and a move from nothing expected (a new series, or one back after a gap) have no relative
+    deviation."""
     if not len(inc):
         return "none", "no incident in the detection period"
     t = inc.iloc[0]
     if t.direction == "missing":
         peak = "no data"
     elif pd.isna(t.peak_deviation_pct):
-        peak = "new or back after a gap"
+        peak = "none expected"
     else:
         peak = f"{t.peak_deviation_pct:+.0%} at its peak"
     return (

@@ -213,7 +213,7 @@ def test_the_top_incident_card_says_what_a_missing_day_and_a_new_series_are() ->
         return top_incident(pd.DataFrame([{**row, "peak_deviation_pct": pct, "total_deviation_value": total}]))
 
     assert card("up", 0.333, 2400) == ("BR/* up 2024-04-25", "+33% at its peak, +2,400 requests in all")
-    assert card("up", None, 2400) == ("BR/* up 2024-04-25", "new or back after a gap, +2,400 requests in all")
+    assert card("up", None, 2400) == ("BR/* up 2024-04-25", "none expected, +2,400 requests in all")
     assert card("missing", None, -397) == ("BR/* missing 2024-04-25", "no data, -397 requests in all")
     assert top_incident(pd.DataFrame()) == ("none", "no incident in the detection period")
 
