@@ -3,18 +3,23 @@
     overflowed ln(1 + x) downstream). -#}
 
 {#- The count as bigint when the text is plain digits (18 at most, so the cast cannot overflow), else null.
-    A fraction of zeros only is dropped first: 100.0 is 100 (pandas writes an integer column that has a missing
-    value as floats, so every count of such an export ends in .0); 12.7 and 12.70 are not counts. -#}
+    A fraction of zeros only is dropped: 100.0 is 100 (pandas writes an integer column that has a missing value
+    as floats, so every count of such an export ends in .0); 12.7 and 12.70 are not counts. Plain digits are
+    tried first: a regexp_replace on every count cost 0.26 s per 10M values on DuckDB; tried only after the
+    digits check fails, nothing measurable on plain digits (0.38 to 0.40 s either way). -#}
 {% macro parse_count(text_expr) -%}
-    {%- set digits = "regexp_replace(trim(" ~ text_expr ~ "), '[.]0+$', '')" -%}
+    {%- set text = "trim(" ~ text_expr ~ ")" -%}
+    {%- set digits = "regexp_replace(" ~ text ~ ", '[.]0+$', '')" -%}
     case
-        when {{ is_plain_integer(digits) }} and length({{ digits }}) <= 18
+        when {{ is_plain_integer(text) }} and length({{ text }}) <= 18 then cast({{ text }} as bigint)
+        when {{ dbt.position("'.0'", text) }} > 0 and {{ is_plain_integer(digits) }} and length({{ digits }}) <= 18
             then cast({{ digits }} as bigint)
     end
 {%- endmacro %}
 
 {#- Why a count's text is not a valid count, or null: missing_count, non_numeric_count, negative_count,
-    non_integer_count (12.7, 1e3, 1_000, +5; not 100.0, which parse_count reads as 100), implausible_count (above `max_value`, or more than 18 digits).
+    non_integer_count (12.7, 1e3, 1_000, +5; not 100.0, which parse_count reads as 100), implausible_count
+    (above `max_value`, or more than 18 digits).
     `value_expr`: the count parse_count already gave for the same text, when the model has it. The valid count,
     nearly every row, is judged from it alone; the other checks (two casts and a regex over the text) run only
     for text that parse_count did not parse. -#}

@@ -5,7 +5,7 @@
 -- row, and the file it came in holds no day totals, so every timed row of that file is quarantined, its
 -- midnight rows too (staged, the 00:00 hour would have stood for the day). A timestamp at midnight in a file
 -- without other times (a BI export's 2024-04-01T00:00:00Z) is that day.
-{%- set has_time = regexp_like("raw_date", "[T ][0-9]{1,2}:[0-9]{2}") %}
+{%- set has_time = dbt.position("':'", "raw_date") ~ " > 0 and " ~ regexp_like("raw_date", "[T ][0-9]{1,2}:[0-9]{2}") %}
 {%- set at_midnight = regexp_like("raw_date", "[T ]0?0:00(:00([.]0+)?)?([^0-9.:]|$)") %}
 with
 
