@@ -1,6 +1,6 @@
 -- Every raw row with a verdict: staged, quarantined (with the first failing rule) or duplicate.
--- Repairs are documented rules: country upper-cased and stripped of spaces, aliases (UK -> GB) mapped,
--- OS spellings mapped through the os_aliases seed. Nothing is dropped here.
+-- Repairs are documented rules: country upper-cased and stripped of spaces, aliases (UK -> GB) and ISO alpha-3
+-- codes (IND -> IN) mapped, OS spellings mapped through the os_aliases seed. Nothing is dropped here.
 -- The feed holds one count per day: a date with a time of day (2024-04-01 13:00) is an hourly or partial-day
 -- row, and the file it came in holds no day totals, so every timed row of that file is quarantined, its
 -- midnight rows too (staged, the 00:00 hour would have stood for the day). A timestamp at midnight in a file
@@ -18,7 +18,16 @@ countries as (
 ),
 
 country_aliases as (
-    select * from {{ ref('country_aliases') }}
+    -- the alias seed (UK -> GB), and every ISO alpha-3 code (IND -> IN): exports from other systems use them
+    select
+        alias,
+        alpha2
+    from {{ ref('country_aliases') }}
+    union all
+    select
+        alpha3 as alias,
+        alpha2
+    from countries
 ),
 
 os_aliases as (

@@ -1,7 +1,7 @@
 -- Every raw weekly call row with a verdict: staged, quarantined (first failing rule) or duplicate.
--- Rules, in order: missing_id, missing_country, unknown_country (after the alias seed), missing_count,
--- non_numeric_count, negative_count, non_integer_count (12.7, 1e3, 1_000), implausible_count (above var
--- calls_max_count), no_calls, broken_answer_identity (answered + rejected + missed = calls),
+-- Rules, in order: missing_id, missing_country, unknown_country (after the alias seed and ISO alpha-3 codes),
+-- missing_count, non_numeric_count, negative_count, non_integer_count (12.7, 1e3, 1_000), implausible_count
+-- (above var calls_max_count), no_calls, broken_answer_identity (answered + rejected + missed = calls),
 -- broken_weekday_identity (weekdays + weekend = calls), broken_working_hours_identity (in + out of hours =
 -- calls), unique_above_calls. One row per number and week: the latest load wins (a corrected re-delivery
 -- supersedes), an identical repeat is a duplicate, a different repeat in the same load is quarantined.
@@ -16,7 +16,16 @@ countries as (
 ),
 
 country_aliases as (
-    select * from {{ ref('country_aliases') }}
+    -- the alias seed (UK -> GB), and every ISO alpha-3 code (IND -> IN): exports from other systems use them
+    select
+        alias,
+        alpha2
+    from {{ ref('country_aliases') }}
+    union all
+    select
+        alpha3 as alias,
+        alpha2
+    from countries
 ),
 
 loads_with_reports as (
