@@ -16,16 +16,7 @@ countries as (
 ),
 
 country_aliases as (
-    -- the alias seed (UK -> GB), and every ISO alpha-3 code (IND -> IN): exports from other systems use them
-    select
-        alias,
-        alpha2
-    from {{ ref('country_aliases') }}
-    union all
-    select
-        alpha3 as alias,
-        alpha2
-    from countries
+    {{ country_alias_rows() }}
 ),
 
 loads_with_reports as (
