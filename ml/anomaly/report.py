@@ -139,12 +139,20 @@ def format_coverage(c: dict) -> str:
     ]
     rejected = sum(c["rejected"].values())
     if rejected:
-        why = ", ".join(f"{reason} {n:,}" for reason, n in c["rejected"].items())
         lines.append(
-            f"rejected at load: {rejected:,} of {c['raw_rows']:,} raw rows ({why}): marts.fct_api_requests_quarantined"
+            f"rejected at load: {rejected:,} of {c['raw_rows']:,} raw rows ({_by_reason(c['rejected'])}): "
+            "marts.fct_api_requests_quarantined"
         )
-    lines += [f"{reason}: {REASON_HINTS[reason]}" for reason in c["rejected"] if reason in REASON_HINTS]
-    return "\n".join(fit(line) for line in lines)
+    return "\n".join(fit(line) for line in lines + _hints(c["rejected"]))
+
+
+def _by_reason(rejected: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {n:,}" for reason, n in rejected.items())
+
+
+def _hints(rejected: dict[str, int]) -> list[str]:
+    """One line per rejection reason that has a hint."""
+    return [f"{reason}: {REASON_HINTS[reason]}" for reason in rejected if reason in REASON_HINTS]
 
 
 # What to do about a rejection reason whose fix is not plain from its name (docs/anomaly_detection.md has them all)
@@ -167,14 +175,12 @@ def rejected_feed(con: duckdb.DuckDBPyConnection) -> str | None:
     if not raw or staged:
         return None
     rejected = {reason: q for reason, q, _, _ in counts if reason}
-    why = ", ".join(f"{reason} {n:,}" for reason, n in rejected.items())
     lines = [
         f"no API-log row passed validation: {sum(rejected.values()):,} of {raw:,} raw rows were rejected at load "
-        f"({why}), so there was nothing to detect on; each row and its reason is in "
+        f"({_by_reason(rejected)}), so there was nothing to detect on; each row and its reason is in "
         "intermediate.int_api_requests_validated"
     ]
-    lines += [f"{reason}: {REASON_HINTS[reason]}" for reason in rejected if reason in REASON_HINTS]
-    return "\n".join(fit(line) for line in lines)
+    return "\n".join(fit(line) for line in lines + _hints(rejected))
 
 
 def format_answer(con: duckdb.DuckDBPyConnection, source: Path) -> str:
