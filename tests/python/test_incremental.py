@@ -1,7 +1,9 @@
-"""A daily incremental run of the detection mart must give the same rows as a full rebuild."""
+"""A daily incremental run of the detection mart must give the same rows as a full rebuild, also when a file restates
+days the mart has already judged."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -25,6 +27,20 @@ def _mart(home: Path) -> pd.DataFrame:
     return df
 
 
+def _restate(original: Path, restated: Path, country: str) -> int:
+    """A corrected delivery of `original`: the same rows, the plain counts of `country` doubled."""
+    with original.open(newline="") as f:
+        rows = list(csv.reader(f))
+    changed = 0
+    for row in rows[1:]:
+        if row[1] == country and row[3].isdigit():
+            row[3] = str(2 * int(row[3]))
+            changed += 1
+    with restated.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return changed
+
+
 def test_daily_incremental_run_equals_full_rebuild(tmp_path: Path) -> None:
     # history longer than any window of the detector, so the incremental run really reads only its lookback
     home = tmp_path / "home"
@@ -34,10 +50,19 @@ def test_daily_incremental_run_equals_full_rebuild(tmp_path: Path) -> None:
     shutil.move(last, held_back)
     run_ml(home, "ingest")
     run_ml(home, *MART)
+    judged = _mart(home)
     shutil.move(held_back, last)  # the next day arrives
+    # with a corrected file of a day already judged: the latest load wins in staging, and the mart must judge that
+    # day again, and every day after it whose windows read it (before, it kept the stale verdicts)
+    landing = home / "landing" / "api_logs"
+    restated = landing / "api_requests_2024-04-08_restated.csv"
+    assert _restate(landing / "api_requests_2024-04-08.csv", restated, "US") > 0
     run_ml(home, "ingest")
-    run_ml(home, *MART)  # incremental: only 2024-04-14 is computed, from the stored state
+    run_ml(home, *MART)  # incremental: 2024-04-08 to 2024-04-14 are computed, from the stored state before them
     daily = _mart(home)
+    us = daily[(daily["series_key"] == "US/*") & (daily["series_date"].astype(str).str[:10] == "2024-04-08")]
+    before = judged[(judged["series_key"] == "US/*") & (judged["series_date"].astype(str).str[:10] == "2024-04-08")]
+    assert us["value"].iloc[0] > 1.5 * before["value"].iloc[0]  # the restated day is judged on its new count
     # the full rebuild of the mart alone: its parents are tables rebuilt in full on every run, so it reads the
     # same inputs as a pipeline that saw every day at once
     run_ml(home, "build", "--full-refresh", "--select", "fct_api_request_anomalies")

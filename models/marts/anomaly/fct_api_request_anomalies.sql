@@ -4,7 +4,9 @@
 -- equal a full rebuild. robust_seasonal stores its per-row state (the state_* columns) and a daily run reads it
 -- for the last anomaly_state_lookback_periods days (42) instead of recomputing the whole chain of windows over
 -- anomaly_lookback_periods (168); the plain methods read their window.
--- Late corrections of old days, or another detector or setting, need `dbt build --full-refresh`.
+-- A day already judged whose input changed since (a late row, a restated file: the latest load wins in staging,
+-- and so do the roll-ups above it) is judged again, with every day after it: the run starts at the first such day.
+-- Another detector or setting needs `dbt build --full-refresh`.
 -- Nothing here depends on when the table was built: the detection period lives in int_api_detection_period.
 {{ config(
     materialized='incremental',
@@ -25,10 +27,57 @@
 
 with
 
+{% if is_incremental() %}
+    judged_until as (
+        select max(series_date) as last_date from {{ this }}
+    ),
+
+    input_by_day as (
+        select
+            series_date,
+            count(*) as n_rows,
+            {{ row_checksum(['series_key', 'cast(request_count as double)']) }} as checksum
+        from {{ ref('int_api_request_series_daily') }}
+        where series_date <= (select last_date from judged_until)  -- noqa: RF02
+        group by series_date
+    ),
+
+    judged_by_day as (
+        select
+            series_date,
+            count(*) as n_rows,
+            {{ row_checksum(['series_key', 'value']) }} as checksum
+        from {{ this }}
+        group by series_date
+    ),
+
+    first_changed as (
+        -- the first judged day whose input is no longer what was judged (another value, or a row the mart lacks),
+        -- found by a checksum per day rather than a join of the whole history
+        select min(input_by_day.series_date) as series_date
+        from input_by_day
+        left join judged_by_day
+            on input_by_day.series_date = judged_by_day.series_date
+        where
+            judged_by_day.series_date is null
+            or input_by_day.n_rows != judged_by_day.n_rows
+            or input_by_day.checksum != judged_by_day.checksum
+    ),
+
+    run_from as (
+        -- the first day this run writes; the windows read lookback days before it
+        select
+            coalesce(
+                first_changed.series_date, {{ dbt.dateadd('day', 1, 'judged_until.last_date') }}
+            ) as first_date
+        from judged_until cross join first_changed
+    ),
+{% endif %}
+
 series as (
     select * from {{ ref('int_api_request_series_daily') }}
     {% if is_incremental() %}
-        where series_date > (select {{ dbt.dateadd('day', -1 * lookback, 'max(series_date)') }} from {{ this }})  -- noqa
+        where series_date >= (select {{ dbt.dateadd('day', -1 * lookback, 'first_date') }} from run_from)  -- noqa
     {% endif %}
 ),
 
@@ -41,7 +90,9 @@ series as (
                 state_{{ c }}{% if not loop.last %},{% endif %}
             {% endfor %}
         from {{ this }}
-        where series_date > (select {{ dbt.dateadd('day', -1 * lookback, 'max(series_date)') }} from {{ this }})  -- noqa
+        where
+            series_date >= (select {{ dbt.dateadd('day', -1 * lookback, 'first_date') }} from run_from)  -- noqa
+            and series_date < (select first_date from run_from)  -- noqa
     ),
 {% endif %}
 
@@ -100,7 +151,7 @@ final as (
                 and detected.period_ts = series.series_date
     {%- endif %}
     {% if is_incremental() %}
-        where cast(detected.period_ts as date) > (select max(series_date) from {{ this }})  -- noqa: RF02
+        where cast(detected.period_ts as date) >= (select first_date from run_from)  -- noqa: RF02
     {% endif %}
 )
 
