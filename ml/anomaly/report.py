@@ -25,6 +25,12 @@ EVALUATION_LEGEND = (
 )
 
 
+NO_GROUND_TRUTH = (
+    "  The extract has no ground truth (it was not generated: no ground_truth/api_incidents.csv), so it is not\n"
+    "  scored; the labelled benchmarks are."
+)
+
+
 def evaluation_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute(
         """
@@ -42,6 +48,8 @@ def format_evaluation(con: duckdb.DuckDBPyConnection) -> str:
     df = evaluation_table(con)
     out.append("\n=== Detector evaluation (evaluation.fct_detector_evaluation) ===")
     out.append(EVALUATION_LEGEND)
+    if "synthetic" not in set(df["dataset"]):
+        out.append(NO_GROUND_TRUTH)
     out.append(_table(df))
     out.append(format_margins(series_margins(con)))
     return "\n".join(out) + "\n"

@@ -261,6 +261,34 @@ def test_the_answer_says_what_it_judged_and_what_was_rejected() -> None:
     assert "(date_with_time 5,520)" in text and "sum them per day first" in text and "python -m ml detect" in text
 
 
+def test_the_evaluation_says_a_users_extract_has_no_ground_truth() -> None:
+    """A user's own extract has no ground truth: the answer printed a `synthetic` block of zeros, every detector
+    ranked first; the extract is now not scored (dbt unit test `an_extract_without_ground_truth_is_not_scored`) and
+    the answer says why only the benchmarks are."""
+    from ml.anomaly.report import format_evaluation
+
+    con = duckdb.connect()
+    con.execute("create schema evaluation")
+    con.execute(
+        "create table evaluation.fct_detector_evaluation as select * from (values "
+        "('nab', 'all', 1, 'robust_seasonal', 22, 51, 36, 98, 0.618, 0.389, 0.549, 0.038, 0.007), "
+        "('nab', 'all', 2, 'zscore', 22, 51, 35, 174, 0.515, 0.269, 0.412, 0.048, 0.012)) as t (dataset, "
+        "event_type, fc_rank, detector, n_series, n_events, events_detected, false_alarms, fc, event_f1, "
+        "point_precision, point_recall, flag_rate)"
+    )
+    con.execute(
+        "create table evaluation.fct_eval_series_scores (dataset varchar, detector varchar, series_key varchar, "
+        "n_events int, events_detected int, false_alarms int, n_flagged int, n_labelled_flagged int)"
+    )
+    text = format_evaluation(con)
+    assert "The extract has no ground truth" in text and "synthetic" not in text
+    con.execute(
+        "insert into evaluation.fct_detector_evaluation select 'synthetic', * exclude (dataset) "
+        "from evaluation.fct_detector_evaluation"
+    )
+    assert "no ground truth" not in format_evaluation(con)  # the generated extract is scored: nothing to say
+
+
 def test_the_heatmap_draws_a_country_not_judged_yet() -> None:
     """A country launched in the detection period has no expected value yet: the report's heat map failed with a
     KeyError on it (and on a short extract, where no country has one), which failed the whole run."""

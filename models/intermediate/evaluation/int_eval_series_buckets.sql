@@ -18,12 +18,18 @@ injected as (
     select * from {{ ref('stg_api_logs__ground_truth_incidents') }}
 ),
 
+generated as (
+    -- only the generator writes a ground truth
+    select count(*) > 0 as has_ground_truth from injected
+),
+
 benchmark_series as (
     select * from {{ ref('int_benchmark_series_hourly') }}
 ),
 
 api_labelled as (
-    -- an injected incident labels the days it covers on the node where it happened
+    -- an injected incident labels the days it covers on the node where it happened; an extract without the
+    -- generator's ground truth (a user's own) has no labels, so it is not scored: every detector would score 0
     select
         api_series.level as series_level,
         api_series.series_key,
@@ -31,10 +37,12 @@ api_labelled as (
         cast(api_series.request_count as double) as value,
         min(injected.incident_type) as event_type
     from api_series
+    cross join generated
     left join injected
         on api_series.level = injected.level
             and api_series.series_key = injected.series_key
             and api_series.series_date between injected.start_date and injected.end_date
+    where generated.has_ground_truth
     group by api_series.level, api_series.series_key, api_series.series_date, api_series.request_count
 ),
 
