@@ -12,8 +12,12 @@ finds the rest and keys it), each with a stable key:
 
 De-duplication: `observability.alert_log` keeps every alert sent. A finding whose key is open there is not
 sent again; a key that is no longer found is marked resolved, so the same problem coming back later is a new
-alert. An alert is recorded right after its sink accepted it: a sink that fails leaves it unrecorded, to be
-sent by the next run (at least once, never silently dropped).
+alert. A KPI incident that vanishes while its days are still in the detection period was withdrawn, not
+outlived: a late or corrected file changed those days and the detector no longer finds it. Its recipients were
+told it happened, so they are told it is withdrawn (`withdrawn:<key>`, severity info); outlived incidents (older
+than the period) and the other kinds are resolved without a message. An alert is recorded right after its sink
+accepted it: a sink that fails leaves it unrecorded, to be sent by the next run (at least once, never silently
+dropped).
 
 Sinks: a Slack-compatible incoming webhook when SENTINEL_ALERT_WEBHOOK_URL is set, else a JSON-lines file
 (SENTINEL_ALERT_FILE, default $SENTINEL_HOME/alerts/alerts.jsonl).
@@ -51,8 +55,8 @@ MONITOR_CHECKS = {
 @dataclass(frozen=True)
 class Finding:
     key: str  # identity of the problem: one alert per key while it lasts
-    kind: str  # test | volume | freshness | schema | kpi_anomaly
-    severity: str  # error | warn
+    kind: str  # test | volume | freshness | schema | kpi_anomaly | kpi_anomaly_withdrawn (a notice)
+    severity: str  # error | warn | info (a notice)
     title: str
     detail: dict[str, Any]
     check: str | None = None  # the dbt test, i.e. the Dagster asset check, to link back to
@@ -92,7 +96,7 @@ class Links:
 
 def anchor(f: Finding) -> str:
     """The report section of a finding: the test's own row, or the monitor's section."""
-    return {"test": f"test-{f.check}", "kpi_anomaly": "alerts"}.get(f.kind, f.kind)
+    return {"test": f"test-{f.check}", "kpi_anomaly": "alerts", "kpi_anomaly_withdrawn": "alerts"}.get(f.kind, f.kind)
 
 
 class Sink(Protocol):
@@ -163,6 +167,7 @@ class AlertRun:
     sent: list[str] = field(default_factory=list)
     already_sent: int = 0
     resolved: list[str] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
 
@@ -324,6 +329,47 @@ def _num(v: Any) -> str:
     return num(v) or "-"
 
 
+def _withdrawal_notices(
+    con: duckdb.DuckDBPyConnection, vanished: list[str], links: Links, now: datetime
+) -> list[dict[str, Any]]:
+    """A notice for each vanished KPI incident whose last day is still in the detection period (withdrawn, not
+    outlived), from the alert that announced it."""
+    kpi = [k for k in vanished if k.startswith("kpi:")]
+    if not kpi or "intermediate.int_api_detection_period" not in relations(con):
+        return []
+    (start,) = con.execute("select detection_start from intermediate.int_api_detection_period").fetchone()
+    notices = []
+    for key, sent in con.execute(
+        "select alert_key, alert from observability.alert_log where resolved_at is null and alert_key in "
+        f"({', '.join('?' for _ in kpi)}) order by sent_at, alert_key",
+        kpi,
+    ).fetchall():
+        announced = json.loads(sent)
+        if str(announced["detail"]["end_date"])[:10] < str(start)[:10]:
+            continue  # outlived: older than the period, nothing to withdraw
+        finding = Finding(
+            key=f"withdrawn:{key}",
+            kind="kpi_anomaly_withdrawn",
+            severity="info",
+            title=f"withdrawn: {announced['title']} (no longer found: a late or corrected file changed those days)",
+            detail={"withdrawn_key": key, **announced["detail"]},
+            asset="fct_api_anomaly_detection_summary",
+        )
+        notices.append(
+            {
+                "key": finding.key,
+                "kind": finding.kind,
+                "severity": finding.severity,
+                "title": finding.title,
+                "detail": finding.detail,
+                "check": None,
+                "links": links.for_finding(finding),
+                "sent_at": now.isoformat(),
+            }
+        )
+    return notices
+
+
 def send_alerts(
     con: duckdb.DuckDBPyConnection, sink: Sink, links: Links | None = None, now: datetime | None = None
 ) -> AlertRun:
@@ -368,7 +414,23 @@ def send_alerts(
             )
             run.sent.append(f.key)
         found = {f.key for f in findings}
-        run.resolved = sorted(open_keys - found)
+        vanished = sorted(open_keys - found)
+        for notice in _withdrawal_notices(con, vanished, links, now):
+            try:
+                sink.send(notice)
+            except Exception as exc:  # noqa: BLE001 - as above: the incident stays open, the next run retries
+                run.failed.append(notice["key"])
+                errors.append(f"{notice['key']}: {exc}")
+                log_event("alerts.send_failed", key=notice["key"], sink=sink.name, error=str(exc))
+                vanished.remove(notice["detail"]["withdrawn_key"])
+                continue
+            con.execute(
+                "insert into observability.alert_log values (?, ?, ?, ?, null, ?, ?, ?, ?)",
+                [notice["key"], notice["kind"], notice["severity"], notice["title"], now, sink.name,
+                 json.dumps(notice, default=str), now],
+            )  # fmt: skip
+            run.withdrawn.append(notice["detail"]["withdrawn_key"])
+        run.resolved = vanished
         if run.resolved:
             con.execute(
                 "update observability.alert_log set resolved_at = ? where resolved_at is null and alert_key in "
@@ -376,7 +438,7 @@ def send_alerts(
                 [now, *run.resolved],
             )
         facts.update(findings=run.findings, sent=len(run.sent), already_sent=run.already_sent,
-                     resolved=len(run.resolved), failed=len(run.failed))  # fmt: skip
+                     resolved=len(run.resolved), withdrawn=len(run.withdrawn), failed=len(run.failed))  # fmt: skip
     if errors:
         raise AlertDeliveryError(
             f"{len(errors)} of {len(errors) + len(run.sent)} new alerts could not be sent to {sink.name} "

@@ -100,7 +100,10 @@ def data_alerts(context: AssetExecutionContext, warehouse: Warehouse):
         except AlertDeliveryError as exc:
             context.log.error(str(exc))
             raise
-    context.log.info(f"{len(run.sent)} alerts sent to {run.sink}, {run.already_sent} already sent")
+    context.log.info(
+        f"{len(run.sent)} alerts sent to {run.sink}, {run.already_sent} already sent, "
+        f"{len(run.withdrawn)} KPI incidents withdrawn"
+    )
     return Output(
         None,
         metadata={
@@ -109,6 +112,7 @@ def data_alerts(context: AssetExecutionContext, warehouse: Warehouse):
             "sent": len(run.sent),
             "already_sent": run.already_sent,
             "resolved": len(run.resolved),
+            "withdrawn": len(run.withdrawn),
             "sent_keys": MetadataValue.json(run.sent),
         },
     )

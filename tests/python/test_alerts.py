@@ -165,3 +165,70 @@ def test_a_failed_run_is_alerted_once_and_resolved_when_its_job_recovers(con, tm
     assert "run:r1" not in send_alerts(con, sink, LINKS, now=datetime(2024, 4, 16, 1)).resolved
     record_run_recovered(con, "sentinel_pipeline", at=datetime(2024, 4, 16, 6))
     assert "run:r1" in send_alerts(con, sink, LINKS, now=datetime(2024, 4, 16, 7)).resolved
+
+
+def _add_kpi_finding(c: duckdb.DuckDBPyConnection, series: str, start: str, end: str) -> None:
+    detail = {
+        "incident_key": f"{series}|down|{start}",
+        "series_key": series,
+        "level": "country_os",
+        "direction": "down",
+        "start_date": start,
+        "end_date": end,
+        "peak_value": 1152.0,
+        "peak_expected_value": 2364.6,
+        "explanation": "value 1152.0 is below the lower bound 1980.2",
+    }
+    c.execute(
+        "insert into marts.fct_data_findings values (?, 'kpi_anomaly', 'warn', null, "
+        "'fct_api_anomaly_detection_summary', null, 5, 1, ?)",
+        [f"kpi:{detail['incident_key']}", json.dumps(detail)],
+    )
+
+
+class _RefusesOnce:
+    """A sink that refuses the first withdrawal notice it is given."""
+
+    name = "refuses-once"
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.refused = False
+
+    def send(self, alert: dict) -> None:
+        if alert["kind"] == "kpi_anomaly_withdrawn" and not self.refused:
+            self.refused = True
+            raise RuntimeError("503")
+        self.sent.append(alert)
+
+
+def test_a_kpi_incident_withdrawn_by_a_corrected_file_is_announced_once(con) -> None:
+    """A restated file took a KPI incident away (the mart judges corrected days again): the alert that announced
+    it was resolved without a word, so its recipients still believed it. An incident that vanishes while its days
+    are in the detection period is now withdrawn with a notice; one that only grew older than the period is not."""
+    con.execute("create schema intermediate")
+    con.execute("create table intermediate.int_api_detection_period as select date '2024-04-16' as detection_start")
+    _add_kpi_finding(con, "US/iOS", "2024-04-25", "2024-04-25")  # to be corrected away
+    _add_kpi_finding(con, "DE/Android", "2024-04-10", "2024-04-15")  # announced last week, outlived now
+    sink = _RefusesOnce()
+    first = send_alerts(con, sink, LINKS)
+    assert len(first.sent) == 4 and first.withdrawn == []
+
+    con.execute("delete from marts.fct_data_findings where kind = 'kpi_anomaly'")
+    with pytest.raises(AlertDeliveryError, match="withdrawn:kpi:US/iOS"):  # the sink refuses: nothing lost
+        send_alerts(con, sink, LINKS)
+    open_keys = {
+        r[0] for r in con.execute("select alert_key from observability.alert_log where resolved_at is null").fetchall()
+    }
+    assert "kpi:US/iOS|down|2024-04-25" in open_keys  # kept open for the next run to withdraw
+    assert "kpi:DE/Android|down|2024-04-10" not in open_keys  # outlived: resolved without a message
+
+    again = send_alerts(con, sink, LINKS)
+    assert again.withdrawn == again.resolved == ["kpi:US/iOS|down|2024-04-25"]  # withdrawn, and so resolved
+    (notice,) = [a for a in sink.sent if a["kind"] == "kpi_anomaly_withdrawn"]
+    assert notice["severity"] == "info" and notice["title"].startswith(
+        "withdrawn: API requests US/iOS (country_os) down from 2024-04-25 to 2024-04-25: 1,152 vs 2,365 expected"
+    )
+    assert "late or corrected file" in notice["title"]
+    assert send_alerts(con, sink, LINKS).withdrawn == []  # said once
+    assert len([a for a in sink.sent if a["kind"] == "kpi_anomaly_withdrawn"]) == 1
