@@ -34,12 +34,14 @@ with
 
     input_by_day as (
         select
-            series_date,
+            daily.series_date,
             count(*) as n_rows,
-            {{ row_checksum(['series_key', 'cast(request_count as double)']) }} as checksum
-        from {{ ref('int_api_request_series_daily') }}
-        where series_date <= (select last_date from judged_until)  -- noqa: RF02
-        group by series_date
+            {{ row_checksum(['daily.series_key', 'cast(daily.request_count as double)']) }} as checksum
+        from {{ ref('int_api_request_series_daily') }} as daily
+        cross join judged_until
+        -- an empty mart (a first run that staged no row) judged nothing: every day is new to it
+        where judged_until.last_date is null or daily.series_date <= judged_until.last_date
+        group by daily.series_date
     ),
 
     judged_by_day as (
