@@ -125,6 +125,26 @@ def landing_files(landing: Path) -> list[Path]:
     return sorted(p for p in landing.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
 
 
+def other_landing_files(landing: Path) -> list[Path]:
+    """The files of a landing folder that are not CSV (a `.csv.gz`, a spreadsheet), hidden files (`.DS_Store`)
+    aside. They were ignored without a word: a folder of gzipped exports loaded nothing, and `make run`, seeing
+    no CSV, generated the reference extract into the user's folder beside them."""
+    if not landing.is_dir():
+        return []
+    return sorted(
+        p for p in landing.iterdir() if p.is_file() and p.suffix.lower() != ".csv" and not p.name.startswith(".")
+    )
+
+
+def check_landing(landing: Path) -> None:
+    """Refuse a batch when its folder holds a file that is not CSV: loading the rest would look complete."""
+    if other := other_landing_files(landing):
+        raise IngestError(
+            f"{_names([p.name for p in other])}: not a .csv file; the landing folders take uncompressed CSV "
+            "(gunzip a .csv.gz, save a spreadsheet as CSV, or move the file out), so nothing of this batch was loaded"
+        )
+
+
 def landing_state(p: Paths) -> dict[str, dict[str, str]]:
     """Per feed, every landing CSV with its size and modification time (a re-delivery changes them)."""
     out = {}
@@ -133,7 +153,8 @@ def landing_state(p: Paths) -> dict[str, dict[str, str]]:
         ("calls", p.landing_calls),
         ("call_labels", p.landing_call_labels),
     ):
-        out[feed] = {f.name: f"{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in landing_files(folder)}
+        files = landing_files(folder) + other_landing_files(folder)  # a new non-CSV file runs the job, which says why
+        out[feed] = {f.name: f"{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files}
     return out
 
 
@@ -363,6 +384,7 @@ def ingest_source(
     recorded as `skipped_redelivery` (with the rows of the load it repeats) and appends nothing; a file already
     recorded under its own name is ignored (`plan_batch`). Any error rolls the whole batch back."""
     con.execute(source.ddl())
+    check_landing(landing)
     files = landing_files(landing)
     for path in files:
         week_of(source, path)  # every name must say its week before anything is loaded

@@ -46,6 +46,7 @@ from ml.ingest import (
     LoadResult,
     Source,
     check_header,
+    check_landing,
     feeds,
     landing_files,
     new_load_id,
@@ -218,6 +219,7 @@ def ingest_source_spark(spark: Any, source: Source, landing: Path, load_ids: Loa
     from pyspark.sql import functions as F
 
     _ensure_tables(spark, source)
+    check_landing(landing)
     files = landing_files(landing)
     weeks = {path.name: week_of(source, path) for path in files}  # every name must say its week first
     result = LoadResult()

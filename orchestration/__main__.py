@@ -17,7 +17,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ml.ingest import landing_files
+from ml.ingest import landing_files, other_landing_files
 from ml.logs import log_event
 from ml.settings import DEFAULT_N_BOOT, DEFAULT_SEED, Settings, paths
 from orchestration.errors import error_text
@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     if not verbose():
         print(f"state: {p.home}\nlog:   {log} (dbt's output, Dagster's debug lines, the JSON events)", flush=True)
     with detail_to_file(log) as out, warm_dbt() if engine != "spark" else nullcontext():
-        if landing_files(p.landing_api_logs) or landing_files(p.landing_calls):
+        folders = (p.landing_api_logs, p.landing_calls)
+        if any(landing_files(f) or other_landing_files(f) for f in folders):  # a .csv.gz alone is the user's too
             log_event("run.landing_not_empty", landing=str(p.landing_api_logs.parent))
             out.write(f"  the landing folders hold files: nothing generated ({p.landing_api_logs.parent})\n")
         else:

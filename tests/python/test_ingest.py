@@ -67,6 +67,30 @@ def test_a_file_separated_by_semicolons_is_named_as_such(tmp_path: Path) -> None
         ingest_api_logs(duckdb.connect(), landing)
 
 
+def test_a_file_that_is_not_csv_is_named_and_the_batch_loads_nothing(tmp_path: Path) -> None:
+    """A gzipped export was ignored without a word: the folder loaded nothing (or only its CSV files), and
+    `make run`, seeing no CSV, generated the reference extract into the user's folder beside it."""
+    import gzip
+
+    from ml.ingest import landing_state
+    from ml.settings import Paths
+
+    landing = tmp_path / "landing"
+    _write(landing, "a_good.csv", HEADER + "2024-04-01,IN,Android,100\n")
+    _write(landing, ".DS_Store", "")  # hidden files are not deliveries
+    assert ingest_api_logs(duckdb.connect(), landing).rows_appended == 1
+    (landing / "b_export.csv.gz").write_bytes(gzip.compress((HEADER + "2024-04-02,IN,Android,90\n").encode()))
+    con = duckdb.connect()
+    with pytest.raises(IngestError, match=r"b_export\.csv\.gz: not a \.csv file; .*gunzip a \.csv\.gz.*nothing of"):
+        ingest_api_logs(con, landing)
+    assert con.execute("select count(*) from raw.loads").fetchone()[0] == 0
+    # the landing sensor sees it, so its job runs and says why (a new CSV-only signature would not change)
+    paths = Paths(tmp_path)
+    paths.landing_api_logs.mkdir(parents=True)
+    shutil.copy(landing / "b_export.csv.gz", paths.landing_api_logs)
+    assert list(landing_state(paths)["api_logs"]) == ["b_export.csv.gz"]
+
+
 def test_unreadable_line_names_file_and_line_and_loads_nothing(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     _write(landing, "a_good.csv", HEADER + "2024-04-01,IN,Android,100\n")
