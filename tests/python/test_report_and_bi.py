@@ -259,6 +259,8 @@ def test_the_answer_says_what_it_judged_and_what_was_rejected() -> None:
     assert "no anomalies in the judged series-days" in text and "rejected at load" not in text
     text = format_answer(_answer_state([False] * 12, {"date_with_time": 5520}), Path("snapshot.duckdb"))
     assert "(date_with_time 5,520)" in text and "sum them per day first" in text and "python -m ml detect" in text
+    text = format_answer(_answer_state([False] * 12, {"ambiguous_date": 240}), Path("snapshot.duckdb"))
+    assert "(ambiguous_date 240)" in text and "write them as ISO 8601 (2024-04-03)" in text
 
 
 def test_the_evaluation_says_a_users_extract_has_no_ground_truth() -> None:

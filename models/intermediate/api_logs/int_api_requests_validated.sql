@@ -5,12 +5,79 @@
 -- row, and the file it came in holds no day totals, so every timed row of that file is quarantined, its
 -- midnight rows too (staged, the 00:00 hour would have stood for the day). A timestamp at midnight in a file
 -- without other times (a BI export's 2024-04-01T00:00:00Z) is that day.
+-- A date written with slashes or points (03/25/2024, 25.03.2024: a spreadsheet in a US or European locale) is
+-- read once the feed's rows say which part is the day: a first part above 12 makes them all day-first, a second
+-- part above 12 month-first; when none or both do, they are quarantined ambiguous_date.
 {%- set has_time = dbt.position("':'", "raw_date") ~ " > 0 and " ~ regexp_like("raw_date", "[T ][0-9]{1,2}:[0-9]{2}") %}
 {%- set at_midnight = regexp_like("raw_date", "[T ]0?0:00(:00([.]0+)?)?([^0-9.:]|$)") %}
 with
 
 requests as (
     select * from {{ ref('stg_api_logs__requests') }}
+),
+
+date_parts as (
+    select
+        *,
+        {%- for i in [1, 2, 3] %}
+            case
+                when
+                    request_date is null
+                    and {{ regexp_like('trim(raw_date)', '^[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{4}$') }}
+                    then cast({{ dbt.split_part("replace(trim(raw_date), '.', '/')", "'/'", i) }} as int)
+            end as date_part_{{ i }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from requests
+),
+
+date_order as (
+    -- the feed's order of day and month, from its dates with slashes or points
+    select
+        case
+            when max(date_part_1) > 12 and max(date_part_2) <= 12 then 'day_first'
+            when max(date_part_2) > 12 and max(date_part_1) <= 12 then 'month_first'
+        end as slash_date_order
+    from date_parts
+),
+
+ordered as (
+    select
+        date_parts.*,
+        date_order.slash_date_order,
+        case date_order.slash_date_order
+            when 'day_first' then date_parts.date_part_1 when 'month_first' then date_parts.date_part_2
+        end as slash_day,
+        case date_order.slash_date_order
+            when 'day_first' then date_parts.date_part_2 when 'month_first' then date_parts.date_part_1
+        end as slash_month
+    from date_parts
+    cross join date_order
+),
+
+dated as (
+    select
+        load_id,
+        file_name,
+        line_number,
+        loaded_at,
+        raw_date,
+        raw_country,
+        raw_os,
+        raw_count,
+        coalesce(
+            request_date,
+            {{ try_cast(
+                "cast(date_part_3 as " ~ dbt.type_string() ~ ") || '-' || lpad(cast(slash_month as "
+                ~ dbt.type_string() ~ "), 2, '0') || '-' || lpad(cast(slash_day as " ~ dbt.type_string()
+                ~ "), 2, '0')", 'date') }}
+        ) as request_date,
+        date_part_1 is not null as is_slash_date,
+        slash_date_order,
+        country_input,
+        os_input,
+        request_count,
+        file_date
+    from ordered
 ),
 
 countries as (
@@ -27,16 +94,16 @@ os_aliases as (
 
 mapped as (
     select
-        requests.*,
+        dated.*,
         countries.alpha2 as country_code,
         os_aliases.os
-    from requests
+    from dated
     left join country_aliases
-        on requests.country_input = country_aliases.alias
+        on dated.country_input = country_aliases.alias
     left join countries
-        on coalesce(country_aliases.alpha2, requests.country_input) = countries.alpha2
+        on coalesce(country_aliases.alpha2, dated.country_input) = countries.alpha2
     left join os_aliases
-        on requests.os_input = os_aliases.alias
+        on dated.os_input = os_aliases.alias
 ),
 
 timed as (
@@ -68,6 +135,7 @@ judged as (
         *,
         case
             when coalesce(trim(raw_date), '') = '' then 'missing_date'
+            when is_slash_date and slash_date_order is null then 'ambiguous_date'
             when request_date is null then 'invalid_date'
             when has_time_of_day and is_in_timed_load then 'date_with_time'
             when file_date is not null
@@ -114,7 +182,8 @@ final as (
         row_status,
         country_input != coalesce(raw_country, '')
         or country_code != country_input
-        or os != coalesce(raw_os, '') as was_repaired
+        or os != coalesce(raw_os, '')
+        or (is_slash_date and request_date is not null) as was_repaired
     from verdicts
 )
 
