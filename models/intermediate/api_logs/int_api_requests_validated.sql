@@ -40,10 +40,11 @@ date_order as (
     from date_parts
 ),
 
-ordered as (
+dated as (
     select
         date_parts.*,
         date_order.slash_date_order,
+        date_parts.date_part_1 is not null as is_slash_date,
         case date_order.slash_date_order
             when 'day_first' then date_parts.date_part_1 when 'month_first' then date_parts.date_part_2
         end as slash_day,
@@ -54,30 +55,18 @@ ordered as (
     cross join date_order
 ),
 
-dated as (
+read_dates as (
+    -- request_day: the staged ISO date, or the date read from points or slashes
     select
-        load_id,
-        file_name,
-        line_number,
-        loaded_at,
-        raw_date,
-        raw_country,
-        raw_os,
-        raw_count,
+        *,
         coalesce(
             request_date,
             {{ try_cast(
                 "cast(date_part_3 as " ~ dbt.type_string() ~ ") || '-' || lpad(cast(slash_month as "
                 ~ dbt.type_string() ~ "), 2, '0') || '-' || lpad(cast(slash_day as " ~ dbt.type_string()
                 ~ "), 2, '0')", 'date') }}
-        ) as request_date,
-        date_part_1 is not null as is_slash_date,
-        slash_date_order,
-        country_input,
-        os_input,
-        request_count,
-        file_date
-    from ordered
+        ) as request_day
+    from dated
 ),
 
 countries as (
@@ -94,16 +83,16 @@ os_aliases as (
 
 mapped as (
     select
-        dated.*,
+        read_dates.*,
         countries.alpha2 as country_code,
         os_aliases.os
-    from dated
+    from read_dates
     left join country_aliases
-        on dated.country_input = country_aliases.alias
+        on read_dates.country_input = country_aliases.alias
     left join countries
-        on coalesce(country_aliases.alpha2, dated.country_input) = countries.alpha2
+        on coalesce(country_aliases.alpha2, read_dates.country_input) = countries.alpha2
     left join os_aliases
-        on dated.os_input = os_aliases.alias
+        on read_dates.os_input = os_aliases.alias
 ),
 
 timed as (
@@ -136,18 +125,18 @@ judged as (
         case
             when coalesce(trim(raw_date), '') = '' then 'missing_date'
             when is_slash_date and slash_date_order is null then 'ambiguous_date'
-            when request_date is null then 'invalid_date'
+            when request_day is null then 'invalid_date'
             when has_time_of_day and is_in_timed_load then 'date_with_time'
             when file_date is not null
                 and (
-                    request_date > file_date
-                    or request_date < {{ dbt.dateadd('day', -1 * var('api_logs_late_days'), 'file_date') }}
+                    request_day > file_date
+                    or request_day < {{ dbt.dateadd('day', -1 * var('api_logs_late_days'), 'file_date') }}
                 )
                 then 'date_out_of_range'
             when file_date is null
                 and (
-                    request_date < cast('{{ var("api_logs_min_date") }}' as date)
-                    or request_date > cast(loaded_at as date)
+                    request_day < cast('{{ var("api_logs_min_date") }}' as date)
+                    or request_day > cast(loaded_at as date)
                 )
                 then 'date_out_of_range'
             when coalesce(country_input, '') = '' then 'missing_country'
@@ -160,7 +149,7 @@ judged as (
 ),
 
 verdicts as (
-    {{ row_verdicts('judged', ['request_date', 'country_code', 'os'], 'request_count') }}
+    {{ row_verdicts('judged', ['request_day', 'country_code', 'os'], 'request_count') }}
 ),
 
 final as (
@@ -173,7 +162,7 @@ final as (
         raw_country,
         raw_os,
         raw_count,
-        request_date,
+        request_day as request_date,
         country_code,
         os,
         request_count,
@@ -183,7 +172,7 @@ final as (
         country_input != coalesce(raw_country, '')
         or country_code != country_input
         or os != coalesce(raw_os, '')
-        or (is_slash_date and request_date is not null) as was_repaired
+        or (is_slash_date and request_day is not null) as was_repaired
     from verdicts
 )
 
