@@ -329,9 +329,7 @@ def _num(v: Any) -> str:
     return num(v) or "-"
 
 
-def _withdrawal_notices(
-    con: duckdb.DuckDBPyConnection, vanished: list[str], links: Links, now: datetime
-) -> list[dict[str, Any]]:
+def _withdrawal_notices(con: duckdb.DuckDBPyConnection, vanished: list[str]) -> list[Finding]:
     """A notice for each vanished KPI incident whose last day is still in the detection period (withdrawn, not
     outlived), from the alert that announced it."""
     kpi = [k for k in vanished if k.startswith("kpi:")]
@@ -347,27 +345,51 @@ def _withdrawal_notices(
         announced = json.loads(sent)
         if str(announced["detail"]["end_date"])[:10] < str(start)[:10]:
             continue  # outlived: older than the period, nothing to withdraw
-        finding = Finding(
-            key=f"withdrawn:{key}",
-            kind="kpi_anomaly_withdrawn",
-            severity="info",
-            title=f"withdrawn: {announced['title']} (no longer found: a late or corrected file changed those days)",
-            detail={"withdrawn_key": key, **announced["detail"]},
-            asset="fct_api_anomaly_detection_summary",
-        )
         notices.append(
-            {
-                "key": finding.key,
-                "kind": finding.kind,
-                "severity": finding.severity,
-                "title": finding.title,
-                "detail": finding.detail,
-                "check": None,
-                "links": links.for_finding(finding),
-                "sent_at": now.isoformat(),
-            }
+            Finding(
+                key=f"withdrawn:{key}",
+                kind="kpi_anomaly_withdrawn",
+                severity="info",
+                title=f"withdrawn: {announced['title']} (no longer found: a late or corrected file changed those days)",
+                detail={"withdrawn_key": key, **announced["detail"]},
+                asset="fct_api_anomaly_detection_summary",
+            )
         )
     return notices
+
+
+def _deliver(
+    con: duckdb.DuckDBPyConnection,
+    sink: Sink,
+    f: Finding,
+    links: Links,
+    now: datetime,
+    errors: list[str],
+    resolved_at: datetime | None = None,
+) -> bool:
+    """Send one alert and record it in the log (a notice is recorded resolved: nothing stays open); a sink that
+    refuses it leaves it unrecorded, its error in `errors`."""
+    alert = {
+        "key": f.key,
+        "kind": f.kind,
+        "severity": f.severity,
+        "title": f.title,
+        "detail": f.detail,
+        "check": f.check,
+        "links": links.for_finding(f),
+        "sent_at": now.isoformat(),
+    }
+    try:
+        sink.send(alert)
+    except Exception as exc:  # noqa: BLE001 - any sink failure: keep the alert for the next run
+        errors.append(f"{f.key}: {exc}")
+        log_event("alerts.send_failed", key=f.key, sink=sink.name, error=str(exc))
+        return False
+    con.execute(
+        "insert into observability.alert_log values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [f.key, f.kind, f.severity, f.title, f.check, now, sink.name, json.dumps(alert, default=str), resolved_at],
+    )
+    return True
 
 
 def send_alerts(
@@ -391,45 +413,19 @@ def send_alerts(
             if f.key in open_keys:
                 run.already_sent += 1
                 continue
-            alert = {
-                "key": f.key,
-                "kind": f.kind,
-                "severity": f.severity,
-                "title": f.title,
-                "detail": f.detail,
-                "check": f.check,
-                "links": links.for_finding(f),
-                "sent_at": now.isoformat(),
-            }
-            try:
-                sink.send(alert)
-            except Exception as exc:  # noqa: BLE001 - any sink failure: keep the alert for the next run
+            if _deliver(con, sink, f, links, now, errors):
+                run.sent.append(f.key)
+            else:
                 run.failed.append(f.key)
-                errors.append(f"{f.key}: {exc}")
-                log_event("alerts.send_failed", key=f.key, sink=sink.name, error=str(exc))
-                continue
-            con.execute(
-                "insert into observability.alert_log values (?, ?, ?, ?, ?, ?, ?, ?, null)",
-                [f.key, f.kind, f.severity, f.title, f.check, now, sink.name, json.dumps(alert, default=str)],
-            )
-            run.sent.append(f.key)
         found = {f.key for f in findings}
         vanished = sorted(open_keys - found)
-        for notice in _withdrawal_notices(con, vanished, links, now):
-            try:
-                sink.send(notice)
-            except Exception as exc:  # noqa: BLE001 - as above: the incident stays open, the next run retries
-                run.failed.append(notice["key"])
-                errors.append(f"{notice['key']}: {exc}")
-                log_event("alerts.send_failed", key=notice["key"], sink=sink.name, error=str(exc))
-                vanished.remove(notice["detail"]["withdrawn_key"])
-                continue
-            con.execute(
-                "insert into observability.alert_log values (?, ?, ?, ?, null, ?, ?, ?, ?)",
-                [notice["key"], notice["kind"], notice["severity"], notice["title"], now, sink.name,
-                 json.dumps(notice, default=str), now],
-            )  # fmt: skip
-            run.withdrawn.append(notice["detail"]["withdrawn_key"])
+        for notice in _withdrawal_notices(con, vanished):
+            withdrawn = notice.detail["withdrawn_key"]
+            if _deliver(con, sink, notice, links, now, errors, resolved_at=now):
+                run.withdrawn.append(withdrawn)
+            else:  # the incident stays open: the next run tries the notice again
+                run.failed.append(notice.key)
+                vanished.remove(withdrawn)
         run.resolved = vanished
         if run.resolved:
             con.execute(
