@@ -165,8 +165,8 @@ def _hints(rejected: dict[str, int]) -> list[str]:
 
 # What to do about a rejection reason whose fix is not plain from its name (docs/anomaly_detection.md has them all)
 REASON_HINTS = {
-    "invalid_date": "a date is read as ISO 8601 (2024-03-25), or day.month.year / month/day/year with four-digit "
-    "years (25.03.2024, 03/25/2024) in the order the feed's dates make plain",
+    "invalid_date": "a date is read as ISO 8601 (2024-03-25), or with points or slashes and a four-digit year "
+    "(25.03.2024, 03/25/2024), day or month first as the feed's dates make plain",
     "ambiguous_date": "dates such as 03/04/2024 read either day-first or month-first, and no date of the feed has "
     "a part above 12 that would say which (or both orders occur); write them as ISO 8601 (2024-04-03)",
     "date_with_time": "the API-log feed takes one count per day and country x OS, and these rows carry a time of "

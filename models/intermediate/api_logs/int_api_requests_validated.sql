@@ -16,18 +16,25 @@ requests as (
     select * from {{ ref('stg_api_logs__requests') }}
 ),
 
+slash_dates as (
+    -- a date that is not ISO but has points or slashes, as day/month/year in either order (tested once per row)
+    select
+        *,
+        case
+            when request_date is null and {{ regexp_like('trim(raw_date)', '^[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{4}$') }}
+                then replace(trim(raw_date), '.', '/')
+        end as slash_date
+    from requests
+),
+
 date_parts as (
     select
         *,
         {%- for i in [1, 2, 3] %}
-            case
-                when
-                    request_date is null
-                    and {{ regexp_like('trim(raw_date)', '^[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{4}$') }}
-                    then cast({{ dbt.split_part("replace(trim(raw_date), '.', '/')", "'/'", i) }} as int)
-            end as date_part_{{ i }}{% if not loop.last %},{% endif %}
+            cast({{ dbt.split_part('slash_date', "'/'", i) }} as int) as date_part_{{ i }}
+            {%- if not loop.last %},{% endif %}
         {%- endfor %}
-    from requests
+    from slash_dates
 ),
 
 date_order as (
