@@ -128,11 +128,20 @@ bench-spam: setup  ## spam feature mart + training + scoring at 1M and 10M numbe
 	$(BIN)/python -m ml spam-bench
 
 # Apache Spark (docs/scaling.md): the [spark] extra (PySpark, dbt-spark; Java 17 from Debian) on first use.
+# Without a cache (uv --no-cache, pip --no-cache-dir): PySpark comes as a 450 MB source archive that is built into a
+# wheel on install, and where the registry's answer is not cacheable (as behind this project's CI proxy) uv stored
+# a new copy of archive, sources and wheel at each install, 2.3 GB a time: about 40 clean-clone runs filled the
+# disk and the next install failed with "No space left on device". Uncached, the install takes as long (26 s) and
+# needs about 2.5 GB of free space in TMPDIR only while it runs; on failure the free space is shown.
+SPARK_TMP = $${TMPDIR:-/tmp}
 spark-extra: setup
 	@$(BIN)/python -c "import pyspark, dbt.adapters.spark" 2>/dev/null || { \
 		echo "spark: installing the [spark] extra (PySpark, dbt-spark) into $(VENV)"; \
-		{ [ -x $(BIN)/uv ] && UV_NATIVE_TLS=1 $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python \
-			-c constraints.txt -e '.[dev,spark]'; } || $(BIN)/pip install -q -c constraints.txt -e '.[dev,spark]'; }
+		{ [ -x $(BIN)/uv ] && UV_NATIVE_TLS=1 $(BIN)/uv pip install -q --no-cache --compile-bytecode \
+			--python $(BIN)/python -c constraints.txt -e '.[dev,spark]'; } \
+		|| $(BIN)/pip install -q --no-cache-dir -c constraints.txt -e '.[dev,spark]' \
+		|| { echo "spark: the install failed; PySpark is built from a 450 MB source archive and needs about 2.5 GB"; \
+			echo "free in $(SPARK_TMP) while it builds. Free space there now:"; df -h $(SPARK_TMP); exit 1; }; }
 
 # a small extract in its own state folder, built, trained, scored and evaluated (the real benchmarks) on DuckDB;
 # then Spark ingesting the same landing files itself, every seed, model and test of the project on a local Spark
