@@ -32,30 +32,8 @@
 {% macro detect_anomalies(relation, series_cols, time_col, value_col, method=none, holiday_col=none,
                           passthrough_cols=[], options=none, state_relation=none) -%}
     {%- set method = method or anomaly_option(options, 'method') -%}
-    {%- set o = {
-        'season_length': anomaly_option(options, 'season_length') | int,
-        'window': anomaly_option(options, 'window') | int,
-        'level_window': anomaly_option(options, 'level_window') | int,
-        'season_window': anomaly_option(options, 'season_window') | int,
-        'min_seasons': anomaly_option(options, 'min_seasons') | int,
-        'k': anomaly_option(options, 'k') | float,
-        'clean_k': anomaly_option(options, 'clean_k') | float,
-        'iqr_k': anomaly_option(options, 'iqr_k') | float,
-        'iqr_window': anomaly_option(options, 'iqr_window') | int,
-        'zscore_window': anomaly_option(options, 'zscore_window') | int,
-        'zscore_threshold': anomaly_option(options, 'zscore_threshold') | float,
-        'min_iqr_log': anomaly_option(options, 'min_iqr_log') | float,
-        'poisson_floor': anomaly_option(options, 'poisson_floor'),
-        'min_abs_change': anomaly_option(options, 'min_abs_change') | float,
-        'holiday_k_factor': anomaly_option(options, 'holiday_k_factor') | float,
-        'log_transform': anomaly_option(options, 'log_transform'),
-        'corroboration_z': anomaly_option(options, 'corroboration_z') | float,
-        'jump_z': anomaly_option(options, 'jump_z') | float,
-        'novelty_q': anomaly_option(options, 'novelty_q') | float,
-        'season_test': anomaly_option(options, 'season_test'),
-        'seasonal_z': anomaly_option(options, 'seasonal_z') | float,
-        'state': state_relation is not none and method == 'robust_seasonal',
-    } -%}
+    {%- set o = anomaly_settings(options) -%}
+    {%- do o.update({'method': method, 'state': state_relation is not none and method == 'robust_seasonal'}) -%}
     {%- if method not in ['iqr', 'zscore', 'robust_seasonal'] -%}
         {{ exceptions.raise_compiler_error("anomaly method must be iqr, zscore or robust_seasonal, got " ~ method) }}
     {%- endif -%}

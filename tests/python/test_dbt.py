@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from ml.dbt import DbtError, dbt_args, run_dbt
 from ml.settings import PROJECT_DIR
@@ -106,3 +108,21 @@ def test_the_warehouse_is_closed_even_while_dbt_s_environment_is_still_reference
     assert kept  # dbt did open the warehouse through the environment
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("select 1").fetchall() == [(1,)]
+
+
+def test_the_detector_settings_fingerprint_covers_every_setting_the_detector_reads() -> None:
+    """The detection mart's daily run judges again the days judged under other settings, found by the fingerprint of
+    `anomaly_settings` (macros/anomaly/anomaly_settings.sql): a setting the detector reads that is not in it would
+    leave stale verdicts after a change. Every key read through `anomaly_option` is in it, and every anomaly_* var
+    is in it or read outside the detector, where the mart's input checksum (the holiday flag) or a table rebuilt on
+    every run (the detection period, the incident explanations) covers its change."""
+    settings_sql = (PROJECT_DIR / "macros" / "anomaly" / "anomaly_settings.sql").read_text()
+    settings = set(re.findall(r"'(\w+)': anomaly_option\(options, '\1'\)", settings_sql))
+    read = set()
+    for path in [*PROJECT_DIR.glob("macros/**/*.sql"), *PROJECT_DIR.glob("models/**/*.sql")]:
+        read |= set(re.findall(r"anomaly_option\(options, '(\w+)'\)", path.read_text()))
+    assert read and read <= settings, f"read through anomaly_option but not fingerprinted: {read - settings}"
+    project_vars = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    anomaly_vars = {name.removeprefix("anomaly_") for name in project_vars if name.startswith("anomaly_")}
+    outside = {"detection_days", "detection_end", "holiday_share", "explain_share", "explain_breadth"}
+    assert anomaly_vars - outside == settings

@@ -1,5 +1,5 @@
 """A daily incremental run of the detection mart must give the same rows as a full rebuild, also when a file restates
-days the mart has already judged."""
+days the mart has already judged, and when the detector's settings changed since."""
 
 from __future__ import annotations
 
@@ -69,3 +69,20 @@ def test_daily_incremental_run_equals_full_rebuild(tmp_path: Path) -> None:
     full = _mart(home)
     assert str(daily["series_date"].max())[:10] == str(full["series_date"].max())[:10] == "2024-04-14"
     pd.testing.assert_frame_equal(full, daily, check_like=True)
+    # another setting and no new day: the daily run judges every day again under it (before, it wrote nothing and
+    # the mart kept the old verdicts until a --full-refresh), as a full rebuild with that setting does
+    k = ("--vars", "{anomaly_k: 2.5}")
+    run_ml(home, *MART, *k)
+    rejudged = _mart(home)
+    assert rejudged["detector_settings"].nunique() == 1
+    assert (rejudged["detector_settings"] != full["detector_settings"].iloc[0]).all()
+    assert rejudged["is_anomaly"].sum() > full["is_anomaly"].sum()  # a narrower band flags more days
+    run_ml(home, "build", "--full-refresh", "--select", "fct_api_request_anomalies", *k)
+    pd.testing.assert_frame_equal(_mart(home), rejudged, check_like=True)
+    # a warehouse built before the settings column (an upgrade): the daily run adds the column first (its query
+    # reads it; before, it failed on the missing column) and judges again the rows no known settings judged
+    con = duckdb.connect(str(home / "warehouse.duckdb"))
+    con.execute("alter table marts.fct_api_request_anomalies drop column detector_settings")
+    con.close()
+    run_ml(home, *MART)
+    pd.testing.assert_frame_equal(full, _mart(home), check_like=True)

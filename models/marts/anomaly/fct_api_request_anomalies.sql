@@ -5,13 +5,17 @@
 -- for the last anomaly_state_lookback_periods days (42) instead of recomputing the whole chain of windows over
 -- anomaly_lookback_periods (168); the plain methods read their window.
 -- A day already judged whose input changed since (a late row, a restated file: the latest load wins in staging,
--- and so do the roll-ups above it) is judged again, with every day after it: the run starts at the first such day.
--- Another detector or setting needs `dbt build --full-refresh`.
+-- and so do the roll-ups above it; a holiday added to the calendar seed) is judged again, with every day after it:
+-- the run starts at the first such day. So are the days judged under other detector settings (another method or
+-- anomaly_* var): every row carries the fingerprint of its settings (detector_settings). A table built before a
+-- column of the contract existed gets it first (add_contract_columns, null in the stored rows), and its rows,
+-- judged by no known settings, are judged again: an upgraded warehouse needs no --full-refresh.
 -- Nothing here depends on when the table was built: the detection period lives in int_api_detection_period.
 {{ config(
     materialized='incremental',
     unique_key=['series_date', 'series_key'],
     on_schema_change='fail',
+    pre_hook="{{ add_contract_columns() }}",
     **incremental_by_period('series_date'),
 ) }}
 
@@ -24,6 +28,10 @@
 {%- set join_back = var('anomaly_method') == 'robust_seasonal' %}
 {%- set described = 'series' if join_back else 'detected' %}
 {%- set lookback = anomaly_state_lookback_periods() if stateful else anomaly_lookback_periods() %}
+{%- set settings = anomaly_settings_fingerprint() %}
+{#- what a judged day's verdicts depend on besides its history: the values, the holiday flag (the calendar seed and
+    anomaly_holiday_share) and the label shown with them -#}
+{%- set judged_input = ['series_key', 'value', 'is_holiday', 'calendar_label'] %}
 
 with
 
@@ -36,7 +44,8 @@ with
         select
             daily.series_date,
             count(*) as n_rows,
-            {{ row_checksum(['daily.series_key', 'cast(daily.request_count as double)']) }} as checksum
+            {{ row_checksum(['daily.series_key', 'cast(daily.request_count as double)',
+                             'coalesce(daily.is_holiday, false)', 'daily.calendar_label']) }} as checksum
         from {{ ref('int_api_request_series_daily') }} as daily
         cross join judged_until
         -- an empty mart (a first run that staged no row) judged nothing: every day is new to it
@@ -48,14 +57,15 @@ with
         select
             series_date,
             count(*) as n_rows,
-            {{ row_checksum(['series_key', 'value']) }} as checksum
+            {{ row_checksum(judged_input) }} as checksum,
+            min(case when detector_settings = '{{ settings }}' then 1 else 0 end) as is_current_settings
         from {{ this }}
         group by series_date
     ),
 
     first_changed as (
         -- the first judged day whose input is no longer what was judged (another value, or a row the mart lacks),
-        -- found by a checksum per day rather than a join of the whole history
+        -- found by a checksum per day rather than a join of the whole history, or that other settings judged
         select min(input_by_day.series_date) as series_date
         from input_by_day
         left join judged_by_day
@@ -64,6 +74,7 @@ with
             judged_by_day.series_date is null
             or input_by_day.n_rows != judged_by_day.n_rows
             or input_by_day.checksum != judged_by_day.checksum
+            or judged_by_day.is_current_settings = 0
     ),
 
     run_from as (
@@ -143,8 +154,9 @@ final as (
         {{ described }}.series_start_date,
         detected.explanation,
         {% for c in anomaly_state_columns() -%}
-            detected.state_{{ c }}{% if not loop.last %},{% endif %}
-        {% endfor %}
+            detected.state_{{ c }},
+        {% endfor -%}
+        '{{ settings }}' as detector_settings
     from detected
     {% if join_back -%}
         inner join series
