@@ -121,9 +121,10 @@ def run(args: argparse.Namespace) -> int:
             from orchestration.definitions import defs
 
             job = defs.resolve_job_def("sentinel_pipeline")
+        dbt_build = DbtBuildConfig(full_refresh=args.full_refresh, vars=args.vars or "")
         config = RunConfig(
             ops={
-                "sentinel_dbt_models": DbtBuildConfig(full_refresh=args.full_refresh, vars=args.vars or ""),
+                **dict.fromkeys(dbt_steps(job), dbt_build),
                 "spam_challenger": SpamLifecycleConfig(seed=args.seed, n_boot=args.n_boot, retrain=args.retrain),
             }
         )
@@ -164,6 +165,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"dashboard: {p.dashboard / 'index.html'} (`make dashboard-serve` serves it on http://127.0.0.1:8050)")
     print(f"run {result.run_id} succeeded; `make ui` shows it, its assets and their lineage")
     return 0
+
+
+def dbt_steps(job) -> list[str]:
+    """The job's dbt steps: one per run of `dbt build`, `sentinel_dbt_models` and its copies (`..._2`, ...), which
+    Dagster adds where the ML steps cut the dbt graph. Each needs the run's `--vars` and `--full-refresh`: given to
+    the first step only, they missed the detection mart, built in another one."""
+    from orchestration.assets.dbt import sentinel_dbt_models
+
+    return sorted(node.name for node in job.graph.nodes if node.definition.name == sentinel_dbt_models.op.name)
 
 
 def health(instance, tags: dict[str, str] | None = None) -> bool:

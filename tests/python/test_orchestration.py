@@ -346,6 +346,24 @@ def test_jobs_are_built_from_dbt_selections(defs) -> None:
     assert len(graph.get_all_asset_keys()) > 40
 
 
+def test_the_run_s_dbt_options_reach_every_dbt_step_of_the_job(defs) -> None:
+    """`python -m orchestration run --vars ... --full-refresh` configures every `dbt build` of the job. Dagster runs
+    the dbt assets in several steps (the ML steps cut the dbt graph), and the options went to the first one only:
+    the detection mart, built in another step, kept the default detector ("the pipeline with another detector"
+    ran the default one)."""
+    from dagster import AssetKey
+
+    from orchestration.__main__ import dbt_steps
+
+    job = defs.resolve_job_def("sentinel_pipeline")
+    steps = dbt_steps(job)
+    dbt_keys = [k for k in job.asset_layer.selected_asset_keys if k.path[0] in ("marts", "intermediate", "staging")]
+    assert len(steps) > 1 and dbt_keys
+    assert {job.asset_layer.get_op_output_handle(k).node_handle.name for k in dbt_keys} <= set(steps)
+    mart = job.asset_layer.get_op_output_handle(AssetKey(["marts", "fct_api_request_anomalies"]))
+    assert mart.node_handle.name in steps
+
+
 # ---------------------------------------------------------------- end to end on a small extract
 
 
