@@ -125,6 +125,17 @@ def coverage(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         where m.metric_name = 'api_series_days'
         """
     ).fetchone()
+    unjudged = con.execute(
+        """
+        select m.level, m.country, m.os, sum(m.value) as days
+        from marts.fct_kpi_metrics_daily as m
+        inner join intermediate.int_api_detection_period as p
+            on m.metric_date between p.detection_start and p.detection_end
+        where m.metric_name = 'api_series_days' and m.breakdown = 'not_judged'
+        group by 1, 2, 3
+        order by 4 desc, 1, 2, 3
+        """
+    ).fetchall()
     (raw,) = con.execute("select coalesce(sum(raw_rows), 0) from marts.fct_api_request_load_reconciliation").fetchone()
     reasons = con.execute(
         "select breakdown, sum(value) from marts.fct_kpi_metrics_daily where metric_name = 'api_quarantined_rows' "
@@ -133,6 +144,9 @@ def coverage(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     return {
         "series_days": int(days),
         "judged": int(judged),
+        "not_judged": [
+            (SERIES.get(level, "{country} {os}").format(country=c, os=o), int(n)) for level, c, o, n in unjudged
+        ],
         "raw_rows": int(raw),
         "rejected": {reason: int(n) for reason, n in reasons},
     }
@@ -145,6 +159,8 @@ def format_coverage(c: dict) -> str:
         f"judged: {judged:,} of {days:,} series-days of the period (every level)"
         + (f"; {days - judged:,} not judged: cold start, too little history yet" if judged < days else "")
     ]
+    if 0 < judged < days:  # which series are new (or back after a gap): a small one moves no parent, and was unnamed
+        lines.append(f"not judged yet: {_series_days(c['not_judged'])}")
     rejected = sum(c["rejected"].values())
     if rejected:
         lines.append(
@@ -152,6 +168,12 @@ def format_coverage(c: dict) -> str:
             "marts.fct_api_requests_quarantined"
         )
     return "\n".join(fit(line) for line in lines + _hints(c["rejected"]))
+
+
+def _series_days(series: list[tuple[str, int]], shown: int = 8) -> str:
+    """`BR, all OS (8 days), BR Android (8 days), ... and 3 more series`: the most days first."""
+    named = ", ".join(f"{name} ({n:,} day{'s' * (n != 1)})" for name, n in series[:shown])
+    return named + (f" and {len(series) - shown:,} more series" if len(series) > shown else "")
 
 
 def _by_reason(rejected: dict[str, int]) -> str:

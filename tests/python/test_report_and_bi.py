@@ -222,17 +222,19 @@ def _answer_state(judged: list[bool], rejected: dict[str, int]) -> duckdb.DuckDB
         "select date '2024-05-07' as detection_start, date '2024-05-20' as detection_end"
     )
     con.execute(
-        "create table marts.fct_kpi_metrics_daily (metric_name varchar, metric_date date, breakdown varchar, "
-        "value double)"
+        "create table marts.fct_kpi_metrics_daily (metric_name varchar, metric_date date, level varchar, "
+        "country varchar, os varchar, breakdown varchar, value double)"
     )
-    con.executemany(
-        "insert into marts.fct_kpi_metrics_daily values "
-        "('api_series_days', date '2024-05-20' - ?::int % 14, case when ? then 'judged' else 'not_judged' end, 1)",
-        list(enumerate(judged)),
+    con.executemany(  # the judged days are US/iOS's; those not judged, BR/iOS's (a new series)
+        "insert into marts.fct_kpi_metrics_daily values ('api_series_days', date '2024-05-20' - ?::int % 14, "
+        "'country_os', case when ? then 'US' else 'BR' end, 'iOS', case when ? then 'judged' else 'not_judged' end, 1)",
+        [(i, j, j) for i, j in enumerate(judged)],
     )
     for reason, n in rejected.items():
         con.execute(
-            "insert into marts.fct_kpi_metrics_daily values ('api_quarantined_rows', '2024-05-20', ?, ?)", [reason, n]
+            "insert into marts.fct_kpi_metrics_daily values ('api_quarantined_rows', '2024-05-20', null, null, null, "
+            "?, ?)",
+            [reason, n],
         )
     con.execute(
         "create table marts.fct_api_anomaly_detection_summary (start_date date, end_date date, level varchar, "
@@ -256,6 +258,8 @@ def test_the_answer_says_what_it_judged_and_what_was_rejected() -> None:
     assert "no anomalies" not in text
     text = format_answer(_answer_state([True] * 10 + [False] * 2, {}), Path("snapshot.duckdb"))
     assert "judged: 10 of 12 series-days of the period (every level); 2 not judged" in text
+    # which: a new country too small to move its parents was in no line of the answer
+    assert "not judged yet: BR iOS (2 days)" in text
     assert "no anomalies in the judged series-days" in text and "rejected at load" not in text
     text = format_answer(_answer_state([False] * 12, {"date_with_time": 5520}), Path("snapshot.duckdb"))
     assert "(date_with_time 5,520)" in text and "sum them per day first" in text and "python -m ml detect" in text
