@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     build.add_argument(
         "--full-refresh",
         action="store_true",
-        help="rebuild the incremental detection mart (after changing the detector or old days)",
+        help="rebuild the incremental detection mart (needed only after a new version of the detector code)",
     )
     select = argparse.ArgumentParser(add_help=False)
     select.add_argument("--select", default=None, help="dbt selector, e.g. '+fct_spam_features' (default: all)")

@@ -28,7 +28,7 @@ translator = DagsterDbtTranslator(
 
 
 class DbtBuildConfig(Config):
-    full_refresh: bool = False  # rebuild the incremental detection mart (after changing the detector)
+    full_refresh: bool = False  # rebuild the incremental detection mart (after a new version of the detector code)
     vars: str = ""  # dbt --vars, e.g. "{anomaly_method: iqr}"
 
 
