@@ -15,6 +15,8 @@ names say the week, and whether a new column is added to raw (calls) or refused 
 * A file with a wrong header, a ragged or non-UTF-8 line, or a name that does not say its week
   (`calls_<monday>.csv`) raises `IngestError` naming the file, and the line or column; the whole batch is rolled
   back, so nothing is loaded half-way.
+* A file is CSV, plain (`.csv`, `.CSV`) or gzipped (`.csv.gz`, as exports come): both engines read it as it is,
+  and its name, checksum and lines are those of the file delivered (the lines, of its text).
 * Reading goes through DuckDB's CSV reader (all columns as text), so a 10M-row week loads in seconds. Line
   numbers are the record order of the scan (header = line 1), or, when blank lines sit between records (DuckDB
   skips them), each record's physical line; the files carry no multi-line fields.
@@ -24,14 +26,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import hashlib
+import io
 import json
-import mmap
 import os
 import re
 import uuid
+import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -80,7 +84,11 @@ class Source:
 
     @property
     def pattern(self) -> re.Pattern | None:
-        return re.compile(rf"^{self.file_prefix}_(\d{{4}}-\d{{2}}-\d{{2}})\.(?i:csv)$") if self.file_prefix else None
+        return (
+            re.compile(rf"^{self.file_prefix}_(\d{{4}}-\d{{2}}-\d{{2}})\.(?i:csv)(?:\.gz)?$")
+            if self.file_prefix
+            else None
+        )
 
     def ddl(self) -> str:
         week = "    _week_start date not null,\n" if self.weekly else ""
@@ -118,30 +126,56 @@ def _names(names: list[str], shown: int = 10) -> str:
     return ", ".join(n[:64] for n in names[:shown]) + more
 
 
+def is_csv(path: Path) -> bool:
+    """A landing CSV: `.csv` in any case (exports from Windows tools write `.CSV`), or that gzipped (`.csv.gz`;
+    Spark picks the codec by the suffix `.gz` as written, so `.GZ` is not one)."""
+    return path.suffix.lower() == ".csv" or (path.suffix == ".gz" and Path(path.stem).suffix.lower() == ".csv")
+
+
+def is_gzipped(path: Path) -> bool:
+    return path.suffix == ".gz"
+
+
+# what unpacking a file named .gz raises when it is not gzip, is cut short or is corrupt
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
+def open_text(path: Path, errors: str = "strict") -> io.TextIOBase:
+    """A landing file's text, unpacked when gzipped; a byte-order mark is not part of it (newline='' for csv)."""
+    if is_gzipped(path):
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig", errors=errors)
+    return path.open(newline="", encoding="utf-8-sig", errors=errors)
+
+
+def _text_bytes(path: Path) -> Iterator[bytes]:
+    """A landing file's text as bytes, unpacked when gzipped, in 1 MB pieces (a weekly file can be gigabytes)."""
+    with gzip.open(path, "rb") if is_gzipped(path) else path.open("rb") as f:
+        yield from iter(lambda: f.read(1 << 20), b"")
+
+
 def landing_files(landing: Path) -> list[Path]:
-    """The CSV files of a landing folder, in name order; `.CSV` counts too (exports from Windows tools)."""
+    """The CSV files of a landing folder (`is_csv`), in name order."""
     if not landing.is_dir():
         return []
-    return sorted(p for p in landing.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+    return sorted(p for p in landing.iterdir() if p.is_file() and is_csv(p))
 
 
 def other_landing_files(landing: Path) -> list[Path]:
-    """The files of a landing folder that are not CSV (a `.csv.gz`, a spreadsheet), hidden files (`.DS_Store`)
-    aside. They were ignored without a word: a folder of gzipped exports loaded nothing, and `make run`, seeing
-    no CSV, generated the reference extract into the user's folder beside them."""
+    """The files of a landing folder that are not CSV (a `.zip`, a spreadsheet), hidden files (`.DS_Store`)
+    aside. They were ignored without a word: a folder of such exports loaded nothing, and `make run`, seeing no
+    CSV, generated the reference extract into the user's folder beside them."""
     if not landing.is_dir():
         return []
-    return sorted(
-        p for p in landing.iterdir() if p.is_file() and p.suffix.lower() != ".csv" and not p.name.startswith(".")
-    )
+    return sorted(p for p in landing.iterdir() if p.is_file() and not is_csv(p) and not p.name.startswith("."))
 
 
 def check_landing(landing: Path) -> None:
     """Refuse a batch when its folder holds a file that is not CSV: loading the rest would look complete."""
     if other := other_landing_files(landing):
         raise IngestError(
-            f"{_names([p.name for p in other])}: not a .csv file; the landing folders take uncompressed CSV "
-            "(gunzip a .csv.gz, save a spreadsheet as CSV, or move the file out), so nothing of this batch was loaded"
+            f"{_names([p.name for p in other])}: not a CSV file; the landing folders take CSV, plain (.csv) or "
+            "gzipped (.csv.gz): unzip a .zip, save a spreadsheet as CSV, or move the file out; nothing of this batch "
+            "was loaded"
         )
 
 
@@ -179,8 +213,10 @@ def ingested(p: Paths) -> dict[str, dict[str, str]]:
 
 def read_header(path: Path) -> list[str]:
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of the header
+        with open_text(path) as f:
             header = next(csv.reader(f), None)
+    except GZIP_ERRORS as exc:
+        raise IngestError(f"{path.name}: not a readable gzip file: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise IngestError(f"{path.name}: not UTF-8 text near byte {exc.start}: {exc.reason}") from exc
     if not header:
@@ -230,15 +266,18 @@ def check_header(source: Source, path: Path, header: list[str], raw_columns: lis
 
 
 def utf8_error(path: Path) -> str:
-    """'not UTF-8 text near byte N: <reason>' for a file that is not UTF-8, else ''."""
+    """'not UTF-8 text near byte N: <reason>' for a file that is not UTF-8 (N in its text, unpacked when gzipped),
+    'not a readable gzip file: ...' for a .gz that does not unpack, else ''."""
     decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
-    with path.open("rb") as f:  # in 1 MB pieces: a weekly file can be gigabytes
-        for chunk in iter(lambda: f.read(1 << 20), b""):
+    try:
+        for chunk in _text_bytes(path):
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 return f"not UTF-8 text near byte {offset + exc.start}: {exc.reason}"
             offset += len(chunk)
+    except GZIP_ERRORS as exc:
+        return f"not a readable gzip file: {exc}"
     return ""
 
 
@@ -248,7 +287,7 @@ def _diagnose(path: Path, n_fields: int) -> str:
     first line whose field count is off, else ''."""
     if not_utf8 := utf8_error(path):
         return f"{not_utf8}; "
-    with path.open(newline="", encoding="utf-8-sig") as f:
+    with open_text(path) as f:
         reader = csv.reader(f)
         next(reader, None)
         for row in reader:
@@ -261,17 +300,30 @@ def _record_lines(path: Path) -> list[int] | None:
     """The physical line of each record when blank lines sit between records, else None (the common case, found
     by a byte scan). DuckDB's reader skips blank lines, so the record's order + 1 would name a line above the
     record's own after the first blank one."""
-    with path.open("rb") as f:
-        if os.fstat(f.fileno()).st_size == 0:
+    try:
+        if not _blank_line_before_a_record(_text_bytes(path)):
             return None
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            found = [i for i in (mm.find(b"\n\n"), mm.find(b"\n\r\n")) if i >= 0]
-            if not found or not mm[min(found) :].strip():  # none, or only at the end (no record follows)
-                return None
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+    except GZIP_ERRORS as exc:
+        raise IngestError(f"{path.name}: not a readable gzip file: {exc}") from exc
+    with open_text(path, errors="replace") as f:
         reader = csv.reader(f)
         next(reader, None)
         return [reader.line_num for row in reader if row]
+
+
+def _blank_line_before_a_record(chunks: Iterator[bytes]) -> bool:
+    """Whether a blank line stands between records: one only at the end (no record follows) is none."""
+    carry, blank = b"", False
+    for chunk in chunks:
+        data = carry + chunk
+        if not blank:
+            found = [i for i in (data.find(b"\n\n"), data.find(b"\n\r\n")) if i >= 0]
+            if found:
+                blank, data = True, data[min(found) :]
+        if blank and data.strip():
+            return True
+        carry = data[-2:]  # a line end split between two pieces
+    return False
 
 
 def _raw_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -314,10 +366,10 @@ def _load_file(con: duckdb.DuckDBPyConnection, source: Source, path: Path, load_
             from (
                 select *, row_number() over () as _record
                 from read_csv(?, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"',
-                              strict_mode = true, null_padding = false)
+                              strict_mode = true, null_padding = false, compression = ?)
             ) {join}
             """,
-            [load_id, path.name, now, str(path)],
+            [load_id, path.name, now, str(path), "gzip" if is_gzipped(path) else "none"],
         )
     except duckdb.Error as exc:
         where = _diagnose(path, len(header))

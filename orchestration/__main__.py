@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"state: {p.home}\nlog:   {log} (dbt's output, Dagster's debug lines, the JSON events)", flush=True)
     with detail_to_file(log) as out, warm_dbt() if engine != "spark" else nullcontext():
         folders = (p.landing_api_logs, p.landing_calls)
-        if any(landing_files(f) or other_landing_files(f) for f in folders):  # a .csv.gz alone is the user's too
+        if any(landing_files(f) or other_landing_files(f) for f in folders):  # a .zip alone is the user's too
             log_event("run.landing_not_empty", landing=str(p.landing_api_logs.parent))
             out.write(f"  the landing folders hold files: nothing generated ({p.landing_api_logs.parent})\n")
         else:

@@ -68,10 +68,8 @@ def test_a_file_separated_by_semicolons_is_named_as_such(tmp_path: Path) -> None
 
 
 def test_a_file_that_is_not_csv_is_named_and_the_batch_loads_nothing(tmp_path: Path) -> None:
-    """A gzipped export was ignored without a word: the folder loaded nothing (or only its CSV files), and
+    """A zipped export was ignored without a word: the folder loaded nothing (or only its CSV files), and
     `make run`, seeing no CSV, generated the reference extract into the user's folder beside it."""
-    import gzip
-
     from ml.ingest import landing_state
     from ml.settings import Paths
 
@@ -79,16 +77,59 @@ def test_a_file_that_is_not_csv_is_named_and_the_batch_loads_nothing(tmp_path: P
     _write(landing, "a_good.csv", HEADER + "2024-04-01,IN,Android,100\n")
     _write(landing, ".DS_Store", "")  # hidden files are not deliveries
     assert ingest_api_logs(duckdb.connect(), landing).rows_appended == 1
-    (landing / "b_export.csv.gz").write_bytes(gzip.compress((HEADER + "2024-04-02,IN,Android,90\n").encode()))
+    shutil.make_archive(str(landing / "b_export"), "zip", root_dir=landing, base_dir="a_good.csv")
     con = duckdb.connect()
-    with pytest.raises(IngestError, match=r"b_export\.csv\.gz: not a \.csv file; .*gunzip a \.csv\.gz.*nothing of"):
+    with pytest.raises(IngestError, match=r"b_export\.zip: not a CSV file; .*gzipped \(\.csv\.gz\): unzip a \.zip"):
         ingest_api_logs(con, landing)
     assert con.execute("select count(*) from raw.loads").fetchone()[0] == 0
     # the landing sensor sees it, so its job runs and says why (a new CSV-only signature would not change)
     paths = Paths(tmp_path)
     paths.landing_api_logs.mkdir(parents=True)
-    shutil.copy(landing / "b_export.csv.gz", paths.landing_api_logs)
-    assert list(landing_state(paths)["api_logs"]) == ["b_export.csv.gz"]
+    shutil.copy(landing / "b_export.zip", paths.landing_api_logs)
+    assert list(landing_state(paths)["api_logs"]) == ["b_export.zip"]
+
+
+def test_a_gzipped_export_loads_as_its_plain_twin(tmp_path: Path) -> None:
+    """Exports often come gzipped; a `.csv.gz` was refused ("gunzip it first"). It loads the rows, values and
+    physical lines its plain twin loads (a byte-order mark, blank lines, a quoted comma), under its own name, and
+    a weekly file so named says its week. A .gz that does not unpack is named, and nothing of the batch loads."""
+    import gzip
+
+    from ml.contracts import CALL_COLUMNS
+    from ml.ingest import CALLS
+
+    body = "\ufeff" + HEADER + '2024-04-01,,Android,100\n\n2024-04-01,IN,,\n\n\n2024-04-02,"A, ""B""",ios,7\n'
+    rows = []
+    for folder, name, data in (
+        ("plain", "api_requests_2024-04-01.csv", body.encode()),
+        ("packed", "api_requests_2024-04-01.csv.gz", gzip.compress(body.encode())),
+    ):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_bytes(data)
+        con = duckdb.connect()
+        ingest_api_logs(con, tmp_path / folder)
+        rows.append(con.execute("select * exclude (_load_id, _loaded_at) from raw.api_requests order by 1").fetchall())
+    assert [r[:-2] for r in rows[1]] == [r[:-2] for r in rows[0]]
+    name = "api_requests_2024-04-01.csv.gz"
+    assert [(r[-2], r[-1]) for r in rows[1]] == [(name, 2), (name, 4), (name, 7)]  # the plain file's lines
+    assert [r[-1] for r in rows[0]] == [2, 4, 7]
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    row = "1000000001,IN,10,5,900,6,2,2,8,2,5,5"
+    (calls / "calls_2024-03-04.csv.gz").write_bytes(gzip.compress(f"{','.join(CALL_COLUMNS)}\n{row}\n".encode()))
+    con = duckdb.connect()
+    assert ingest_source(con, CALLS, calls).rows_appended == 1
+    assert str(con.execute("select _week_start from raw.calls_weekly").fetchone()[0]) == "2024-03-04"
+    (tmp_path / "packed" / "b_cut.csv.gz").write_bytes(
+        gzip.compress((HEADER + "2024-04-03,IN,ios,1\n" * 500).encode())[:-40]
+    )
+    (tmp_path / "packed" / "c_plain.csv.gz").write_bytes((HEADER + "2024-04-03,IN,ios,1\n").encode())  # not gzip
+    for bad in ("b_cut.csv.gz", "c_plain.csv.gz"):
+        con = duckdb.connect()
+        with pytest.raises(IngestError, match=rf"{bad.replace('.', '[.]')}: not a readable gzip file"):
+            ingest_api_logs(con, tmp_path / "packed")
+        assert con.execute("select count(*) from raw.api_requests").fetchone()[0] == 0
+        (tmp_path / "packed" / bad).unlink()
 
 
 def test_unreadable_line_names_file_and_line_and_loads_nothing(tmp_path: Path) -> None:

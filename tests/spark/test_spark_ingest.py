@@ -8,6 +8,7 @@ raw table to hold the same rows: values as delivered, files, physical lines, loa
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
@@ -80,6 +81,9 @@ def test_every_raw_table_matches_duckdb_edge_cases_included(home: Paths, spark) 
     bom = b"\xef\xbb\xbf" + f"{API_HEADER}\r\n2024-04-03,BR,ios,5\r\n".encode()
     (api / "api_requests_2024-04-03.CSV").write_bytes(bom)
     shutil.copy(api / "api_requests_2024-04-01.csv", api / "api_requests_2024-04-01_resent.csv")  # a re-delivery
+    # gzipped, with a byte-order mark and blank lines: Spark unpacks it by its suffix, in one piece
+    packed = "\ufeff" + "\n".join([API_HEADER, "2024-04-06,IN,ios,4", "", "2024-04-06,US,ios,8", ""]) + "\n"
+    (api / "api_requests_2024-04-06.csv.gz").write_bytes(gzip.compress(packed.encode()))
     # a name Spark's file URI percent-encodes (it read as another name, and the file's rows were lost)
     _write(api, "api_requests 2024-04-05 (v+1)%20é.csv", [API_HEADER, "2024-04-05,IN,ios,3"])
     calls = home.landing_calls
@@ -97,7 +101,9 @@ def test_every_raw_table_matches_duckdb_edge_cases_included(home: Paths, spark) 
     _write(api, "api_requests_2024-04-04.csv", [API_HEADER, "2024-04-04,IN,Android,90"])
     _both(home, spark)
     assert spark.table("raw.loads").where("status = 'skipped_redelivery'").count() == 1
-    assert spark.table("raw.loads").count() == 9  # 6 API files, 2 call weeks, 1 label file
+    assert spark.table("raw.loads").count() == 10  # 7 API files, 2 call weeks, 1 label file
+    packed_lines = spark.sql("select _line_number from raw.api_requests where _file_name like '%.gz' order by 1")
+    assert [r[0] for r in packed_lines.collect()] == [2, 4]
     odd_name = spark.table("raw.api_requests").where("_file_name = 'api_requests 2024-04-05 (v+1)%20é.csv'")
     assert odd_name.count() == 1
 
