@@ -188,9 +188,10 @@ def _hints(rejected: dict[str, int]) -> list[str]:
 # What to do about a rejection reason whose fix is not plain from its name (docs/anomaly_detection.md has them all)
 REASON_HINTS = {
     "invalid_date": "a date is read as ISO 8601 (2024-03-25), or with points or slashes and a four-digit year "
-    "(25.03.2024, 03/25/2024), day or month first as the feed's dates make plain",
-    "ambiguous_date": "dates such as 03/04/2024 read either day-first or month-first, and no date of the feed has "
-    "a part above 12 that would say which (or both orders occur); write them as ISO 8601 (2024-04-03)",
+    "(25.03.2024, 03/25/2024), day or month first as the file's dates (or the feed's) make plain",
+    "ambiguous_date": "dates such as 03/04/2024 read either day-first or month-first, and no date of their file, nor "
+    "of the feed, has a part above 12 that would say which (or both orders occur); write them as ISO 8601 "
+    "(2024-04-03)",
     "date_with_time": "the API-log feed takes one count per day and country x OS, and these rows carry a time of "
     "day (hourly or partial-day counts); sum them per day first, or judge the file as it is with `python -m ml "
     "detect FILE --time-col date --value-col count --series-col country --series-col os --agg sum --out OUT.csv`",

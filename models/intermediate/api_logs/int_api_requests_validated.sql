@@ -6,10 +6,18 @@
 -- midnight rows too (staged, the 00:00 hour would have stood for the day). A timestamp at midnight in a file
 -- without other times (a BI export's 2024-04-01T00:00:00Z) is that day.
 -- A date written with slashes or points (03/25/2024, 25.03.2024: a spreadsheet in a US or European locale) is
--- read once the feed's rows say which part is the day: a first part above 12 makes them all day-first, a second
--- part above 12 month-first; when none or both do, they are quarantined ambiguous_date.
+-- read once its file's rows say which part is the day: a first part above 12 makes them all day-first, a second
+-- part above 12 month-first. A file whose dates say neither takes the order of the feed's dates (when they all
+-- agree); when neither the file nor the feed says one order, its rows are quarantined ambiguous_date.
 {%- set has_time = dbt.position("':'", "raw_date") ~ " > 0 and " ~ regexp_like("raw_date", "[T ][0-9]{1,2}:[0-9]{2}") %}
 {%- set at_midnight = regexp_like("raw_date", "[T ]0?0:00(:00([.]0+)?)?([^0-9.:]|$)") %}
+{#- the order of day and month that a group of dates with slashes or points says, or null (none, or both) -#}
+{%- set order_of_dates %}
+    case
+        when max(date_part_1) > 12 and max(date_part_2) <= 12 then 'day_first'
+        when max(date_part_2) > 12 and max(date_part_1) <= 12 then 'month_first'
+    end
+{%- endset %}
 with
 
 requests as (
@@ -37,29 +45,39 @@ date_parts as (
     from slash_dates
 ),
 
-date_order as (
-    -- the feed's order of day and month, from its dates with slashes or points
+file_date_order as (
+    -- each file's order of day and month, from its dates with slashes or points (a US and a European export
+    -- may share a feed)
     select
-        case
-            when max(date_part_1) > 12 and max(date_part_2) <= 12 then 'day_first'
-            when max(date_part_2) > 12 and max(date_part_1) <= 12 then 'month_first'
-        end as slash_date_order
+        load_id,
+        {{ order_of_dates }} as slash_date_order
     from date_parts
+    group by load_id
+),
+
+date_order as (
+    -- the feed's order, for a file whose own dates do not say
+    select {{ order_of_dates }} as slash_date_order
+    from date_parts
+),
+
+ordered as (
+    select
+        date_parts.*,
+        coalesce(file_date_order.slash_date_order, date_order.slash_date_order) as slash_date_order
+    from date_parts
+    left join file_date_order
+        on date_parts.load_id = file_date_order.load_id
+    cross join date_order
 ),
 
 dated as (
     select
-        date_parts.*,
-        date_order.slash_date_order,
-        date_parts.date_part_1 is not null as is_slash_date,
-        case date_order.slash_date_order
-            when 'day_first' then date_parts.date_part_1 when 'month_first' then date_parts.date_part_2
-        end as slash_day,
-        case date_order.slash_date_order
-            when 'day_first' then date_parts.date_part_2 when 'month_first' then date_parts.date_part_1
-        end as slash_month
-    from date_parts
-    cross join date_order
+        *,
+        date_part_1 is not null as is_slash_date,
+        case slash_date_order when 'day_first' then date_part_1 when 'month_first' then date_part_2 end as slash_day,
+        case slash_date_order when 'day_first' then date_part_2 when 'month_first' then date_part_1 end as slash_month
+    from ordered
 ),
 
 read_dates as (
