@@ -30,7 +30,8 @@
 {%- set lookback = anomaly_state_lookback_periods() if stateful else anomaly_lookback_periods() %}
 {%- set settings = anomaly_settings_fingerprint() %}
 {#- what a judged day's verdicts depend on besides its history: the values, the holiday flag (the calendar seed and
-    anomaly_holiday_share) and the label shown with them -#}
+    anomaly_holiday_share) and the label shown with them; the checksums of the input and of the stored rows both
+    read these columns, so the two sides cannot drift apart -#}
 {%- set judged_input = ['series_key', 'value', 'is_holiday', 'calendar_label'] %}
 
 with
@@ -40,17 +41,27 @@ with
         select max(series_date) as last_date from {{ this }}
     ),
 
-    input_by_day as (
+    input_rows as (
+        -- the input of the judged days, in the mart's columns and types: both sides' checksums read judged_input
         select
             daily.series_date,
-            count(*) as n_rows,
-            {{ row_checksum(['daily.series_key', 'cast(daily.request_count as double)',
-                             'coalesce(daily.is_holiday, false)', 'daily.calendar_label']) }} as checksum
+            daily.series_key,
+            cast(daily.request_count as double) as value,
+            coalesce(daily.is_holiday, false) as is_holiday,
+            daily.calendar_label
         from {{ ref('int_api_request_series_daily') }} as daily
         cross join judged_until
         -- an empty mart (a first run that staged no row) judged nothing: every day is new to it
         where judged_until.last_date is null or daily.series_date <= judged_until.last_date
-        group by daily.series_date
+    ),
+
+    input_by_day as (
+        select
+            series_date,
+            count(*) as n_rows,
+            {{ row_checksum(judged_input) }} as checksum
+        from input_rows
+        group by series_date
     ),
 
     judged_by_day as (
