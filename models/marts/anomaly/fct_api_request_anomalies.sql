@@ -5,17 +5,20 @@
 -- for the last anomaly_state_lookback_periods days (42) instead of recomputing the whole chain of windows over
 -- anomaly_lookback_periods (168); the plain methods read their window.
 -- A day already judged whose input changed since (a late row, a restated file: the latest load wins in staging,
--- and so do the roll-ups above it; a holiday added to the calendar seed) is judged again, with every day after it:
--- the run starts at the first such day. So are the days judged under other detector settings (another method or
--- anomaly_* var): every row carries the fingerprint of its settings (detector_settings). A table built before a
--- column of the contract existed gets it first (add_contract_columns, null in the stored rows), and its rows,
--- judged by no known settings, are judged again: an upgraded warehouse needs no --full-refresh.
+-- and so do the roll-ups above it; a holiday added to the calendar seed; a row or a whole day gone, as a retracted
+-- file takes them: python -m ml retract) is judged again, with every day after it: the run starts at the first
+-- such day. So are the days judged under other detector settings (another method or anomaly_* var): every row
+-- carries the fingerprint of its settings (detector_settings). A run replaces each day it writes in whole
+-- (incremental_by_period), so a row whose input is gone goes with its day, and a day left with no input at all is
+-- dropped after the run (drop_periods_without_input). A table built before a column of the contract existed gets
+-- it first (add_contract_columns, null in the stored rows), and its rows, judged by no known settings, are judged
+-- again: an upgraded warehouse needs no --full-refresh.
 -- Nothing here depends on when the table was built: the detection period lives in int_api_detection_period.
 {{ config(
     materialized='incremental',
-    unique_key=['series_date', 'series_key'],
     on_schema_change='fail',
     pre_hook="{{ add_contract_columns() }}",
+    post_hook="{{ drop_periods_without_input('series_date', ref('int_api_request_series_daily')) }}",
     **incremental_by_period('series_date'),
 ) }}
 
@@ -75,14 +78,16 @@ with
     ),
 
     first_changed as (
-        -- the first judged day whose input is no longer what was judged (another value, or a row the mart lacks),
-        -- found by a checksum per day rather than a join of the whole history, or that other settings judged
-        select min(input_by_day.series_date) as series_date
+        -- the first judged day whose input is no longer what was judged (another value, a row the mart lacks, a
+        -- row or the whole day gone), found by a checksum per day rather than a join of the whole history, or that
+        -- other settings judged
+        select min(coalesce(input_by_day.series_date, judged_by_day.series_date)) as series_date
         from input_by_day
-        left join judged_by_day
+        full outer join judged_by_day
             on input_by_day.series_date = judged_by_day.series_date
         where
             judged_by_day.series_date is null
+            or input_by_day.series_date is null
             or input_by_day.n_rows != judged_by_day.n_rows
             or input_by_day.checksum != judged_by_day.checksum
             or judged_by_day.is_current_settings = 0
