@@ -6,6 +6,8 @@ Commands
              2024-02-01..2024-04-14 and eight weekly call files ending with the week 2024-04-08
   ingest     load new landing files into the raw schema (--engine spark, or SENTINEL_ENGINE=spark: into the Spark
              warehouse; `spam` follows SENTINEL_ENGINE too, as Dagster does)
+  retract    take back a load delivered by mistake (its rows stay in raw, quarantined `retracted_load`), or
+             --restore it: python -m ml retract FILE_OR_LOAD_ID --reason TEXT
   build      dbt build (seeds, models, tests)
   spam       the spam model lifecycle: train (challenger, gate, register), score, rollback, answer
   evaluate   load the real benchmarks, build the evaluation models, print the comparison table
@@ -89,6 +91,23 @@ def cmd_ingest(args: argparse.Namespace) -> None:
         ensure_tables(con)
     record_ingested(p, seen)
     print(got.summary())
+
+
+def cmd_retract(args: argparse.Namespace) -> None:
+    p = paths().ensure()
+    if args.engine == "spark":
+        from ml.spark import SparkUnavailable, session
+        from ml.spark_ingest import retract_load_spark
+
+        try:
+            print(retract_load_spark(session(p), args.load, args.reason, args.restore).summary())
+        except SparkUnavailable as e:
+            raise SystemExit(str(e)) from None
+        return
+    from ml.ingest import retract_load
+
+    with _connect() as con:
+        print(retract_load(con, args.load, args.reason, args.restore).summary())
 
 
 def _dbt_build(select: list[str], **options) -> None:
@@ -335,6 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = {
         "generate": (cmd_generate, [extract]),
         "ingest": (cmd_ingest, []),
+        "retract": (cmd_retract, []),
         "build": (cmd_build, [build, select]),
         "evaluate": (cmd_evaluate, []),
         "answer": (cmd_answer, []),
@@ -351,6 +371,13 @@ def main(argv: list[str] | None = None) -> None:
         sp.set_defaults(fn=fn)
     sub.choices["ingest"].add_argument(
         "--engine", choices=ENGINES, default=None, help="the warehouse to load (default: $SENTINEL_ENGINE, or duckdb)"
+    )
+    retract = sub.choices["retract"]
+    retract.add_argument("load", help="the load id, or the name of the file (when it was loaded once), as in raw.loads")
+    retract.add_argument("--reason", default=None, help="why the load is retracted (required; kept with it)")
+    retract.add_argument("--restore", action="store_true", help="take the load's retraction back")
+    retract.add_argument(
+        "--engine", choices=ENGINES, default=None, help="the warehouse (default: $SENTINEL_ENGINE, or duckdb)"
     )
     sub.choices["spam"].add_argument("action", choices=["train", "score", "rollback", "answer"])
     sub.choices["spam"].add_argument(

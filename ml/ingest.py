@@ -12,6 +12,9 @@ names say the week, and whether a new column is added to raw (calls) or refused 
   (e.g. `manual_spam_count`) is added to `raw.calls_weekly` as text; older rows keep null there.
 * A file whose exact bytes were already loaded (a re-delivery) is recorded in `raw.loads` as
   `skipped_redelivery` and appends no rows, so it is never counted twice.
+* A load delivered by mistake is retracted, not deleted (`python -m ml retract`, `retract_load`): a row in
+  `raw.load_retractions` says so, its rows stay in raw and are quarantined `retracted_load` by staging, and the
+  next build judges again the days they touched. `--restore` takes a retraction back.
 * A file with a wrong header, a ragged or non-UTF-8 line, or a name that does not say its week
   (`calls_<monday>.csv`) raises `IngestError` naming the file, and the line or column; the whole batch is rolled
   back, so nothing is loaded half-way.
@@ -65,6 +68,12 @@ create table if not exists raw.load_columns (  -- header of each loaded file, ev
     load_id varchar not null,
     column_name varchar not null,
     ordinal integer not null
+);
+create table if not exists raw.load_retractions (  -- python -m ml retract: the latest action on a load counts
+    load_id varchar not null,
+    action varchar not null,            -- retracted | restored
+    reason varchar,
+    recorded_at timestamp not null
 );
 """
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -470,6 +479,103 @@ def ingest_source(
             raise
         facts.update(files_loaded=result.files_loaded, files_skipped=result.files_skipped, rows=result.rows_appended)
     return result
+
+
+# --- taking a load back -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """One action on a load, as `raw.load_retractions` records it, with the load it names."""
+
+    load_id: str
+    source: str
+    file_name: str
+    rows: int
+    action: str  # retracted | restored
+    reason: str | None
+    recorded_at: datetime
+
+    def summary(self) -> str:
+        what = (
+            "its rows are quarantined `retracted_load` from the next build on"
+            if self.action == "retracted"
+            else "its rows are judged again from the next build on"
+        )
+        return (
+            f"{self.action} load {self.load_id} ({self.source}: {self.file_name}, {self.rows} rows): {what}; "
+            "run `python -m orchestration run` (or `make run`) to rebuild the marts"
+        )
+
+
+# A load as `plan_retraction` reads it: (load id, source, file name, status, rows appended, duplicate of, loaded at)
+LoadRow = tuple[str, str, str, str, int, str | None, datetime]
+
+
+def plan_retraction(
+    ref: str,
+    loads: list[LoadRow],
+    actions: list[tuple[str, str, str | None, datetime]],
+    reason: str | None,
+    restore: bool = False,
+    now: datetime | None = None,
+) -> Retraction:
+    """The action that retracting (or, `restore`, restoring) `ref` records, given every load and every earlier
+    action (load id, action, reason, recorded at). `ref` is a load id, or the name of a file loaded once; an
+    `IngestError` says why anything else cannot be: no such load, a name loaded more than once (give the load
+    id), a skipped re-delivery (it appended nothing: its original holds the rows), a load already retracted, or
+    one that is not retracted to restore. Every engine records the same plan (`retract_load`, and
+    `retract_load_spark` in `ml/spark_ingest.py`)."""
+    matches = [r for r in loads if r[0] == ref] or [r for r in loads if r[2] == ref]
+    if not matches:
+        raise IngestError(f"no load has the id or file name {ref!r} (the loads are listed in raw.loads)")
+    loaded = [r for r in matches if r[3] == "loaded"]
+    if not loaded:
+        load_id, _, name, _, _, original, _ = matches[0]
+        raise IngestError(
+            f"{name} ({load_id}) was a re-delivery of load {original}, and appended no rows: retract {original}"
+        )
+    if len(loaded) > 1:
+        listed = ", ".join(f"{r[0]} (loaded {r[6]:%Y-%m-%d %H:%M:%S})" for r in sorted(loaded, key=lambda r: r[6]))
+        raise IngestError(f"{ref} was loaded {len(loaded)} times, with different contents: give the load id: {listed}")
+    load_id, source, name, _, rows, _, _ = loaded[0]
+    last = max((a for a in actions if a[0] == load_id), key=lambda a: a[3], default=None)
+    is_retracted = last is not None and last[1] == "retracted"
+    if not restore and is_retracted:
+        raise IngestError(f"load {load_id} ({name}) is already retracted, since {last[3]:%Y-%m-%d %H:%M:%S}: {last[2]}")
+    if restore and not is_retracted:
+        raise IngestError(f"load {load_id} ({name}) is not retracted: there is nothing to restore")
+    if not restore and not (reason or "").strip():
+        raise IngestError("say why the load is retracted (--reason): the reason is kept with the retraction")
+    stamp = now or datetime.now(UTC).replace(tzinfo=None)
+    action = "restored" if restore else "retracted"
+    return Retraction(load_id, source, name, rows, action, (reason or "").strip() or None, stamp)
+
+
+LOADS_FOR_RETRACTION = (
+    "select load_id, source, file_name, status, rows_appended, duplicate_of_load_id, loaded_at from raw.loads"
+)
+RETRACTION_ACTIONS = "select load_id, action, reason, recorded_at from raw.load_retractions"
+
+
+def retract_load(con: duckdb.DuckDBPyConnection, ref: str, reason: str | None, restore: bool = False) -> Retraction:
+    """Retract a load of the DuckDB warehouse (or restore it): one row appended to `raw.load_retractions`; its
+    rows stay in raw. See `plan_retraction`."""
+    con.execute(LOADS_DDL)
+    with timed("retract_load", ref=ref, restore=restore) as facts:
+        done = plan_retraction(
+            ref,
+            con.execute(LOADS_FOR_RETRACTION).fetchall(),
+            con.execute(RETRACTION_ACTIONS).fetchall(),
+            reason,
+            restore,
+        )
+        con.execute(
+            "insert into raw.load_retractions values (?, ?, ?, ?)",
+            [done.load_id, done.action, done.reason, done.recorded_at],
+        )
+        facts.update(load_id=done.load_id, action=done.action, file=done.file_name, rows=done.rows)
+    return done
 
 
 # --- every feed, and the generator's ground truth ---------------------------------------------------------------

@@ -40,10 +40,13 @@ from ml.ingest import (
     API_LOGS,
     CALLS,
     LABELS,
+    LOADS_FOR_RETRACTION,
+    RETRACTION_ACTIONS,
     Ingested,
     IngestError,
     LoadIds,
     LoadResult,
+    Retraction,
     Source,
     check_header,
     check_landing,
@@ -51,6 +54,7 @@ from ml.ingest import (
     landing_files,
     new_load_id,
     plan_batch,
+    plan_retraction,
     read_header,
     utf8_error,
     week_of,
@@ -63,12 +67,14 @@ LOADS_SCHEMA = (
     "status string, duplicate_of_load_id string, loaded_at timestamp"
 )
 LOAD_COLUMNS_SCHEMA = "load_id string, column_name string, ordinal int"
+RETRACTIONS_SCHEMA = "load_id string, action string, reason string, recorded_at timestamp"
 GROUND_TRUTH_SCHEMA = (
     "incident_id string, incident_type string, country string, os string, start_date date, end_date date, "
     "factor double, period string, description string, level string, series_key string"
 )
 CALLS_GROUND_TRUTH_SCHEMA = "id string, country string, true_class string, archetype string"
-# What this module writes: every feed's table, the loads and their headers, the generator's ground truth
+# What this module writes: every feed's table, the loads and their headers, the generator's ground truth (and
+# raw.load_retractions, written by `retract_load_spark`: spark-test copies DuckDB's, as it does the other sources)
 RAW_TABLES = (
     API_LOGS.table,
     CALLS.table,
@@ -88,10 +94,18 @@ def _feed_schema(source: Source) -> str:
     return f"{columns}{week}, _load_id string, _file_name string, _line_number bigint, _loaded_at timestamp"
 
 
-def _ensure_tables(spark: Any, source: Source) -> None:
+def _ensure_bookkeeping(spark: Any) -> None:
     spark.sql("create database if not exists raw")
-    for table, schema in (("raw.loads", LOADS_SCHEMA), ("raw.load_columns", LOAD_COLUMNS_SCHEMA)):
+    for table, schema in (
+        ("raw.loads", LOADS_SCHEMA),
+        ("raw.load_columns", LOAD_COLUMNS_SCHEMA),
+        ("raw.load_retractions", RETRACTIONS_SCHEMA),
+    ):
         spark.sql(f"create table if not exists {table} ({schema}) using parquet")
+
+
+def _ensure_tables(spark: Any, source: Source) -> None:
+    _ensure_bookkeeping(spark)
     spark.sql(f"create table if not exists {source.table} ({_feed_schema(source)}) using parquet")
 
 
@@ -263,6 +277,23 @@ def ingest_source_spark(spark: Any, source: Source, landing: Path, load_ids: Loa
             ).write.insertInto("raw.loads")
         facts.update(files_loaded=result.files_loaded, files_skipped=result.files_skipped, rows=result.rows_appended)
     return result
+
+
+def retract_load_spark(spark: Any, ref: str, reason: str | None, restore: bool = False) -> Retraction:
+    """`ml.ingest.retract_load` on Spark: the same plan, one row appended to Spark's `raw.load_retractions`."""
+    from pyspark.sql import functions as F
+
+    _ensure_bookkeeping(spark)
+    with timed("spark.retract_load", ref=ref, restore=restore) as facts:
+        loads = [tuple(r) for r in spark.sql(LOADS_FOR_RETRACTION).collect()]
+        actions = [tuple(r) for r in spark.sql(RETRACTION_ACTIONS).collect()]
+        done = plan_retraction(ref, loads, actions, reason, restore)
+        as_text = RETRACTIONS_SCHEMA.replace("recorded_at timestamp", "recorded_at string")
+        spark.createDataFrame([(done.load_id, done.action, done.reason, _ts(done.recorded_at))], as_text).withColumn(
+            "recorded_at", F.col("recorded_at").cast("timestamp")
+        ).write.insertInto("raw.load_retractions")
+        facts.update(load_id=done.load_id, action=done.action, file=done.file_name, rows=done.rows)
+    return done
 
 
 def load_ground_truth_spark(spark: Any, ground_truth: Path) -> int:

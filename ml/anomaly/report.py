@@ -195,6 +195,8 @@ REASON_HINTS = {
     "date_with_time": "the API-log feed takes one count per day and country x OS, and these rows carry a time of "
     "day (hourly or partial-day counts); sum them per day first, or judge the file as it is with `python -m ml "
     "detect FILE --time-col date --value-col count --series-col country --series-col os --agg sum --out OUT.csv`",
+    "retracted_load": "these rows came in files taken back with `python -m ml retract` (raw.load_retractions says "
+    "when and why); `python -m ml retract LOAD --restore` brings a file back",
 }
 
 

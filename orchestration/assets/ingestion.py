@@ -31,6 +31,15 @@ LANDING_DESCRIPTIONS = {
 }
 landing_specs = [
     AssetSpec(key, description=text, group_name="landing", kinds={"csv"}) for key, text in LANDING_DESCRIPTIONS.items()
+] + [
+    # written by an operator's command, not by a run: external, like the landing folders (ingestion creates it empty)
+    AssetSpec(
+        ["ingestion", "load_retractions"],
+        description="raw.load_retractions: the loads taken back (`python -m ml retract`), and restored; staging "
+        "quarantines the rows of a retracted load as retracted_load.",
+        group_name="raw",
+        kinds={"duckdb"},
+    )
 ]
 
 

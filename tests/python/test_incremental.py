@@ -1,5 +1,5 @@
 """A daily incremental run of the detection mart must give the same rows as a full rebuild, also when a file restates
-days the mart has already judged, and when the detector's settings changed since."""
+days the mart has already judged, when the detector's settings changed since, and when files are retracted."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ def test_daily_incremental_run_equals_full_rebuild(tmp_path: Path) -> None:
     landing = home / "landing" / "api_logs"
     restated = landing / "api_requests_2024-04-08_restated.csv"
     assert _restate(landing / "api_requests_2024-04-08.csv", restated, "US") > 0
+    # and a late file with a country no other file has (its series exist only through this file)
+    late = landing / "api_requests_2024-04-10_late.csv"
+    late.write_text("date,country,os,count\n2024-04-10,IS,Android,5000\n")
     run_ml(home, "ingest")
     run_ml(home, *MART)  # incremental: 2024-04-08 to 2024-04-14 are computed, from the stored state before them
     daily = _mart(home)
@@ -86,3 +89,21 @@ def test_daily_incremental_run_equals_full_rebuild(tmp_path: Path) -> None:
     con.close()
     run_ml(home, *MART)
     pd.testing.assert_frame_equal(full, _mart(home), check_like=True)
+    # files delivered by mistake, taken back (python -m ml retract): the restatement, the late file (its series
+    # exist nowhere else) and the last day's file (the only one with 2024-04-14). The daily run judges the days
+    # again from the first one they touched and equals a full rebuild: the restated day has its first count back,
+    # and no row of the vanished series or of the vanished day is left. Before, a run rewrote only the keys it
+    # wrote, so those rows stayed for good, and a judged day with no input at all went unseen.
+    assert (daily["series_key"] == "IS/*").any()
+    for name in (restated.name, late.name, last.name):
+        run_ml(home, "retract", name, "--reason", "delivered by mistake")
+    run_ml(home, *MART)
+    retracted = _mart(home)
+    assert str(retracted["series_date"].max())[:10] == "2024-04-13"
+    assert not retracted["series_key"].str.startswith("IS/").any()
+    us = retracted[
+        (retracted["series_key"] == "US/*") & (retracted["series_date"].astype(str).str[:10] == "2024-04-08")
+    ]
+    assert us["value"].iloc[0] == before["value"].iloc[0]
+    run_ml(home, "build", "--full-refresh", "--select", "fct_api_request_anomalies")
+    pd.testing.assert_frame_equal(_mart(home), retracted, check_like=True)

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from ml.errors import IngestError
-from ml.ingest import API_LOGS, ingest_source
+from ml.ingest import API_LOGS, ingest_source, retract_load
 
 HEADER = "date,country,os,count\n"
 
@@ -43,6 +43,45 @@ def test_rows_are_traceable_and_redelivery_is_not_counted_twice(tmp_path: Path) 
         "where l.status = 'loaded' order by c.ordinal"
     ).fetchall()
     assert [h for (h,) in header] == ["date", "country", "os", "count"]
+
+
+def test_a_load_is_retracted_by_name_or_id_with_a_reason_and_restored(tmp_path: Path) -> None:
+    """`python -m ml retract`: a row in raw.load_retractions, the rows stay in raw; what it cannot name is refused."""
+    landing = tmp_path / "landing"
+    _write(landing, "api_requests_2024-04-01.csv", HEADER + "2024-04-01,IN,Android,100\n2024-04-01,IN,iOS,7\n")
+    con = duckdb.connect()
+    ingest_api_logs(con, landing)
+    with pytest.raises(IngestError, match="say why"):
+        retract_load(con, "api_requests_2024-04-01.csv", reason=" ")
+    done = retract_load(con, "api_requests_2024-04-01.csv", reason="a test file")
+    assert (done.action, done.file_name, done.rows, done.source) == (
+        "retracted",
+        "api_requests_2024-04-01.csv",
+        2,
+        "api_logs",
+    )
+    assert "quarantined `retracted_load`" in done.summary() and "python -m orchestration run" in done.summary()
+    with pytest.raises(IngestError, match="already retracted.*a test file"):
+        retract_load(con, done.load_id, reason="again")
+    assert con.execute("select count(*) from raw.api_requests").fetchone()[0] == 2  # nothing deleted
+    assert retract_load(con, done.load_id, reason=None, restore=True).action == "restored"
+    with pytest.raises(IngestError, match="is not retracted"):
+        retract_load(con, done.load_id, reason=None, restore=True)
+    actions = con.execute("select load_id, action, reason from raw.load_retractions order by recorded_at").fetchall()
+    assert actions == [(done.load_id, "retracted", "a test file"), (done.load_id, "restored", None)]
+    with pytest.raises(IngestError, match="no load has the id or file name 'nope.csv'"):
+        retract_load(con, "nope.csv", reason="x")
+    # a re-delivery appended nothing: the load it repeats holds the rows
+    shutil.copy(landing / "api_requests_2024-04-01.csv", landing / "api_requests_2024-04-01_again.csv")
+    ingest_api_logs(con, landing)
+    with pytest.raises(IngestError, match=f"re-delivery of load {done.load_id}.*retract {done.load_id}"):
+        retract_load(con, "api_requests_2024-04-01_again.csv", reason="x")
+    # a name loaded twice with different contents (a corrected file under the same name): the load id decides
+    (landing / "api_requests_2024-04-01_again.csv").unlink()
+    _write(landing, "api_requests_2024-04-01.csv", HEADER + "2024-04-01,IN,Android,101\n")
+    ingest_api_logs(con, landing)
+    with pytest.raises(IngestError, match="loaded 2 times, with different contents: give the load id"):
+        retract_load(con, "api_requests_2024-04-01.csv", reason="x")
 
 
 def test_wrong_header_names_file_and_line_and_loads_nothing(tmp_path: Path) -> None:

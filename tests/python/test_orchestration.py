@@ -193,6 +193,15 @@ def test_definitions_load_with_lineage_from_landing_files_to_published_results(d
     # the landing folders are external assets (written by the sources), upstream of the raw tables
     assert AssetKey(["landing", "calls"]) in graph.get(AssetKey(["calls", "calls_weekly"])).parent_keys
     assert AssetKey(["landing", "api_logs"]) in graph.get(AssetKey(["api_logs", "api_requests"])).parent_keys
+    # the loads taken back by an operator's command are an external table every feed's validation reads
+    retractions = AssetKey(["ingestion", "load_retractions"])
+    assert not graph.get(retractions).is_materializable
+    assert retractions in graph.get(AssetKey(["staging", "stg_ingestion__load_retractions"])).parent_keys
+    validated = ["int_api_requests_validated", "int_calls_weekly_validated", "int_call_labels_validated"]
+    assert all(
+        AssetKey(["intermediate", "int_retracted_loads"]) in graph.get(AssetKey(["intermediate", v])).parent_keys
+        for v in validated
+    )
     # the dashboard is rebuilt from each published snapshot; its numbers come from the metric marts
     assert AssetKey("published_snapshot") in graph.get(AssetKey("bi_dashboard")).parent_keys
     assert {"marts/fct_kpi_metrics_daily", "marts/fct_spam_metrics_weekly"} <= {
@@ -239,8 +248,9 @@ def test_every_dbt_test_is_an_asset_check_and_the_gate_blocks(defs) -> None:
     assert [m.split("__")[0] for m in missing] == ["source_relationships_api_logs_api_requests"] + [
         "source_relationships_calls_calls_weekly",
         "source_relationships_ingestion_load_columns_load_id",
+        "source_relationships_ingestion_load_retractions_load_id",
     ]
-    assert len(checks) == len(tests) - 3
+    assert len(checks) == len(tests) - 4
     assert set(MONITOR_CHECKS.values()) <= checks  # every check an alert links back to exists
     (gate,) = spam_challenger.check_specs
     assert gate.name == "gate" and not gate.blocking  # a refusal keeps the champion; it does not fail the run

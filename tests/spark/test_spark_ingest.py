@@ -17,10 +17,10 @@ import pytest
 
 from ml.contracts import CALL_COLUMNS, LABEL_COLUMNS
 from ml.errors import IngestError
-from ml.ingest import ingest_landing
+from ml.ingest import ingest_landing, retract_load
 from ml.settings import Paths
 from ml.spark import session
-from ml.spark_ingest import RAW_TABLES, ingest_landing_spark, replayed_load_ids
+from ml.spark_ingest import RAW_TABLES, ingest_landing_spark, replayed_load_ids, retract_load_spark
 
 API_HEADER = "date,country,os,count"
 CALL_ROW = "1000000001,IN,10,5,900,6,2,2,8,2,5,5"
@@ -139,3 +139,20 @@ def test_a_bad_file_names_its_line_and_nothing_of_the_batch_is_loaded(home: Path
     assert spark.table("raw.loads").count() == 0
     assert spark.table("raw.load_columns").count() == 0
     assert not spark.catalog.tableExists("raw._staged_api_logs")  # the staging table goes too
+
+
+def test_a_load_is_retracted_and_restored_on_spark_as_on_duckdb(home: Paths, spark) -> None:
+    """`python -m ml retract --engine spark`: the same plan as on DuckDB, one row in Spark's raw.load_retractions."""
+    spark.sql("drop table if exists raw.load_retractions")
+    _write(home.landing_api_logs, "api_requests_2024-04-01.csv", [API_HEADER, "2024-04-01,IN,Android,100"])
+    _both(home, spark)
+    done = retract_load_spark(spark, "api_requests_2024-04-01.csv", "a test file")
+    with duckdb.connect(str(home.warehouse)) as con:
+        duck = retract_load(con, "api_requests_2024-04-01.csv", "a test file")
+    assert (done.load_id, done.action, done.rows) == (duck.load_id, "retracted", 1)
+    with pytest.raises(IngestError, match="already retracted.*a test file"):
+        retract_load_spark(spark, done.load_id, "again")
+    assert retract_load_spark(spark, done.load_id, None, restore=True).action == "restored"
+    rows = spark.sql("select load_id, action, reason from raw.load_retractions order by recorded_at").collect()
+    assert [tuple(r) for r in rows] == [(done.load_id, "retracted", "a test file"), (done.load_id, "restored", None)]
+    assert spark.table("raw.api_requests").count() == 1  # nothing deleted

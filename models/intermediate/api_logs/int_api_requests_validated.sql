@@ -9,6 +9,8 @@
 -- read once its file's rows say which part is the day: a first part above 12 makes them all day-first, a second
 -- part above 12 month-first. A file whose dates say neither takes the order of the feed's dates (when they all
 -- agree); when neither the file nor the feed says one order, its rows are quarantined ambiguous_date.
+-- The rows of a load retracted (python -m ml retract: a file delivered by mistake) are quarantined retracted_load,
+-- so the latest earlier delivery of each key is staged again.
 {%- set has_time = dbt.position("':'", "raw_date") ~ " > 0 and " ~ regexp_like("raw_date", "[T ][0-9]{1,2}:[0-9]{2}") %}
 {%- set at_midnight = regexp_like("raw_date", "[T ]0?0:00(:00([.]0+)?)?([^0-9.:]|$)") %}
 {#- the order of day and month that a group of dates with slashes or points says, or null (none, or both) -#}
@@ -24,15 +26,23 @@ requests as (
     select * from {{ ref('stg_api_logs__requests') }}
 ),
 
+retracted_loads as (
+    select * from {{ ref('int_retracted_loads') }}
+),
+
 slash_dates as (
     -- a date that is not ISO but has points or slashes, as day/month/year in either order (tested once per row)
     select
-        *,
+        requests.*,
+        retracted_loads.load_id is not null as is_retracted,
         case
-            when request_date is null and {{ regexp_like('trim(raw_date)', '^[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{4}$') }}
-                then replace(trim(raw_date), '.', '/')
+            when requests.request_date is null
+                and {{ regexp_like('trim(requests.raw_date)', '^[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{4}$') }}
+                then replace(trim(requests.raw_date), '.', '/')
         end as slash_date
     from requests
+    left join retracted_loads
+        on requests.load_id = retracted_loads.load_id
 ),
 
 date_parts as (
@@ -56,9 +66,10 @@ file_date_order as (
 ),
 
 date_order as (
-    -- the feed's order, for a file whose own dates do not say
+    -- the feed's order, for a file whose own dates do not say (a retracted file has no say)
     select {{ order_of_dates }} as slash_date_order
     from date_parts
+    where not is_retracted
 ),
 
 ordered as (
@@ -148,6 +159,7 @@ judged as (
     select
         *,
         case
+            when is_retracted then 'retracted_load'
             when coalesce(trim(raw_date), '') = '' then 'missing_date'
             when is_slash_date and slash_date_order is null then 'ambiguous_date'
             when request_day is null then 'invalid_date'

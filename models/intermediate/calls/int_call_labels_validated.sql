@@ -2,7 +2,8 @@
 -- (spam | legit), invalid_labelled_at, labelled_before_week, future_week and future_labelled_at (after the day
 -- the file was loaded: a future review date would win "latest review" forever), unknown_number (no call row
 -- of that number was ever staged). One label per number and week: the latest review wins (then the latest
--- load); earlier ones are kept as duplicates (superseded), never dropped.
+-- load); earlier ones are kept as duplicates (superseded), never dropped. The rows of a retracted load
+-- (python -m ml retract) are quarantined retracted_load before any rule.
 with
 
 labels as (
@@ -24,10 +25,15 @@ known_numbers as (
     where row_status = 'staged'
 ),
 
+retracted_loads as (
+    select * from {{ ref('int_retracted_loads') }}
+),
+
 judged as (
     select
         labels.*,
         case
+            when retracted_loads.load_id is not null then 'retracted_load'
             when labels.number_id is null then 'missing_id'
             when labels.week_start is null then 'invalid_week_start'
             when cast({{ dbt.date_trunc('week', 'labels.week_start') }} as date) != labels.week_start
@@ -42,6 +48,8 @@ judged as (
     from labels
     left join known_numbers
         on labels.number_id = known_numbers.number_id
+    left join retracted_loads
+        on labels.load_id = retracted_loads.load_id
 ),
 
 ranked as (

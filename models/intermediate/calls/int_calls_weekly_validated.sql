@@ -4,7 +4,8 @@
 -- (above var calls_max_count), no_calls, broken_answer_identity (answered + rejected + missed = calls),
 -- broken_weekday_identity (weekdays + weekend = calls), broken_working_hours_identity (in + out of hours =
 -- calls), unique_above_calls. One row per number and week: the latest load wins (a corrected re-delivery
--- supersedes), an identical repeat is a duplicate, a different repeat in the same load is quarantined.
+-- supersedes), an identical repeat is a duplicate, a different repeat in the same load is quarantined. The rows
+-- of a retracted load (python -m ml retract) are quarantined retracted_load before any rule.
 with
 
 calls as (
@@ -26,14 +27,21 @@ loads_with_reports as (
     where column_name = 'manual_spam_count'
 ),
 
+retracted_loads as (
+    select * from {{ ref('int_retracted_loads') }}
+),
+
 mapped as (
     select
         calls.*,
         countries.alpha2 as country_code,
-        loads_with_reports.load_id is not null as has_manual_spam_count
+        loads_with_reports.load_id is not null as has_manual_spam_count,
+        retracted_loads.load_id is not null as is_retracted
     from calls
     left join loads_with_reports
         on calls.load_id = loads_with_reports.load_id
+    left join retracted_loads
+        on calls.load_id = retracted_loads.load_id
     left join country_aliases
         on calls.country_input = country_aliases.alias
     left join countries
@@ -44,6 +52,7 @@ judged as (
     select
         *,
         case
+            when is_retracted then 'retracted_load'
             when number_id is null then 'missing_id'
             when coalesce(country_input, '') = '' then 'missing_country'
             when country_code is null then 'unknown_country'
