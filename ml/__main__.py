@@ -347,7 +347,8 @@ def main(argv: list[str] | None = None) -> None:
     build.add_argument(
         "--full-refresh",
         action="store_true",
-        help="rebuild the incremental detection mart (needed only after a new version of the detector code)",
+        help="rebuild the incremental detection mart from scratch (a daily run already judges again the days whose "
+        "input, settings or detector code changed)",
     )
     select = argparse.ArgumentParser(add_help=False)
     select.add_argument("--select", default=None, help="dbt selector, e.g. '+fct_spam_features' (default: all)")

@@ -27,8 +27,20 @@
     }) }}
 {%- endmacro %}
 
-{#- A short text that changes whenever a setting of anomaly_settings does (the MD5 of their JSON, keys sorted).
-    The incremental detection mart stores it on every row and judges again the days judged under other settings. -#}
+{#- A short text that changes whenever a setting of anomaly_settings does, or the detector's code: the MD5 of the
+    settings as JSON (keys sorted) and of the SQL detect_anomalies renders for them, in both forms the mart runs (a
+    full rebuild, and a daily run reading the stored state). The incremental detection mart stores it on every row
+    and judges again the days judged under other settings or by another version of the detector, so neither a
+    changed var nor an upgrade needs --full-refresh. The SQL is the engine's own (dispatched macros): each engine's
+    warehouse has its own fingerprints, and Spark's parity checks leave the column aside. -#}
 {% macro anomaly_settings_fingerprint(options=none) -%}
-    {{ return(local_md5(tojson(anomaly_settings(options), sort_keys=true))) }}
+    {%- set settings = anomaly_settings(options) -%}
+    {%- set rendered = [] -%}
+    {%- for state in ([none, 'stored_state'] if settings.method == 'robust_seasonal' and settings.novelty_q == 0
+                      else [none]) -%}
+        {%- do rendered.append(detect_anomalies(
+            'judged_input', series_cols=['series_key'], time_col='series_date', value_col='value',
+            holiday_col='is_holiday', options=options, state_relation=state)) -%}
+    {%- endfor -%}
+    {{ return(local_md5(tojson(settings, sort_keys=true) ~ (rendered | join('\n')))) }}
 {%- endmacro %}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +110,44 @@ def test_the_warehouse_is_closed_even_while_dbt_s_environment_is_still_reference
     assert kept  # dbt did open the warehouse through the environment
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("select 1").fetchall() == [(1,)]
+
+
+def test_a_new_version_of_the_detector_code_changes_the_fingerprint(tmp_path: Path) -> None:
+    """The fingerprint on every row of the detection mart covers the SQL the detector renders, in both forms the mart
+    runs: an upgrade whose detector computes otherwise judges the days again with no --full-refresh (before, it
+    covered the settings alone, and the mart kept the old version's verdicts). Measured on a copy of the project,
+    with one line of each form's SQL changed."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(PROJECT_DIR / name, project / name)
+    for name in ("macros", "models", "seeds", "analyses"):
+        shutil.copytree(PROJECT_DIR / name, project / name)
+    shutil.copytree(PROJECT_DIR / "tests", project / "tests", ignore=shutil.ignore_patterns("python", "spark", "__*"))
+    home = tmp_path / "home"
+    home.mkdir()
+
+    def fingerprint() -> str:
+        out = subprocess.run(
+            [str(Path(sys.executable).parent / "dbt"), "compile", "--inline", "{{ anomaly_settings_fingerprint() }}",
+             "--quiet", "--project-dir", str(project), "--profiles-dir", str(project),
+             "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+            env={**os.environ, "SENTINEL_HOME": str(home)}, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return re.fullmatch(r"\s*([0-9a-f]{32})\s*", out.stdout).group(1)
+
+    def change(path: str, old: str, new: str) -> None:
+        macro = project / "macros" / "anomaly" / path
+        text = macro.read_text()
+        assert text.count(old) == 1
+        macro.write_text(text.replace(old, new))
+
+    first = fingerprint()
+    assert first == fingerprint()  # the same code and settings, the same fingerprint
+    change("anomaly_finalize.sql", "    bounded as (", "    bounded as (  -- a new version")  # both forms
+    second = fingerprint()
+    change("anomaly_stored.sql", "when is_stored then", "when is_stored = true then")  # the daily run's form only
+    assert len({first, second, fingerprint()}) == 3
 
 
 def test_the_detector_settings_fingerprint_covers_every_setting_the_detector_reads() -> None:
