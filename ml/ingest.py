@@ -500,7 +500,7 @@ class Retraction:
         what = (
             "its rows are quarantined `retracted_load` from the next build on"
             if self.action == "retracted"
-            else "its rows are judged again from the next build on"
+            else "its rows count again from the next build on"
         )
         return (
             f"{self.action} load {self.load_id} ({self.source}: {self.file_name}, {self.rows} rows): {what}; "

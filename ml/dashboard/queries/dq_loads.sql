@@ -1,8 +1,9 @@
--- Data quality, every API-log and call file loaded: its rows by verdict and whether they reconcile.
+-- Data quality, every API-log and call file loaded: its rows by verdict and whether they reconcile; a file taken
+-- back (python -m ml retract) shows as retracted.
 select
     'api_logs' as feed,
     file_name,
-    load_status,
+    case when retracted_at is not null then 'retracted' else load_status end as load_status,
     loaded_at,
     raw_rows,
     staged_rows,
@@ -14,7 +15,7 @@ union all
 select
     'calls' as feed,
     file_name,
-    load_status,
+    case when retracted_at is not null then 'retracted' else load_status end as load_status,
     loaded_at,
     raw_rows,
     staged_rows,

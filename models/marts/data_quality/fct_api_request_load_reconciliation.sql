@@ -27,6 +27,10 @@ verdicts as (
     group by load_id
 ),
 
+retracted_loads as (
+    select * from {{ ref('int_retracted_loads') }}
+),
+
 final as (
     select
         loads.load_id,
@@ -40,12 +44,16 @@ final as (
         coalesce(verdicts.staged_rows, 0) as staged_rows,
         coalesce(verdicts.quarantined_rows, 0) as quarantined_rows,
         coalesce(verdicts.duplicate_rows, 0) as duplicate_rows,
-        coalesce(verdicts.repaired_rows, 0) as repaired_rows
+        coalesce(verdicts.repaired_rows, 0) as repaired_rows,
+        retracted_loads.retracted_at,
+        retracted_loads.retraction_reason
     from loads
     left join raw_rows
         on loads.load_id = raw_rows.load_id
     left join verdicts
         on loads.load_id = verdicts.load_id
+    left join retracted_loads
+        on loads.load_id = retracted_loads.load_id
 )
 
 select * from final

@@ -44,6 +44,10 @@ verdict_counts as (
     group by load_id
 ),
 
+retracted_loads as (
+    select * from {{ ref('int_retracted_loads') }}
+),
+
 final as (
     select
         loads.load_id,
@@ -56,12 +60,16 @@ final as (
         coalesce(raw_rows.raw_rows, 0) as raw_rows,
         coalesce(verdict_counts.staged_rows, 0) as staged_rows,
         coalesce(verdict_counts.quarantined_rows, 0) as quarantined_rows,
-        coalesce(verdict_counts.duplicate_rows, 0) as duplicate_rows
+        coalesce(verdict_counts.duplicate_rows, 0) as duplicate_rows,
+        retracted_loads.retracted_at,
+        retracted_loads.retraction_reason
     from loads
     left join raw_rows
         on loads.load_id = raw_rows.load_id
     left join verdict_counts
         on loads.load_id = verdict_counts.load_id
+    left join retracted_loads
+        on loads.load_id = retracted_loads.load_id
 )
 
 select * from final
