@@ -112,6 +112,7 @@ def test_the_warehouse_is_closed_even_while_dbt_s_environment_is_still_reference
         assert con.execute("select 1").fetchall() == [(1,)]
 
 
+@pytest.mark.slow  # four dbt compiles of a copy of the project (about 16 s)
 def test_a_new_version_of_the_detector_code_changes_the_fingerprint(tmp_path: Path) -> None:
     """The fingerprint on every row of the detection mart covers the SQL the detector renders, in both forms the mart
     runs: an upgrade whose detector computes otherwise judges the days again with no --full-refresh (before, it
