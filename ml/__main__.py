@@ -7,7 +7,7 @@ Commands
   ingest     load new landing files into the raw schema (--engine spark, or SENTINEL_ENGINE=spark: into the Spark
              warehouse; `spam` follows SENTINEL_ENGINE too, as Dagster does)
   retract    take back a load delivered by mistake (its rows stay in raw, quarantined `retracted_load`), or
-             --restore it: python -m ml retract FILE_OR_LOAD_ID --reason TEXT
+             --restore it: python -m ml retract FILE_OR_LOAD_ID --reason TEXT; --list shows the loads
   build      dbt build (seeds, models, tests)
   spam       the spam model lifecycle: train (challenger, gate, register), score, rollback, answer
   evaluate   load the real benchmarks, build the evaluation models, print the comparison table
@@ -94,20 +94,29 @@ def cmd_ingest(args: argparse.Namespace) -> None:
 
 
 def cmd_retract(args: argparse.Namespace) -> None:
+    if not args.list and not args.load:
+        raise SystemExit("name the load to retract (its file name or load id), or --list the loads")
     p = paths().ensure()
     if args.engine == "spark":
         from ml.spark import SparkUnavailable, session
-        from ml.spark_ingest import retract_load_spark
+        from ml.spark_ingest import list_loads_spark, retract_load_spark
 
         try:
-            print(retract_load_spark(session(p), args.load, args.reason, args.restore).summary())
+            spark = session(p)
         except SparkUnavailable as e:
             raise SystemExit(str(e)) from None
+        if args.list:
+            print(list_loads_spark(spark, args.limit))
+        else:
+            print(retract_load_spark(spark, args.load, args.reason, args.restore).summary())
         return
-    from ml.ingest import retract_load
+    from ml.ingest import list_loads, retract_load
 
     with _connect() as con:
-        print(retract_load(con, args.load, args.reason, args.restore).summary())
+        if args.list:
+            print(list_loads(con, args.limit))
+        else:
+            print(retract_load(con, args.load, args.reason, args.restore).summary())
 
 
 def _dbt_build(select: list[str], **options) -> None:
@@ -374,9 +383,13 @@ def main(argv: list[str] | None = None) -> None:
         "--engine", choices=ENGINES, default=None, help="the warehouse to load (default: $SENTINEL_ENGINE, or duckdb)"
     )
     retract = sub.choices["retract"]
-    retract.add_argument("load", help="the load id, or the name of the file (when it was loaded once), as in raw.loads")
+    retract.add_argument(
+        "load", nargs="?", help="the load id, or the name of the file (when it was loaded once), as in raw.loads"
+    )
     retract.add_argument("--reason", default=None, help="why the load is retracted (required; kept with it)")
     retract.add_argument("--restore", action="store_true", help="take the load's retraction back")
+    retract.add_argument("--list", action="store_true", help="list the newest loads of every feed and their state")
+    retract.add_argument("--limit", type=int, default=30, help="--list: how many loads (default 30)")
     retract.add_argument(
         "--engine", choices=ENGINES, default=None, help="the warehouse (default: $SENTINEL_ENGINE, or duckdb)"
     )

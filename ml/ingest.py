@@ -481,6 +481,10 @@ def ingest_source(
     return result
 
 
+def _rows(n: int) -> str:
+    return f"{n:,} row{'s' * (n != 1)}"
+
+
 # --- taking a load back -----------------------------------------------------------------------------------------
 
 
@@ -503,7 +507,7 @@ class Retraction:
             else "its rows count again from the next build on"
         )
         return (
-            f"{self.action} load {self.load_id} ({self.source}: {self.file_name}, {self.rows} rows): {what}; "
+            f"{self.action} load {self.load_id} ({self.source}: {self.file_name}, {_rows(self.rows)}): {what}; "
             "run `python -m orchestration run` (or `make run`) to rebuild the marts"
         )
 
@@ -556,6 +560,33 @@ LOADS_FOR_RETRACTION = (
     "select load_id, source, file_name, status, rows_appended, duplicate_of_load_id, loaded_at from raw.loads"
 )
 RETRACTION_ACTIONS = "select load_id, action, reason, recorded_at from raw.load_retractions"
+
+
+def format_loads(loads: list[LoadRow], actions: list[tuple[str, str, str | None, datetime]], limit: int = 30) -> str:
+    """The newest `limit` loads of every feed, one line each, as `python -m ml retract --list` prints them: when,
+    feed, file, load id, rows appended, and what became of it: in use, a re-delivery of another load, or retracted
+    (since when, and why)."""
+    latest: dict[str, tuple[str, str, str | None, datetime]] = {}
+    for action in sorted(actions, key=lambda a: a[3]):
+        latest[action[0]] = action
+    newest = sorted(loads, key=lambda r: r[6], reverse=True)[:limit]
+    lines = [f"{len(loads):,} loads; the newest {len(newest):,}, newest first (retract one by file name or load id):"]
+    for load_id, source, name, status, rows, original, loaded_at in newest:
+        action = latest.get(load_id)
+        if status != "loaded":
+            state = f"re-delivery of {original}"
+        elif action is not None and action[1] == "retracted":
+            state = f"retracted {action[3]:%Y-%m-%d %H:%M}: {action[2]}"
+        else:
+            state = "in use"
+        lines.append(f"  {loaded_at:%Y-%m-%d %H:%M:%S}  {source:<11}  {name}  {load_id}  {_rows(rows)}  {state}")
+    return "\n".join(lines)
+
+
+def list_loads(con: duckdb.DuckDBPyConnection, limit: int = 30) -> str:
+    """`format_loads` of the DuckDB warehouse."""
+    con.execute(LOADS_DDL)
+    return format_loads(con.execute(LOADS_FOR_RETRACTION).fetchall(), con.execute(RETRACTION_ACTIONS).fetchall(), limit)
 
 
 def retract_load(con: duckdb.DuckDBPyConnection, ref: str, reason: str | None, restore: bool = False) -> Retraction:

@@ -51,6 +51,7 @@ from ml.ingest import (
     check_header,
     check_landing,
     feeds,
+    format_loads,
     landing_files,
     new_load_id,
     plan_batch,
@@ -294,6 +295,13 @@ def retract_load_spark(spark: Any, ref: str, reason: str | None, restore: bool =
         ).write.insertInto("raw.load_retractions")
         facts.update(load_id=done.load_id, action=done.action, file=done.file_name, rows=done.rows)
     return done
+
+
+def list_loads_spark(spark: Any, limit: int = 30) -> str:
+    """`ml.ingest.format_loads` of Spark's warehouse."""
+    _ensure_bookkeeping(spark)
+    loads = [tuple(r) for r in spark.sql(LOADS_FOR_RETRACTION).collect()]
+    return format_loads(loads, [tuple(r) for r in spark.sql(RETRACTION_ACTIONS).collect()], limit)
 
 
 def load_ground_truth_spark(spark: Any, ground_truth: Path) -> int:

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from ml.errors import IngestError
-from ml.ingest import API_LOGS, ingest_source, retract_load
+from ml.ingest import API_LOGS, ingest_source, list_loads, retract_load
 
 HEADER = "date,country,os,count\n"
 
@@ -76,6 +76,14 @@ def test_a_load_is_retracted_by_name_or_id_with_a_reason_and_restored(tmp_path: 
     ingest_api_logs(con, landing)
     with pytest.raises(IngestError, match=f"re-delivery of load {done.load_id}.*retract {done.load_id}"):
         retract_load(con, "api_requests_2024-04-01_again.csv", reason="x")
+    # --list says which loads are in use, which repeat another, and which are retracted, and why
+    retract_load(con, done.load_id, reason="the wrong day")
+    listed = list_loads(con).splitlines()
+    assert listed[0].startswith("2 loads; the newest 2, newest first")
+    assert "api_requests_2024-04-01_again.csv" in listed[1] and f"re-delivery of {done.load_id}" in listed[1]
+    assert done.load_id in listed[2] and "2 rows  retracted" in listed[2] and listed[2].endswith(": the wrong day")
+    assert len(list_loads(con, limit=1).splitlines()) == 2
+    retract_load(con, done.load_id, reason=None, restore=True)
     # a name loaded twice with different contents (a corrected file under the same name): the load id decides
     (landing / "api_requests_2024-04-01_again.csv").unlink()
     _write(landing, "api_requests_2024-04-01.csv", HEADER + "2024-04-01,IN,Android,101\n")

@@ -20,7 +20,7 @@ from ml.errors import IngestError
 from ml.ingest import ingest_landing, retract_load
 from ml.settings import Paths
 from ml.spark import session
-from ml.spark_ingest import RAW_TABLES, ingest_landing_spark, replayed_load_ids, retract_load_spark
+from ml.spark_ingest import RAW_TABLES, ingest_landing_spark, list_loads_spark, replayed_load_ids, retract_load_spark
 
 API_HEADER = "date,country,os,count"
 CALL_ROW = "1000000001,IN,10,5,900,6,2,2,8,2,5,5"
@@ -152,6 +152,11 @@ def test_a_load_is_retracted_and_restored_on_spark_as_on_duckdb(home: Paths, spa
     assert (done.load_id, done.action, done.rows) == (duck.load_id, "retracted", 1)
     with pytest.raises(IngestError, match="already retracted.*a test file"):
         retract_load_spark(spark, done.load_id, "again")
+    assert (
+        list_loads_spark(spark)
+        .splitlines()[1]
+        .endswith(f"{done.load_id}  1 row  retracted {done.recorded_at:%Y-%m-%d %H:%M}: a test file")
+    )
     assert retract_load_spark(spark, done.load_id, None, restore=True).action == "restored"
     rows = spark.sql("select load_id, action, reason from raw.load_retractions order by recorded_at").collect()
     assert [tuple(r) for r in rows] == [(done.load_id, "retracted", "a test file"), (done.load_id, "restored", None)]
