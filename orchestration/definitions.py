@@ -3,7 +3,7 @@
 from dagster import Definitions, EnvVar, multiprocess_executor
 
 from orchestration.assets.dbt import sentinel_dbt_models
-from orchestration.assets.ingestion import ingest_landing_files, landing_specs, load_labelled_benchmarks
+from orchestration.assets.ingestion import external_specs, ingest_landing_files, load_labelled_benchmarks
 from orchestration.assets.observability import data_alerts, data_health_report
 from orchestration.assets.publish import answer_report, bi_dashboard, published_snapshot, sentinel_report
 from orchestration.assets.spam import spam_challenger, spam_champion, spam_scores
@@ -16,7 +16,7 @@ from orchestration.sensors import landing_files_sensor, observability_after_fail
 
 defs = Definitions(
     assets=[
-        *landing_specs,
+        *external_specs,
         ingest_landing_files,
         load_labelled_benchmarks,
         sentinel_dbt_models,

@@ -29,7 +29,8 @@ LANDING_DESCRIPTIONS = {
     LANDING_GROUND_TRUTH: "The generator's ground truth (injected incidents, true classes); absent for real extracts.",
     SHARED_BENCHMARKS: "Real labelled benchmarks (NAB, AIOps 2018 KPIs), read in place from ../shared/benchmarks.",
 }
-landing_specs = [
+# the assets Dagster observes and no run materialises: the landing folders, and the retractions an operator records
+external_specs = [
     AssetSpec(key, description=text, group_name="landing", kinds={"csv"}) for key, text in LANDING_DESCRIPTIONS.items()
 ] + [
     # written by an operator's command, not by a run: external, like the landing folders (ingestion creates it empty)
