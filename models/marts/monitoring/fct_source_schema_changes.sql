@@ -1,17 +1,23 @@
 -- Schema-change monitor for the landing feeds: for every load, the columns added or removed compared with
 -- the previous load of the same source. A new upstream column (manual_spam_count) is reported here the first
--- time a file carries it, before any model uses it.
+-- time a file carries it, before any model uses it. A retracted load (python -m ml retract) is left out: its header
+-- is not compared, and the load after it is compared with the last load still in use.
 with
 
 loads as (
     select
-        load_id,
-        source as source_name,
-        file_name,
-        loaded_at,
-        row_number() over (partition by source order by loaded_at, file_name, load_id) as load_seq
-    from {{ ref('stg_ingestion__loads') }}
-    where status = 'loaded'
+        delivered.load_id,
+        delivered.source as source_name,
+        delivered.file_name,
+        delivered.loaded_at,
+        row_number() over (
+            partition by delivered.source
+            order by delivered.loaded_at, delivered.file_name, delivered.load_id
+        ) as load_seq
+    from {{ ref('stg_ingestion__loads') }} as delivered
+    left join {{ ref('int_retracted_loads') }} as retracted
+        on delivered.load_id = retracted.load_id
+    where delivered.status = 'loaded' and retracted.load_id is null
 ),
 
 columns_per_load as (
