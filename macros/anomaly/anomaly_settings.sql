@@ -32,8 +32,10 @@
     full rebuild, and a daily run reading the stored state). The incremental detection mart stores it on every row
     and judges again the days judged under other settings or by another version of the detector, so neither a
     changed var nor an upgrade needs --full-refresh. The SQL is the engine's own (dispatched macros): each engine's
-    warehouse has its own fingerprints, and Spark's parity checks leave the column aside. -#}
-{% macro anomaly_settings_fingerprint(options=none) -%}
+    warehouse has its own fingerprints, and Spark's parity checks leave the column aside. `model_code`: the calling
+    model's own code (the mart passes its raw_code), so a new version of the SQL around the detector (its final
+    select, what it joins back) also judges the days again. -#}
+{% macro anomaly_settings_fingerprint(options=none, model_code='') -%}
     {%- set settings = anomaly_settings(options) -%}
     {%- set rendered = [] -%}
     {%- for state in ([none, 'stored_state'] if settings.method == 'robust_seasonal' and settings.novelty_q == 0
@@ -42,5 +44,5 @@
             'judged_input', series_cols=['series_key'], time_col='series_date', value_col='value',
             holiday_col='is_holiday', options=options, state_relation=state)) -%}
     {%- endfor -%}
-    {{ return(local_md5(tojson(settings, sort_keys=true) ~ (rendered | join('\n')))) }}
+    {{ return(local_md5(tojson(settings, sort_keys=true) ~ (rendered | join('\n')) ~ model_code)) }}
 {%- endmacro %}

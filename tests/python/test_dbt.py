@@ -112,12 +112,13 @@ def test_the_warehouse_is_closed_even_while_dbt_s_environment_is_still_reference
         assert con.execute("select 1").fetchall() == [(1,)]
 
 
-@pytest.mark.slow  # four dbt compiles of a copy of the project (about 16 s)
+@pytest.mark.slow  # five dbt compiles of a copy of the project (about 20 s)
 def test_a_new_version_of_the_detector_code_changes_the_fingerprint(tmp_path: Path) -> None:
     """The fingerprint on every row of the detection mart covers the SQL the detector renders, in both forms the mart
-    runs: an upgrade whose detector computes otherwise judges the days again with no --full-refresh (before, it
-    covered the settings alone, and the mart kept the old version's verdicts). Measured on a copy of the project,
-    with one line of each form's SQL changed."""
+    runs, and the mart's own SQL around it: an upgrade that computes otherwise judges the days again with no
+    --full-refresh (before, it covered the settings alone, then the detector's SQL but not the mart's final select,
+    and the mart kept the old version's verdicts). Measured on a copy of the project, with one line of each form's
+    SQL changed, then one of the mart's own, read from the compiled mart."""
     project = tmp_path / "project"
     project.mkdir()
     for name in ("dbt_project.yml", "profiles.yml"):
@@ -127,28 +128,35 @@ def test_a_new_version_of_the_detector_code_changes_the_fingerprint(tmp_path: Pa
     shutil.copytree(PROJECT_DIR / "tests", project / "tests", ignore=shutil.ignore_patterns("python", "spark", "__*"))
     home = tmp_path / "home"
     home.mkdir()
+    mart = "fct_api_request_anomalies"
 
     def fingerprint() -> str:
-        out = subprocess.run(
-            [str(Path(sys.executable).parent / "dbt"), "compile", "--inline", "{{ anomaly_settings_fingerprint() }}",
+        subprocess.run(
+            [str(Path(sys.executable).parent / "dbt"), "compile", "--select", mart,
              "--quiet", "--project-dir", str(project), "--profiles-dir", str(project),
              "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
             env={**os.environ, "SENTINEL_HOME": str(home)}, capture_output=True, text=True, check=True,
         )  # fmt: skip
-        return re.fullmatch(r"\s*([0-9a-f]{32})\s*", out.stdout).group(1)
+        compiled = next((tmp_path / "target" / "compiled").rglob(f"{mart}.sql")).read_text()
+        found = re.findall(r"'([0-9a-f]{32})' as detector_settings", compiled)
+        assert len(found) == 1, "the compiled mart stores one fingerprint"
+        return found[0]
 
-    def change(path: str, old: str, new: str) -> None:
-        macro = project / "macros" / "anomaly" / path
-        text = macro.read_text()
+    def change(path: Path, old: str, new: str) -> None:
+        text = path.read_text()
         assert text.count(old) == 1
-        macro.write_text(text.replace(old, new))
+        path.write_text(text.replace(old, new))
 
+    macros = project / "macros" / "anomaly"
     first = fingerprint()
     assert first == fingerprint()  # the same code and settings, the same fingerprint
-    change("anomaly_finalize.sql", "    bounded as (", "    bounded as (  -- a new version")  # both forms
+    change(macros / "anomaly_finalize.sql", "    bounded as (", "    bounded as (  -- a new version")  # both forms
     second = fingerprint()
-    change("anomaly_stored.sql", "when is_stored then", "when is_stored = true then")  # the daily run's form only
-    assert len({first, second, fingerprint()}) == 3
+    change(macros / "anomaly_stored.sql", "when is_stored then", "when is_stored = true then")  # the daily run's form
+    third = fingerprint()
+    change(next((project / "models").rglob(f"{mart}.sql")), "        detected.explanation,",
+           "        coalesce(detected.explanation, '') as explanation,")  # fmt: skip
+    assert len({first, second, third, fingerprint()}) == 4
 
 
 def test_the_detector_settings_fingerprint_covers_every_setting_the_detector_reads() -> None:

@@ -7,10 +7,11 @@
 -- A day already judged whose input changed since (a late row, a restated file: the latest load wins in staging,
 -- and so do the roll-ups above it; a holiday added to the calendar seed; a row or a whole day gone, as a retracted
 -- file takes them: python -m ml retract) is judged again, with every day after it: the run starts at the first
--- such day. So are the days judged under other detector settings (another method or anomaly_* var): every row
--- carries the fingerprint of its settings (detector_settings). A run replaces each day it writes in whole
--- (incremental_by_period), so a row whose input is gone goes with its day, and a day left with no input at all is
--- dropped after the run (drop_periods_without_input). A table built before a column of the contract existed gets
+-- such day. So are the days judged under other detector settings (another method or anomaly_* var) or by another
+-- version of the code: every row carries the fingerprint of the settings, of the detector's SQL and of this
+-- model's (detector_settings). A run replaces each day it writes in whole (incremental_by_period), so a row whose
+-- input is gone goes with its day, and a day left with no input at all is dropped after the run
+-- (drop_periods_without_input). A table built before a column of the contract existed gets
 -- it first (add_contract_columns, null in the stored rows), and its rows, judged by no known settings, are judged
 -- again: an upgraded warehouse needs no --full-refresh.
 -- Nothing here depends on when the table was built: the detection period lives in int_api_detection_period.
@@ -31,7 +32,8 @@
 {%- set join_back = var('anomaly_method') == 'robust_seasonal' %}
 {%- set described = 'series' if join_back else 'detected' %}
 {%- set lookback = anomaly_state_lookback_periods() if stateful else anomaly_lookback_periods() %}
-{%- set settings = anomaly_settings_fingerprint() %}
+{#- the settings, the detector's code and this model's own: a new version of any of them judges every day again -#}
+{%- set settings = anomaly_settings_fingerprint(model_code=model.raw_code) %}
 {#- what a judged day's verdicts depend on besides its history: the values, the holiday flag (the calendar seed and
     anomaly_holiday_share) and the label shown with them; the checksums of the input and of the stored rows both
     read these columns, so the two sides cannot drift apart -#}
