@@ -253,7 +253,9 @@ def _check_values(con: duckdb.DuckDBPyConnection, table: str, src: _Source, col:
     n, rows = _bad_rows(con, table, col, f"not {_missing(col)} and {parsed} is null")
     if n:
         hint = ""
-        if all(re.fullmatch(r"[+-]?\d+,\d+", v) for _, v in rows):
+        if all(re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", v) for _, v in rows):
+            hint = " (thousands separators? the reader takes plain numbers: 12841.5, not 12,841.5)"
+        elif all(re.fullmatch(r"[+-]?\d+,\d+", v) for _, v in rows):
             hint = " (decimal commas? the reader takes a point: 1.5, not 1,5)"
         raise DetectError(f"{src.spec}: column {col!r} ({what}) has {n} {problem}: {_examples(rows)}{hint}")
 

@@ -279,6 +279,7 @@ def test_period_numbers_are_read_at_the_grain_given(tmp_path: Path, grain: str) 
         (b"timestamp,val\n2024-01-01 00:00:00,1\n", {}, "no column 'value'"),
         (b"timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 01:00:00,abc\n", {}, "'value' (value) has 1 non-numeric"),
         (b"timestamp;value\n2024-01-01 00:00:00;1,5\n", {}, "row 1 '1,5' (decimal commas? the reader takes a point"),
+        (b'timestamp,value\n2024-01-01 00:00:00,"12,841"\n', {}, "row 1 '12,841' (thousands separators? the reader"),
         (b"timestamp,value\n2024-01-01 00:00:00,1\nnot a time,2\n", {}, "not times: row 2 'not a time'"),
         (b"timestamp,value\n2024-01-01 00:00:00,1\n,2\n", {}, "(time) is empty in 1 row"),
         (b"timestamp,value\n1,1\n2,2\n", {}, "holds numbers from 1 to 2, which look like period numbers"),
