@@ -689,6 +689,38 @@ def test_a_new_column_is_reported_and_a_challenger_is_requested(defs, small_home
     assert "v2" in request.tags["sentinel/reason"]
 
 
+def test_the_schema_check_judges_the_newest_file_in_use_not_a_retracted_one(defs, tmp_path: Path) -> None:
+    """The newest calls file was retracted (python -m ml retract); the file before it added a column. The check
+    must warn about that file: before, it took the retracted file for the newest, found no change carried by it
+    and passed."""
+    from orchestration.checks import schema_change_check
+    from orchestration.resources import Warehouse
+
+    warehouse = Warehouse(home=str(tmp_path))
+    with duckdb.connect(str(warehouse.paths.warehouse)) as con:
+        for schema in ("raw", "marts", "intermediate"):
+            con.execute(f"create schema {schema}")
+        con.execute(
+            "create table raw.loads as select * from (values ('c1', 'calls', 'calls_2024-04-01.csv', 'loaded'), "
+            "('c2', 'calls', 'calls_2024-04-08.csv', 'loaded'), ('cx', 'calls', 'calls_2024-04-15.csv', 'loaded')) "
+            "as t(load_id, source, file_name, status)"
+        )
+        con.execute(
+            "create table marts.fct_source_schema_changes as select * from (values ('calls', 'c2', "
+            "'calls_2024-04-08.csv', timestamp '2024-04-09 06:00', 'manual_spam_count', 'column_added')) "
+            "as t(source_name, load_id, file_name, loaded_at, column_name, change_type)"
+        )
+        con.execute(
+            "create table intermediate.int_retracted_loads as select * from (values ('cx', 'a test file', "
+            "timestamp '2024-04-16 06:00')) as t(load_id, retraction_reason, retracted_at)"
+        )
+    result = schema_change_check(warehouse=warehouse)
+    assert not result.passed
+    assert result.description == (
+        "calls calls_2024-04-08.csv: column_added manual_spam_count (used by fct_spam_features v2)"
+    )
+
+
 # ---------------------------------------------------------------- retries
 
 
