@@ -1,15 +1,18 @@
 -- Freshness monitor: per feed, how long since its last file was loaded, against the feed's expected cadence
 -- (a daily or a weekly file) plus a grace period, and the newest business period delivered. `late` when no
 -- file arrived within cadence + grace, `stale` beyond three cadences. The reference time is now, or the var
--- observability_now (tests, replays).
+-- observability_now (tests, replays). A retracted file (python -m ml retract) was not a delivery: it is left out.
 with
 
 loads as (
     select
-        source as feed,
-        loaded_at,
-        {{ file_name_date('file_name') }} as period_date
-    from {{ ref('stg_ingestion__loads') }}
+        delivered.source as feed,
+        delivered.loaded_at,
+        {{ file_name_date('delivered.file_name') }} as period_date
+    from {{ ref('stg_ingestion__loads') }} as delivered
+    left join {{ ref('int_retracted_loads') }} as retracted
+        on delivered.load_id = retracted.load_id
+    where retracted.load_id is null
 ),
 
 per_feed as (

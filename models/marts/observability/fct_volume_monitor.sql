@@ -2,15 +2,18 @@
 -- for the call and label files), judged by the project's own anomaly detector, so the pipeline is watched the
 -- way it watches the KPIs. A period with no file is a row with no volume: the detector reports it `missing`.
 -- Files whose name carries no date have no period; they are counted in the load reconciliation marts instead.
+-- A retracted file (python -m ml retract) is left out: its rows are not in use, so its period has no volume from it.
 with
 
 loads as (
     select
-        source as feed,
-        {{ file_name_date('file_name') }} as period_date,
-        rows_appended
-    from {{ ref('stg_ingestion__loads') }}
-    where status = 'loaded'
+        delivered.source as feed,
+        {{ file_name_date('delivered.file_name') }} as period_date,
+        delivered.rows_appended
+    from {{ ref('stg_ingestion__loads') }} as delivered
+    left join {{ ref('int_retracted_loads') }} as retracted
+        on delivered.load_id = retracted.load_id
+    where delivered.status = 'loaded' and retracted.load_id is null
 ),
 
 delivered as (
