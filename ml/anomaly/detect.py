@@ -10,7 +10,8 @@ below, other files left out with a word), or `duckdb:PATH::schema.table`;
 column names match regardless of case) are read into a scratch DuckDB file, bucketed to the grain (UTC) and put
 on a spine per series (a gap is a bucket with no value, not a zero). The detector is
 the very macro the marts use (`detect_anomalies`, macros/anomaly/), compiled by dbt against the `detect` target
-(an in-memory DuckDB: the warehouse is never opened) and run in the scratch file. Rules for messy input:
+(an in-memory DuckDB: the warehouse is never opened; the compiled SQL is kept for the next run with the same code)
+and run in the scratch file. Rules for messy input:
 
 * several rows in one bucket (duplicate timestamps included) are aggregated with --agg (mean by default);
 * an empty value, NaN, +-Infinity or a missing-value word (NA, N/A, #N/A, NULL, None, <NA>, in any case) is a
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import hashlib
 import os
 import re
 import tempfile
@@ -404,12 +406,31 @@ def bucket(con: duckdb.DuckDBPyConnection, grain: str, agg: str) -> int:
     return n
 
 
+# what the compiled SQL depends on besides the inline call: the macros (the generic tests' folder holds macros too)
+# and the project's vars and dispatch settings; dbt's and the adapter's versions are added to the key
+COMPILE_INPUTS = ("macros", "tests/generic", "dbt_project.yml", "profiles.yml")
+
+
+def _compile_key(inline: str, project_dir: Path = PROJECT_DIR) -> str:
+    """A digest of everything the detector's compiled SQL depends on: the inline call, every file dbt reads macros
+    and vars from (path and bytes), and the versions of dbt-core and dbt-duckdb."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(f"{inline}\0{version('dbt-core')}\0{version('dbt-duckdb')}".encode())
+    for name in COMPILE_INPUTS:
+        top = project_dir / name
+        for path in sorted([top] if top.is_file() else top.rglob("*")):
+            if path.is_file():
+                digest.update(b"\0" + path.relative_to(project_dir).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 @functools.cache
 def compile_sql(method: str, grain: str, counts: bool, evaluate: bool) -> tuple[str, str | None, int, int]:
     """(detector SQL over `detect_input`, scoring SQL over `detect_scored` or None, warm-up periods, shortest
-    series scored), compiled by dbt from the project's macros against the in-memory `detect` target."""
-    from dbt.cli.main import dbtRunner
-
+    series scored), compiled by dbt from the project's macros against the in-memory `detect` target. The result is
+    kept in target/detect/sql_cache, keyed by `_compile_key`, so the next run with the same code skips dbt (about
+    3 s); any change of a macro, a var or dbt's version is another key."""
     options = DAY_OPTIONS_FOR_ANY_TABLE if grain == "day" and not counts else f"anomaly_grain_options('{grain}')"
     inline = (
         f"{{% set o = {options} %}}{{% set n = anomaly_window_periods('{method}', o) %}}"
@@ -421,6 +442,11 @@ def compile_sql(method: str, grain: str, counts: bool, evaluate: bool) -> tuple[
         inline += f"\n{SPLIT}\n{{{{ score_detections('detect_scored') }}}}"
     # its own target path: the parse is reused from one call to the next, whatever SENTINEL_HOME is
     work = PROJECT_DIR / "target" / "detect"
+    cached = work / "sql_cache" / f"{_compile_key(inline)}.sql"
+    if cached.is_file():
+        return _split_compiled(cached.read_text(), evaluate)
+    from dbt.cli.main import dbtRunner
+
     args = dbt_args(
         "compile",
         "--inline",
@@ -438,7 +464,16 @@ def compile_sql(method: str, grain: str, counts: bool, evaluate: bool) -> tuple[
         res = dbtRunner().invoke(args)
     if not res.success:
         raise DetectError(f"dbt could not compile the detector: {res.exception or 'see the dbt log'}")
-    parts = res.result.results[0].node.compiled_code.split(SPLIT)
+    code = res.result.results[0].node.compiled_code
+    cached.parent.mkdir(exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=cached.parent, suffix=".tmp", delete=False) as tmp:
+        tmp.write(code)
+    os.replace(tmp.name, cached)  # whole or not at all, for a run beside this one
+    return _split_compiled(code, evaluate)
+
+
+def _split_compiled(code: str, evaluate: bool) -> tuple[str, str | None, int, int]:
+    parts = code.split(SPLIT)
     warmup, min_len = (int(x) for x in parts[0].split())
     return parts[1], (parts[2] if evaluate else None), warmup, min_len
 
