@@ -38,14 +38,7 @@ def schema_change_check(warehouse: Warehouse) -> AssetCheckResult:
     )
     # the newest file in use of each feed: a retracted one (python -m ml retract) is left out, as in the mart
     last_loads = warehouse.query(
-        """
-        select loads.source, max(loads.file_name)
-        from raw.loads as loads
-        left join intermediate.int_retracted_loads as retracted on loads.load_id = retracted.load_id
-        where loads.status = 'loaded' and retracted.load_id is null
-        group by 1
-        order by 1
-        """
+        "select source, max(file_name) from intermediate.int_loads_in_use where status = 'loaded' group by 1 order by 1"
     )
     latest_file = dict(last_loads)
     current_changes = [r for r in rows if latest_file.get(r[0]) == r[1]]  # changes carried by the newest file

@@ -107,3 +107,18 @@ def test_daily_incremental_run_equals_full_rebuild(tmp_path: Path) -> None:
     assert us["value"].iloc[0] == before["value"].iloc[0]
     run_ml(home, "build", "--full-refresh", "--select", "fct_api_request_anomalies")
     pd.testing.assert_frame_equal(_mart(home), retracted, check_like=True)
+    # the monitors of the deliveries count the files in use (int_loads_in_use): before, a retracted file still
+    # added its rows to its day's volume and kept the feed's newest business day
+    run_ml(home, "build", "--select", "+fct_volume_monitor +fct_freshness_monitor")
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        volume = dict(
+            con.execute(
+                "select cast(period_date as varchar), files from marts.fct_volume_monitor where feed = 'api_logs' "
+                "and period_date >= '2024-04-08'"
+            ).fetchall()
+        )
+        (latest_period,) = con.execute(
+            "select cast(latest_period as varchar) from marts.fct_freshness_monitor where feed = 'api_logs'"
+        ).fetchone()
+    assert volume == {f"2024-04-{d:02d}": 1 for d in range(8, 14)}  # one file a day; 2024-04-14 had only its own
+    assert latest_period == "2024-04-13"

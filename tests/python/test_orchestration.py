@@ -700,19 +700,15 @@ def test_the_schema_check_judges_the_newest_file_in_use_not_a_retracted_one(defs
     with duckdb.connect(str(warehouse.paths.warehouse)) as con:
         for schema in ("raw", "marts", "intermediate"):
             con.execute(f"create schema {schema}")
-        con.execute(
-            "create table raw.loads as select * from (values ('c1', 'calls', 'calls_2024-04-01.csv', 'loaded'), "
-            "('c2', 'calls', 'calls_2024-04-08.csv', 'loaded'), ('cx', 'calls', 'calls_2024-04-15.csv', 'loaded')) "
+        con.execute(  # the loads in use: cx, the newest, is retracted
+            "create table intermediate.int_loads_in_use as select * from (values "
+            "('c1', 'calls', 'calls_2024-04-01.csv', 'loaded'), ('c2', 'calls', 'calls_2024-04-08.csv', 'loaded')) "
             "as t(load_id, source, file_name, status)"
         )
         con.execute(
             "create table marts.fct_source_schema_changes as select * from (values ('calls', 'c2', "
             "'calls_2024-04-08.csv', timestamp '2024-04-09 06:00', 'manual_spam_count', 'column_added')) "
             "as t(source_name, load_id, file_name, loaded_at, column_name, change_type)"
-        )
-        con.execute(
-            "create table intermediate.int_retracted_loads as select * from (values ('cx', 'a test file', "
-            "timestamp '2024-04-16 06:00')) as t(load_id, retraction_reason, retracted_at)"
         )
     result = schema_change_check(warehouse=warehouse)
     assert not result.passed

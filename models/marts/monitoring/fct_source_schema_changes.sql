@@ -6,18 +6,13 @@ with
 
 loads as (
     select
-        delivered.load_id,
-        delivered.source as source_name,
-        delivered.file_name,
-        delivered.loaded_at,
-        row_number() over (
-            partition by delivered.source
-            order by delivered.loaded_at, delivered.file_name, delivered.load_id
-        ) as load_seq
-    from {{ ref('stg_ingestion__loads') }} as delivered
-    left join {{ ref('int_retracted_loads') }} as retracted
-        on delivered.load_id = retracted.load_id
-    where delivered.status = 'loaded' and retracted.load_id is null
+        load_id,
+        source as source_name,
+        file_name,
+        loaded_at,
+        row_number() over (partition by source order by loaded_at, file_name, load_id) as load_seq
+    from {{ ref('int_loads_in_use') }}
+    where status = 'loaded'
 ),
 
 columns_per_load as (

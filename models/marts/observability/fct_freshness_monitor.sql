@@ -6,13 +6,10 @@ with
 
 loads as (
     select
-        delivered.source as feed,
-        delivered.loaded_at,
-        {{ file_name_date('delivered.file_name') }} as period_date
-    from {{ ref('stg_ingestion__loads') }} as delivered
-    left join {{ ref('int_retracted_loads') }} as retracted
-        on delivered.load_id = retracted.load_id
-    where retracted.load_id is null
+        source as feed,
+        loaded_at,
+        {{ file_name_date('file_name') }} as period_date
+    from {{ ref('int_loads_in_use') }}
 ),
 
 per_feed as (

@@ -7,13 +7,11 @@ with
 
 loads as (
     select
-        delivered.source as feed,
-        {{ file_name_date('delivered.file_name') }} as period_date,
-        delivered.rows_appended
-    from {{ ref('stg_ingestion__loads') }} as delivered
-    left join {{ ref('int_retracted_loads') }} as retracted
-        on delivered.load_id = retracted.load_id
-    where delivered.status = 'loaded' and retracted.load_id is null
+        source as feed,
+        {{ file_name_date('file_name') }} as period_date,
+        rows_appended
+    from {{ ref('int_loads_in_use') }}
+    where status = 'loaded'
 ),
 
 delivered as (
