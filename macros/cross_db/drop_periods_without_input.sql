@@ -22,11 +22,7 @@
         {%- set vanished = periods_without_input(period_col, input) -%}
         {%- if vanished -%}
             delete from {{ this }}
-            where {{ period_col }} in (
-                (select distinct {{ period_col }} from {{ this }})
-                except
-                (select distinct {{ period_col }} from {{ input }})
-            )
+            where {{ period_col }} in ('{{ vanished | join("', '") }}')
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}

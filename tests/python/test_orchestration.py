@@ -700,10 +700,13 @@ def test_the_schema_check_judges_the_newest_file_in_use_not_a_retracted_one(defs
     with duckdb.connect(str(warehouse.paths.warehouse)) as con:
         for schema in ("raw", "marts", "intermediate"):
             con.execute(f"create schema {schema}")
-        con.execute(  # the loads in use: cx, the newest, is retracted
-            "create table intermediate.int_loads_in_use as select * from (values "
-            "('c1', 'calls', 'calls_2024-04-01.csv', 'loaded'), ('c2', 'calls', 'calls_2024-04-08.csv', 'loaded')) "
+        con.execute(
+            "create table raw.loads as select * from (values ('c1', 'calls', 'calls_2024-04-01.csv', 'loaded'), "
+            "('c2', 'calls', 'calls_2024-04-08.csv', 'loaded'), ('cx', 'calls', 'calls_2024-04-15.csv', 'loaded')) "
             "as t(load_id, source, file_name, status)"
+        )
+        con.execute(  # what dbt builds from them: cx, the newest, is retracted
+            "create table intermediate.int_loads_in_use as select * from raw.loads where load_id != 'cx'"
         )
         con.execute(
             "create table marts.fct_source_schema_changes as select * from (values ('calls', 'c2', "
