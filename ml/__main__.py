@@ -313,7 +313,9 @@ def _detect_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--time-format",
-        help="text times that are not ISO 8601, as a strptime format (e.g. '%%d/%%m/%%Y %%H:%%M'; %%z for an offset)",
+        action="append",
+        help="text times that are not ISO 8601, as a strptime format (e.g. '%%d/%%m/%%Y %%H:%%M'; %%z for an offset); "
+        "repeat it for inputs in several formats: each value takes the first format, in the order given, that reads it",
     )
     p.add_argument("--value-col", required=True, help="numeric value column")
     p.add_argument("--series-col", action="append", help="column(s) naming the series (default: one per file)")

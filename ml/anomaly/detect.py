@@ -2,7 +2,7 @@
 
     python -m ml detect INPUT... --time-col TS --value-col V [--series-col C ...] [--grain hour|day]
                         [--agg mean|sum] [--method robust_seasonal|iqr|zscore] [--label-col L] --out OUT.csv
-                        [--time-unit auto|s|ms|us|ns|index] [--time-format FMT] [--columns C,...]
+                        [--time-unit auto|s|ms|us|ns|index] [--time-format FMT ...] [--columns C,...]
                         [--flag-missing] [--counts]
 
 The inputs (CSV files, also tab-separated or gzip/zstd compressed, Parquet files, folders of them (every such file
@@ -21,7 +21,8 @@ and run in the scratch file. Rules for messy input:
   1e17, or as --time-unit says); text times are ISO 8601, converted to UTC when they carry an offset and taken
   as UTC when they do not, whatever the machine's time zone;
 * text times in another form are read with --time-format (a strptime format such as %d/%m/%Y %H:%M; %z for an
-  offset);
+  offset); given more than once, the formats are tried in that order and a value takes the first that reads it
+  (inputs from several systems in one run);
 * numeric times that would all fall before 1971 as Unix seconds are not taken as epochs: whole numbers from 0 up are
   period numbers (a row index, as in Yahoo's S5 files), read at --grain from 1970-01-01T00:00Z, and without
   --grain they are an error, as are fractions (--time-unit says how to read them instead);
@@ -79,7 +80,8 @@ class DetectConfig:
     flag_missing: bool = False
     counts: bool = False  # day grain: the marts' count settings (log space, zero, Poisson and absolute floors)
     time_unit: str = "auto"  # numeric times: auto, s, ms, us, ns, or index (period numbers at --grain)
-    time_format: str | None = None  # text times in a strptime format (e.g. %d/%m/%Y %H:%M) instead of ISO 8601
+    # text times in a strptime format (e.g. %d/%m/%Y %H:%M) instead of ISO 8601; several are tried in order
+    time_format: str | list[str] | None = None
 
 
 @dataclass
@@ -283,7 +285,12 @@ def _time_expr(
     if n_empty:
         raise DetectError(f"{src.spec}: column {col!r} (time) is empty in {n_empty} row(s), first at row {rows[0][0]}")
     if cfg.time_format:
-        return _parsed_times(con, table, src, col, f"try_strptime({c}, {_sql_str(cfg.time_format)})"), False
+        formats = [cfg.time_format] if isinstance(cfg.time_format, str) else cfg.time_format
+        # a value takes the first format that reads it. Not DuckDB's own list form, try_strptime(c, [f1, f2]):
+        # in DuckDB 2.0.0 an offset (%z) read on one row is applied to the next row read by a format without one
+        # (test_several_time_formats_are_tried_in_order)
+        parse = ", ".join(f"cast(try_strptime({c}, {_sql_str(f)}) as timestamptz)" for f in formats)
+        return _parsed_times(con, table, src, col, f"coalesce({parse})"), False
     num = f"try_cast({c} as double)"
     (n_num, n_all, mn, mx, n_whole) = con.execute(
         f"select count({num}), count(*), min({num}), max({num}), count(*) filter ({num} = floor({num})) from {table}"

@@ -235,6 +235,42 @@ def test_times_in_another_format_with_time_format(tmp_path: Path) -> None:
         run(tmp_path, [days], time_format="%Y%m%d", time_unit="s")
 
 
+def test_several_time_formats_are_tried_in_order(tmp_path: Path) -> None:
+    """Exports of two systems in one run (and one file mixing them) give the buckets ISO 8601 gives, each value
+    read by the first --time-format that fits; a value that fits none is still an error naming it. Before, one
+    --time-format was taken per run (argparse kept the last one given), and the first file's times were errors."""
+    frame = hourly_frame(days=30)
+    iso = tmp_path / "iso.csv"
+    frame.to_csv(iso, index=False)
+    expected = run(tmp_path, [iso], out="iso_out.csv").drop(columns="series_id")
+    ts = pd.to_datetime(frame["timestamp"])
+    day_first = ts.dt.strftime("%d/%m/%Y %H:%M")
+    offset = (ts + pd.Timedelta(hours=2)).dt.strftime("%Y%m%d %H%M%S +0200")
+    formats = ["%d/%m/%Y %H:%M", "%Y%m%d %H%M%S %z"]
+    a, b = tmp_path / "systems" / "a.csv", tmp_path / "systems" / "b.csv"
+    a.parent.mkdir()
+    frame.assign(timestamp=day_first).to_csv(a, index=False)
+    frame.assign(timestamp=offset).to_csv(b, index=False)
+    got = run(tmp_path, [a, b], time_format=formats, out="two_out.csv")
+    for name in ("a.csv", "b.csv"):
+        one = got[got["series_id"] == name].drop(columns="series_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(one, expected)
+    mixed = tmp_path / "mixed.csv"
+    frame.assign(timestamp=day_first.where(frame.index % 2 == 0, offset)).to_csv(mixed, index=False)
+    got = run(tmp_path, [mixed], time_format=formats, out="mixed_out.csv").drop(columns="series_id")
+    pd.testing.assert_frame_equal(got, expected)
+    # the order decides a value both read: 01/02/2024 is the 1st of February day first, the 2nd of January not
+    ambiguous = tmp_path / "ambiguous.csv"
+    pd.DataFrame({"timestamp": ["01/02/2024", "02/02/2024", "13/02/2024"], "value": [1, 2, 3]}).to_csv(
+        ambiguous, index=False
+    )
+    got = run(tmp_path, [ambiguous], time_format=["%d/%m/%Y", "%m/%d/%Y"], grain="day", out="amb_out.csv")
+    days = got.dropna(subset=["value"])  # the spine holds the days between, without a value
+    assert days["bucket_ts"].tolist() == ["2024-02-01T00:00:00Z", "2024-02-02T00:00:00Z", "2024-02-13T00:00:00Z"]
+    with pytest.raises(DetectError, match="not times: row 3 '13/02/2024'"):
+        run(tmp_path, [ambiguous], time_format=["%m/%d/%Y", "%Y%m%d"], grain="day")
+
+
 def test_missing_value_words_are_missing_values(tmp_path: Path) -> None:
     """R writes NA, SQL clients NULL, pandas <NA>: missing values, not an error. A word that is no number and no
     missing-value word still is one."""
@@ -385,12 +421,13 @@ def test_the_cli_on_the_real_benchmarks(tmp_path: Path) -> None:
     assert "Fc" in out.stdout and "(always)" in out.stdout
     bad = cli(nab, "--time-col", "timestamp", "--value-col", "nope", "--out", tmp_path / "x.csv")
     assert bad.returncode != 0 and "no column 'nope'" in bad.stderr and "Traceback" not in bad.stderr
-    # the time options reach the reader: NAB's times in another format, and numbered hours
+    # the time options reach the reader: NAB's times in another format (every --time-format given, not only the
+    # last), and numbered hours
     frame = pd.read_csv(nab)
     day_first = tmp_path / "day_first.csv"
     frame.assign(timestamp=pd.to_datetime(frame["timestamp"]).dt.strftime("%d/%m/%Y %H:%M")).to_csv(day_first)
     out = cli(day_first, "--time-col", "timestamp", "--value-col", "value", "--time-format", "%d/%m/%Y %H:%M",
-              "--out", tmp_path / "day_first_out.csv")  # fmt: skip
+              "--time-format", "%Y%m%d", "--out", tmp_path / "day_first_out.csv")  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert pd.read_csv(tmp_path / "day_first_out.csv")["bucket_ts"].tolist() == nab_out["bucket_ts"].tolist()
     numbered = tmp_path / "numbered.csv"
