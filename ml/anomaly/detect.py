@@ -460,14 +460,16 @@ def choose_grain(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def bucket(con: duckdb.DuckDBPyConnection, grain: str, agg: str) -> int:
-    """`detect_input(series_id, bucket_ts, value, label)`: one row per series and bucket on a spine."""
+    """`detect_input(series_id, bucket_ts, value, label)`: one row per series and bucket on a spine. A bucket's
+    rows are added in time order (then value), so every run gives the same last bit whatever order the threads
+    meet them in (test_the_same_input_gives_the_same_buckets_every_run)."""
     fn = {"mean": "avg", "sum": "sum"}[agg]
     step = "interval 1 hour" if grain == "hour" else "interval 1 day"
     con.execute(
         f"""
         create or replace table detect_input as
         with bucketed as (
-            select series_id, date_trunc('{grain}', ts) as bucket_ts, {fn}(value) as value,
+            select series_id, date_trunc('{grain}', ts) as bucket_ts, {fn}(value order by ts, value) as value,
                    max(case when label > 0 then 1 else 0 end) as label
             from points group by series_id, date_trunc('{grain}', ts)
         ),
