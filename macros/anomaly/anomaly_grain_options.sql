@@ -6,7 +6,9 @@
     largest but one), so a spike the series makes every few days is not an alarm each time. The daily factor is
     used only where it narrows the residuals (season_test: not every hourly series has a daily cycle), and a
     z-score of the de-seasonalised values beyond 4 corroborates a flag as the plain one does (seasonal_z: the
-    plain z-score's sd is mostly the daily cycle on a smooth KPI). -#}
+    plain z-score's sd is mostly the daily cycle on a smooth KPI). A trailing window of two weeks judges once it
+    holds two days of values (min_periods), not half its length: a series is judged from its third day, not its
+    eighth, and a sparse one (NAB's TravelTime) is judged at all. -#}
 {% macro anomaly_grain_options(grain) -%}
     {%- if grain == 'hour' -%}
         {{ return({
@@ -14,6 +16,7 @@
             'iqr_window': 336, 'zscore_window': 336, 'poisson_floor': false, 'min_abs_change': 0,
             'log_transform': false,
             'k': 4.0, 'corroboration_z': 2.0, 'novelty_q': 0.997, 'season_test': true, 'seasonal_z': 4.0,
+            'min_periods': 48,
         }) }}
     {%- elif grain == 'day' -%}
         {{ return({}) }}

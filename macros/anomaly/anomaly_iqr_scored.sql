@@ -21,7 +21,7 @@
             {{ array_at('quartiles', 1) }} as q1_s,
             {{ array_at('quartiles', 3) }} as q3_s,
             {{ array_at('quartiles', 3) }} - {{ array_at('quartiles', 1) }} as spread_s,
-            n_window >= {{ [o.iqr_window // 2, 2] | max }} as is_judged
+            n_window >= {{ anomaly_min_periods(o, o.iqr_window) }} as is_judged
         from scored
     ),
 {%- endmacro %}

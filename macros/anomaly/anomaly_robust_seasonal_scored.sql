@@ -230,7 +230,7 @@
                 and n_factor_y >= 1
                 and n_window >= {{ [o.season_length, o.window // 2] | min }}
                 {%- if o.corroboration_z > 0 %}
-                and n_z >= {{ [o.zscore_window // 2, 2] | max }}
+                and n_z >= {{ anomaly_min_periods(o, o.zscore_window) }}
                 {%- endif %},
                 false
             ) as is_judged

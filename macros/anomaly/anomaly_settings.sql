@@ -14,6 +14,7 @@
         'iqr_window': anomaly_option(options, 'iqr_window') | int,
         'zscore_window': anomaly_option(options, 'zscore_window') | int,
         'zscore_threshold': anomaly_option(options, 'zscore_threshold') | float,
+        'min_periods': anomaly_option(options, 'min_periods') | int,
         'min_iqr_log': anomaly_option(options, 'min_iqr_log') | float,
         'poisson_floor': anomaly_option(options, 'poisson_floor'),
         'min_abs_change': anomaly_option(options, 'min_abs_change') | float,

@@ -22,7 +22,7 @@
             center_s as q1_s,
             center_s as q3_s,
             sd_s as spread_s,
-            n_window >= {{ [o.zscore_window // 2, 2] | max }} as is_judged
+            n_window >= {{ anomaly_min_periods(o, o.zscore_window) }} as is_judged
         from scored
     ),
 {%- endmacro %}

@@ -28,6 +28,12 @@ def past(frame: pd.DataFrame, n: int) -> pd.core.window.Rolling:
     return frame.shift(1).rolling(n, min_periods=1)
 
 
+def min_periods(o: dict, window: int) -> int:
+    """Values a trailing window must hold before it judges, as the macro anomaly_min_periods: `min_periods` when
+    set (capped at the window), else half the window (at least 2)."""
+    return min(int(o["min_periods"]), window) if o.get("min_periods") else max(window // 2, 2)
+
+
 def lag_median(frame: pd.DataFrame, season: int, seasons: int) -> tuple[np.ndarray, np.ndarray]:
     """Median and count of the values `season`, 2 x `season`, ... `seasons` x `season` rows back (missing values
     skipped), like the macros' median of seasonal lags."""
@@ -113,7 +119,7 @@ def robust_seasonal(
     if zc > 0:  # the union of the seasonal band and the plain z band; the flag must leave both
         past_v = past(v, o["zscore_window"])
         z_mean, z_sd, n_z = past_v.mean(), past_v.std(), past_v.count()
-        judged &= n_z >= max(o["zscore_window"] // 2, 2)
+        judged &= n_z >= min_periods(o, o["zscore_window"])
         lower_value = np.fmin(lower_value, z_mean - zc * z_sd).where(~jump_down, lower_value)
         upper_bound = np.fmax(upper_bound, z_mean + zc * z_sd).where(~jump_up, upper_bound)
     up, down = judged & (y > upper_s), judged & (y < lower_s)

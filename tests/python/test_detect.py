@@ -311,6 +311,20 @@ def test_typed_columns_are_read_as_they_are(tmp_path: Path) -> None:
         run(tmp_path, [tmp_path / "gap.parquet"])
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_an_hourly_series_is_judged_from_its_third_day(tmp_path: Path, method: str) -> None:
+    """Two days of history are enough at hour grain (min_periods: 48 values in a two-week window). A window
+    needed half its length before, 168 hours: a series was silent for its first week, and this spike on day 5 of
+    a short export went unjudged by every method."""
+    f = tmp_path / "short.csv"
+    hourly_frame(days=6, spike_at=24 * 4 + 5).to_csv(f, index=False)
+    df = run(tmp_path, [f], method=method, out=f"{method}.csv")
+    cold = df["explanation"].fillna("").str.startswith("cold start")
+    assert cold.iloc[:48].all() and not cold.iloc[72:].any()
+    spike = df[df["bucket_ts"] == "2024-01-05T05:00:00Z"]
+    assert spike["is_anomaly"].item() == 1 and spike["direction"].item() == "up"
+
+
 def test_the_same_input_gives_the_same_buckets_every_run() -> None:
     """A bucket's mean was added up in whatever order the threads met its rows: two runs on every AIOps file gave
     20 values apart in the last bit. In time order (then value, for duplicate times) it is the same every run."""
