@@ -244,13 +244,19 @@ def _is_number(typ: str) -> bool:
     return typ in NUMBER_TYPES or typ.startswith("DECIMAL")
 
 
+def _typed(what: str, typ: str) -> bool:
+    """The value column (`what` = "value") or the label column ("label") holds what it should already: numbers, or
+    for a label also booleans. Such a column is cast as it is and needs no check."""
+    return _is_number(typ) or (what == "label" and typ == "BOOLEAN")
+
+
 def _value_expr(col: str, typ: str = "VARCHAR") -> str:
-    return f"cast({_ident(col)} as double)" if _is_number(typ) else f"try_cast({_text(col)} as double)"
+    return f"cast({_ident(col)} as double)" if _typed("value", typ) else f"try_cast({_text(col)} as double)"
 
 
 def _label_expr(col: str, typ: str = "VARCHAR") -> str:
     """The label as a number: numbers as they are, booleans (a Parquet bool column, true/false text) as 1/0."""
-    if _is_number(typ) or typ == "BOOLEAN":
+    if _typed("label", typ):
         return f"cast({_ident(col)} as double)"
     return f"coalesce(try_cast({_text(col)} as double), cast(try_cast({_text(col)} as boolean) as double))"
 
@@ -271,7 +277,7 @@ def _unreadable(col: str, what: str, typ: str) -> str | None:
     """The condition of a value of the value column (`what` = "value") or the label column ("label") that cannot be
     read: neither empty nor a missing-value word, and no number (or, for a label, true/false); None for a typed
     column, which holds nothing else."""
-    if _is_number(typ) or (what == "label" and typ == "BOOLEAN"):
+    if _typed(what, typ):
         return None
     parsed = _label_expr(col) if what == "label" else _value_expr(col)
     return f"not {_missing(col)} and {parsed} is null"
@@ -304,7 +310,7 @@ def _scan(con: duckdb.DuckDBPyConnection, table: str, cfg: DetectConfig, types: 
     for what, col in (("value", cfg.value_col), ("label", cfg.label_col)):
         if col and (bad := _unreadable(col, what, types[col.lower()])):
             aggs[what] = f"count(*) filter ({bad})"
-    if typ not in TIME_TYPES and not cfg.time_format:
+    if typ not in TIME_TYPES and not cfg.time_format:  # the times may be numbers: _time_expr reads the profile
         num = _time_number(cfg.time_col, typ)
         aggs |= {
             "n_num": f"count({num})",
@@ -324,14 +330,13 @@ def _check_values(
     if not n_bad:
         return
     problem = "value(s) that are neither numbers nor true/false" if what == "label" else "non-numeric value(s)"
-    n, rows = _bad_rows(con, table, col, _unreadable(col, what, typ))
-    if n:
-        hint = ""
-        if all(re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", v) for _, v in rows):
-            hint = " (thousands separators? the reader takes plain numbers: 12841.5, not 12,841.5)"
-        elif all(re.fullmatch(r"[+-]?\d+,\d+", v) for _, v in rows):
-            hint = " (decimal commas? the reader takes a point: 1.5, not 1,5)"
-        raise DetectError(f"{src.spec}: column {col!r} ({what}) has {n} {problem}: {_examples(rows)}{hint}")
+    _, rows = _bad_rows(con, table, col, _unreadable(col, what, typ))
+    hint = ""
+    if all(re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", v) for _, v in rows):
+        hint = " (thousands separators? the reader takes plain numbers: 12841.5, not 12,841.5)"
+    elif all(re.fullmatch(r"[+-]?\d+,\d+", v) for _, v in rows):
+        hint = " (decimal commas? the reader takes a point: 1.5, not 1,5)"
+    raise DetectError(f"{src.spec}: column {col!r} ({what}) has {n_bad} {problem}: {_examples(rows)}{hint}")
 
 
 EPOCH_UNITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))  # (largest value above, units per second): ns, us, ms
