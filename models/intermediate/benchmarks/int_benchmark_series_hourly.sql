@@ -1,7 +1,8 @@
 -- Benchmark series aggregated to a regular hourly grain on a spine per series (a missing hour is a null),
 -- labelled when any raw point in the hour is labelled (AIOps) or the hour overlaps a labelled window (NAB).
 -- Values are not rescaled: every detector is judged on the series as it is (a rescaling by the median made
--- every series with a zero median null, so it was never judged).
+-- every series with a zero median null, so it was never judged). An hour's mean adds its points in time order, so
+-- a run gives the same means to the last bit as the one before, and as `python -m ml detect` on the same file.
 with
 
 points as (
@@ -17,7 +18,7 @@ hourly as (
         dataset,
         series_id,
         {{ dbt.date_trunc('hour', 'ts') }} as period_ts,
-        avg(value) as value,
+        {{ ordered_avg('value', ['ts', 'value']) }} as value,
         max(coalesce(label, 0)) as point_label
     from points
     group by dataset, series_id, {{ dbt.date_trunc('hour', 'ts') }}
