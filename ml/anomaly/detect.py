@@ -357,8 +357,10 @@ def _time_expr(
     ISO 8601 text or text in cfg.time_format), and whether the column was read as period numbers."""
     c, unit, grain = _time_text(col, typ), cfg.time_unit, cfg.grain
     if scan["time_empty"]:
-        n_empty, rows = _bad_rows(con, table, col, _time_empty(col, typ))
-        raise DetectError(f"{src.spec}: column {col!r} (time) is empty in {n_empty} row(s), first at row {rows[0][0]}")
+        _, rows = _bad_rows(con, table, col, _time_empty(col, typ))
+        raise DetectError(
+            f"{src.spec}: column {col!r} (time) is empty in {scan['time_empty']} row(s), first at row {rows[0][0]}"
+        )
     if typ in TIME_TYPES:
         # a time as it is (--time-format and --time-unit are for text and numbers); without an offset, UTC
         return f"cast(cast({c} as timestamptz) at time zone 'UTC' as timestamp)", False
